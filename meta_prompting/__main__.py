@@ -1,0 +1,5 @@
+import sys
+
+from meta_prompting.cli import main
+
+sys.exit(main())

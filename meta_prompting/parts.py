@@ -1,0 +1,62 @@
+"""What state each part is in: present, missing, empty, unreadable or unsafe."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NamedTuple
+
+from meta_prompting.errors import UnsafeNameError
+from meta_prompting.files import os_reason, resolve_inside, sha256_bytes
+from meta_prompting.library import Library, Part
+
+PRESENT = "present"
+MISSING = "missing"
+EMPTY = "empty"  # whitespace only: treated like missing, and so may be generated
+UNREADABLE = "unreadable"
+UNSAFE = "unsafe"  # resolves outside its folder (a symlink): never read, never written
+
+NEEDS_TEXT = (MISSING, EMPTY)  # what generation may fill in
+
+
+class PartState(NamedTuple):
+    part: Part
+    path: Path
+    status: str
+    text: str | None = None
+    sha256: str | None = None
+    reason: str | None = None  # why it is unreadable or unsafe
+
+    @property
+    def usable(self) -> bool:
+        return self.status == PRESENT
+
+
+def inspect_part(library: Library, part: Part) -> PartState:
+    """Read one part, never following a link out of its folder."""
+    folder = library.folder(part.kind)
+    path = folder / part.name
+    try:
+        resolve_inside(folder, part.name)
+    except UnsafeNameError as e:
+        return PartState(part, path, UNSAFE, reason=str(e))
+    except OSError as e:  # e.g. a symlink loop
+        return PartState(part, path, UNREADABLE, reason=os_reason(e))
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return PartState(part, path, MISSING)
+    except IsADirectoryError:
+        return PartState(part, path, UNREADABLE, reason="is a folder, not a file")
+    except OSError as e:
+        return PartState(part, path, UNREADABLE, reason=os_reason(e))
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return PartState(part, path, UNREADABLE, reason=f"not UTF-8 text (byte {e.start})")
+    if not text.strip():
+        return PartState(part, path, EMPTY)
+    return PartState(part, path, PRESENT, text=text, sha256=sha256_bytes(data))
+
+
+def inspect_parts(library: Library, parts: list[Part] | tuple[Part, ...]) -> list[PartState]:
+    return [inspect_part(library, part) for part in parts]

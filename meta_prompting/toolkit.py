@@ -1,0 +1,213 @@
+"""The toolkit: rendering output/<project>/ (pure) and writing it without losing edits."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import NamedTuple
+
+from meta_prompting import __version__
+from meta_prompting.errors import ConflictError, UnsafeNameError, UserError
+from meta_prompting.files import (
+    check_project_name,
+    is_temporary,
+    os_reason,
+    sha256_bytes,
+    write_atomic,
+)
+from meta_prompting.library import Goal, Library, Part
+
+PERSONA_FILE = "00_PERSONA.md"
+TEMPLATE_FILE = "01_PROMPT_TEMPLATE.md"
+MANIFEST_FILE = "manifest.json"
+TOOL = "meta-prompting"
+
+
+class Filled(NamedTuple):
+    """A part's text for the toolkit, or the reason it has none (a placeholder)."""
+
+    part: Part
+    text: str | None
+    source: str  # "library", "generated" or "placeholder"
+    reason: str | None = None
+    sha256: str | None = None
+
+
+def render_files(goal: Goal, filled: list[Filled], command: str) -> dict[str, bytes]:
+    """Pure: the toolkit files for `goal`, from its parts in map order."""
+    by_part = {f.part: f for f in filled}
+    persona = _body(by_part[goal.persona], command)
+    lines = [
+        f"# {goal.name} prompt template",
+        "",
+        "<!-- Paste 00_PERSONA.md as the system prompt (or first message), then this",
+        "     file, with the task and evidence blocks at the end filled in. -->",
+        "",
+    ]
+    if goal.description:
+        lines[1:1] = ["", f"Goal: {goal.description}"]
+    lines += ["## Protocol", "", _body(by_part[goal.protocol], command), ""]
+    if goal.constraints:
+        lines += ["## Constraints", "", "Each of these is non-negotiable.", ""]
+        for i, part in enumerate(goal.constraints, 1):
+            lines += [f"### Constraint {i}: {part.name}", "", _body(by_part[part], command), ""]
+    lines += [
+        "## Your task",
+        "",
+        "<task>",
+        "REPLACE THIS LINE with what you want done, and what a good answer looks like.",
+        "</task>",
+        "",
+        "## Evidence",
+        "",
+        "<evidence>",
+        "REPLACE THIS LINE with the code, logs, documents or data the task is about.",
+        "</evidence>",
+        "",
+    ]
+    return {
+        PERSONA_FILE: (persona + "\n").encode("utf-8"),
+        TEMPLATE_FILE: "\n".join(lines).encode("utf-8"),
+    }
+
+
+def _body(filled: Filled, command: str) -> str:
+    if filled.text is not None:
+        # Literal: no template engine ever sees a part, so {{x}}, $HOME and {# survive.
+        return filled.text.rstrip("\n")
+    return "\n".join([
+        f"> **MISSING PART: {filled.part.key}.** This toolkit is incomplete.",
+        f"> Why: {filled.reason or 'it could not be made'}.",
+        f"> To finish it, run: `{command}`",
+    ])
+
+
+def render_manifest(goal: Goal, filled: list[Filled], files: dict[str, bytes]) -> bytes:
+    """Pure: manifest.json, what a rebuild reads to tell our files from a person's edits."""
+    manifest = {
+        "tool": TOOL,
+        "version": __version__,
+        "goal": goal.name,
+        "complete": all(f.text is not None for f in filled),
+        "parts": [
+            {"kind": f.part.kind, "file": f.part.key, "sha256": f.sha256, "source": f.source}
+            | ({"reason": f.reason} if f.reason else {})
+            for f in filled
+        ],
+        "files": {name: sha256_bytes(data) for name, data in files.items()},
+    }
+    return (json.dumps(manifest, indent=2) + "\n").encode("utf-8")
+
+
+def project_dir(library: Library, project: str) -> Path:
+    """output/<project>, refused unless it is a safe name that stays inside output/."""
+    why = check_project_name(project)
+    if why:
+        raise UnsafeNameError(f"--project: {why}")
+    out = library.output / project
+    real_output = library.output.resolve()
+    real = out.resolve()
+    if real.parent != real_output:
+        raise UnsafeNameError(f"{out} resolves to {real}, outside {real_output}; refused")
+    return out
+
+
+class FileAction(NamedTuple):
+    name: str
+    action: str  # "create", "replace" or "unchanged"
+
+
+def plan_writes(out: Path, files: dict[str, bytes], force: bool) -> list[FileAction]:
+    """Decide what writing `files` into `out` would do; raise if it would lose edits."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out} exists and is not a folder")
+    if out.exists():
+        _check_writable(out)
+    else:
+        parent = out.parent
+        while not parent.exists():
+            parent = parent.parent
+        _check_writable(parent)
+    existing = _existing(out)
+    recorded, manifest_problem = _recorded_hashes(out) if MANIFEST_FILE in existing else ({}, None)
+    conflicts: list[str] = []
+    actions: list[FileAction] = []
+    for name, data in files.items():
+        current = existing.get(name)
+        if current is None:
+            actions.append(FileAction(name, "create"))
+        elif current == sha256_bytes(data):
+            actions.append(FileAction(name, "unchanged"))
+        else:
+            if recorded.get(name) != current:
+                conflicts.append(f"{name} (edited since the last build)" if recorded
+                                 else name)
+            actions.append(FileAction(name, "replace"))
+    if manifest_problem:
+        conflicts.append(f"{MANIFEST_FILE} ({manifest_problem})")
+    elif MANIFEST_FILE not in existing:
+        # A folder the tool did not make: anything but our own files is a person's.
+        conflicts += sorted(n for n in existing if n not in files)
+    if conflicts and not force:
+        raise ConflictError(
+            f"{out} holds work this tool did not write, which a rebuild would overwrite"
+            f" or mix with: {', '.join(conflicts)}. Keep it by choosing another --project,"
+            " or pass --force to overwrite (other files are never deleted)",
+            conflicts,
+        )
+    return actions
+
+
+def write_toolkit(out: Path, files: dict[str, bytes], manifest: bytes,
+                  actions: list[FileAction]) -> None:
+    """Write the toolkit files, then the manifest last: it vouches for what is there."""
+    out.mkdir(parents=True, exist_ok=True)
+    for action in actions:
+        if action.action != "unchanged":
+            write_atomic(out / action.name, files[action.name])
+    path = out / MANIFEST_FILE
+    try:
+        if path.read_bytes() == manifest:
+            return
+    except OSError:
+        pass
+    write_atomic(path, manifest)
+
+
+def _existing(out: Path) -> dict[str, str]:
+    """Name -> sha256 of each entry in `out` (folders and links count, as "")."""
+    found: dict[str, str] = {}
+    try:
+        entries = list(os.scandir(out))
+    except FileNotFoundError:
+        return found
+    except OSError as e:
+        raise UserError(f"{out}: cannot read: {os_reason(e)}") from e
+    for entry in entries:
+        if is_temporary(entry.name):
+            continue  # a write cut short by a crash; never taken for a file
+        if entry.is_file(follow_symlinks=False):
+            try:
+                found[entry.name] = sha256_bytes(Path(entry.path).read_bytes())
+            except OSError as e:
+                raise UserError(f"{entry.path}: cannot read: {os_reason(e)}") from e
+        else:
+            found[entry.name] = ""
+    return found
+
+
+def _recorded_hashes(out: Path) -> tuple[dict[str, str], str | None]:
+    try:
+        data = json.loads((out / MANIFEST_FILE).read_bytes())
+    except (OSError, ValueError):
+        return {}, "not a manifest this tool can read"
+    if not isinstance(data, dict) or data.get("tool") != TOOL or not isinstance(
+            data.get("files"), dict):
+        return {}, "not a manifest this tool wrote"
+    return {str(k): str(v) for k, v in data["files"].items()}, None
+
+
+def _check_writable(folder: Path) -> None:
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UserError(f"{folder}: permission denied (cannot write the toolkit there)")

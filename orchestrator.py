@@ -1,0 +1,9 @@
+#!/usr/bin/env python3
+"""META_PROMPTING: `python orchestrator.py --help`."""
+
+import sys
+
+from meta_prompting.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""The library this repository ships, and `python orchestrator.py` run for real."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from meta_prompting.cli import main
+from meta_prompting.library import load_library
+from tests.conftest import REPO
+
+SHIPPED_GOALS = list(json.loads((REPO / "goal_map.json").read_text()))
+
+
+def orchestrator(*args: str | Path, cwd: Path | None = None,
+                 env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(REPO / "orchestrator.py"), *map(str, args)],
+                          capture_output=True, text=True, cwd=cwd, env=env, timeout=60)
+
+
+def test_the_shipped_library_checks_clean(shipped: Path) -> None:
+    assert main(["--root", str(shipped), "--check", "--quiet"]) == 0
+
+
+def test_the_shipped_library_has_the_goals_the_product_promises() -> None:
+    library = load_library(REPO)
+    assert len(library.goals) >= 8
+    assert {"AUDIT", "DEBUG", "SIMULATE", "GRADE"} <= set(library.goals)
+    assert library.goals["DEBUG"].protocol.name == "root_cause_analysis_drilldown.txt"
+    for goal in library.goals.values():
+        assert goal.description, goal.name
+        assert goal.constraints, goal.name
+
+
+@pytest.mark.parametrize("goal", SHIPPED_GOALS)
+def test_every_shipped_goal_builds_offline(shipped: Path, goal: str) -> None:
+    assert main(["--root", str(shipped), "--goal", goal, "--project", goal.lower(), "-q"]) == 0
+    out = shipped / "output" / goal.lower()
+    assert (out / "00_PERSONA.md").read_text().startswith("You are")
+    template = (out / "01_PROMPT_TEMPLATE.md").read_text()
+    assert "<task>" in template and "<evidence>" in template
+    assert "MISSING PART" not in template
+
+
+def test_orchestrator_builds_from_its_own_folder_by_default(shipped: Path) -> None:
+    # Run from a folder without a map: the default root is the checkout beside the script,
+    # so copy the script's library next to a copy of the code.
+    result = orchestrator("--goal", "AUDIT", "--project", "e2e", "--root", shipped)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"Built {shipped}/output/e2e/ for goal AUDIT (complete)")
+    assert result.stderr == ""
+
+
+def test_a_build_imports_neither_genai_nor_questionary(shipped: Path) -> None:
+    code = (
+        "import sys\n"
+        "from meta_prompting.cli import main\n"
+        f"assert main(['--root', {str(shipped)!r}, '-g', 'DEBUG', '-p', 'x', '-q']) == 0\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('google', 'questionary', 'rich', 'filelock', 'httpx', 'httpx2', 'prompt_toolkit'))\n"
+        "print(heavy)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=REPO, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "[]\n"
+
+
+def test_a_bad_map_from_the_real_command_has_no_traceback(tmp_path: Path) -> None:
+    (tmp_path / "goal_map.json").write_text('{"AUDIT": ')
+    result = orchestrator("--list", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr == "error: goal_map.json:1:11: invalid JSON: Expecting value\n"
+    assert result.stdout == ""
+
+
+def test_the_module_entry_point(shipped: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "meta_prompting", "--version"],
+                            capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert (result.returncode, result.stdout) == (0, "meta-prompting 0.1.0\n")
