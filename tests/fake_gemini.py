@@ -15,6 +15,7 @@ Any other path or method gets a 404 Gemini error body and consumes no reply.
 Standalone: python tests/fake_gemini.py --latency 1.5 [--port 0] [--text T]
 [--count-file PATH] prints its base URL on one line and serves until SIGTERM/SIGINT.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,6 +41,7 @@ _PATH_RE = re.compile(r"^/(?:(?P<version>[^/]+)/)?models/(?P<model>[^/:]+):gener
 @dataclass(frozen=True)
 class Reply:
     """What the server does with one request. Build with the factories below."""
+
     status: int = 200
     payload: dict[str, Any] | None = None  # serialised as JSON
     raw: bytes | None = None  # sent verbatim instead of payload (malformed bodies)
@@ -49,13 +51,22 @@ class Reply:
 
 def ok(text: str, finish_reason: str = "STOP") -> Reply:
     # None-valued usage/model fields are filled in per request (see _finalise).
-    cand = {"content": {"role": "model", "parts": [{"text": text}] if text else []},
-            "finishReason": finish_reason, "index": 0}
-    return Reply(payload={"candidates": [cand],
-                          "usageMetadata": {"promptTokenCount": None,
-                                            "candidatesTokenCount": len(text.split()),
-                                            "totalTokenCount": None},
-                          "modelVersion": None})
+    cand = {
+        "content": {"role": "model", "parts": [{"text": text}] if text else []},
+        "finishReason": finish_reason,
+        "index": 0,
+    }
+    return Reply(
+        payload={
+            "candidates": [cand],
+            "usageMetadata": {
+                "promptTokenCount": None,
+                "candidatesTokenCount": len(text.split()),
+                "totalTokenCount": None,
+            },
+            "modelVersion": None,
+        }
+    )
 
 
 def finish(reason: str, text: str = "") -> Reply:
@@ -73,16 +84,29 @@ def error(code: int, status: str, message: str = "", details: list[Any] | None =
 
 def invalid_key() -> Reply:
     # Same body the real API sends for a bad key (HTTP 400, not 401/403).
-    return error(400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key.",
-                 [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID",
-                   "domain": "googleapis.com",
-                   "metadata": {"service": "generativelanguage.googleapis.com"}}])
+    return error(
+        400,
+        "INVALID_ARGUMENT",
+        "API key not valid. Please pass a valid API key.",
+        [
+            {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": "API_KEY_INVALID",
+                "domain": "googleapis.com",
+                "metadata": {"service": "generativelanguage.googleapis.com"},
+            }
+        ],
+    )
 
 
 def blocked(reason: str = "SAFETY") -> Reply:
-    return Reply(payload={"promptFeedback": {"blockReason": reason},
-                          "usageMetadata": {"promptTokenCount": None, "totalTokenCount": None},
-                          "modelVersion": None})
+    return Reply(
+        payload={
+            "promptFeedback": {"blockReason": reason},
+            "usageMetadata": {"promptTokenCount": None, "totalTokenCount": None},
+            "modelVersion": None,
+        }
+    )
 
 
 def empty_candidates() -> Reply:
@@ -105,8 +129,12 @@ def drop() -> Reply:
 
 def prompt_text(body: dict[str, Any] | None) -> str:
     """All contents[].parts[].text of a request body, joined with newlines."""
-    return "\n".join(p["text"] for c in (body or {}).get("contents") or []
-                     for p in c.get("parts") or [] if isinstance(p.get("text"), str))
+    return "\n".join(
+        p["text"]
+        for c in (body or {}).get("contents") or []
+        for p in c.get("parts") or []
+        if isinstance(p.get("text"), str)
+    )
 
 
 def system_instruction(body: dict[str, Any] | None) -> str | None:
@@ -226,14 +254,22 @@ def _finalise(reply: Reply, rec: RequestRecord) -> dict[str, Any]:
         if usage.get("promptTokenCount") is None:
             usage["promptTokenCount"] = len(rec.prompt.split())
         if usage.get("totalTokenCount") is None:
-            usage["totalTokenCount"] = usage["promptTokenCount"] + usage.get("candidatesTokenCount", 0)
+            usage["totalTokenCount"] = usage["promptTokenCount"] + usage.get(
+                "candidatesTokenCount", 0
+            )
     return payload
 
 
 class FakeGemini:
-    def __init__(self, latency: float = 0.0, default: Reply | None = None,
-                 responder: Callable[[RequestRecord], Reply | None] | None = None,
-                 host: str = "127.0.0.1", port: int = 0, count_file: str | None = None) -> None:
+    def __init__(
+        self,
+        latency: float = 0.0,
+        default: Reply | None = None,
+        responder: Callable[[RequestRecord], Reply | None] | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        count_file: str | None = None,
+    ) -> None:
         self.latency = latency
         self.default = default
         self.responder = responder
@@ -254,8 +290,9 @@ class FakeGemini:
             self._stopping.clear()
             self._server = _Server(self._addr, _Handler)
             self._server.fake = self
-            self._thread = threading.Thread(target=self._server.serve_forever,
-                                            kwargs={"poll_interval": 0.05}, daemon=True)
+            self._thread = threading.Thread(
+                target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+            )
             self._thread.start()
         return self
 
@@ -318,11 +355,19 @@ class FakeGemini:
         with self._lock:
             (self._conns.add if add else self._conns.discard)(conn)
 
-    def _record(self, h: _Handler, version: str | None, model: str | None,
-                body: dict[str, Any] | None) -> RequestRecord:
-        rec = RequestRecord(path=h.path, method=h.command, api_version=version, model=model,
-                            body=body, api_key=h.headers.get("x-goog-api-key"),
-                            headers=dict(h.headers.items()), start=time.monotonic())
+    def _record(
+        self, h: _Handler, version: str | None, model: str | None, body: dict[str, Any] | None
+    ) -> RequestRecord:
+        rec = RequestRecord(
+            path=h.path,
+            method=h.command,
+            api_version=version,
+            model=model,
+            body=body,
+            api_key=h.headers.get("x-goog-api-key"),
+            headers=dict(h.headers.items()),
+            start=time.monotonic(),
+        )
         with self._lock:
             self._records.append(rec)
             n = len(self._records)
@@ -366,7 +411,11 @@ try:
             monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
             monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
             # GOOGLE_API_KEY would win over GEMINI_API_KEY; Vertex mode would ignore the base URL.
-            for name in ("GOOGLE_API_KEY", "GOOGLE_GENAI_USE_VERTEXAI", "GOOGLE_GENAI_USE_ENTERPRISE"):
+            for name in (
+                "GOOGLE_API_KEY",
+                "GOOGLE_GENAI_USE_VERTEXAI",
+                "GOOGLE_GENAI_USE_ENTERPRISE",
+            ):
                 monkeypatch.delenv(name, raising=False)
             yield fake
 except ImportError:  # standalone benchmark use without pytest installed
@@ -383,8 +432,12 @@ def main(argv: list[str] | None = None) -> int:
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())
-    fake = FakeGemini(latency=args.latency, port=args.port, count_file=args.count_file,
-                      default=ok(args.text) if args.text is not None else None)
+    fake = FakeGemini(
+        latency=args.latency,
+        port=args.port,
+        count_file=args.count_file,
+        default=ok(args.text) if args.text is not None else None,
+    )
     with fake:
         print(fake.base_url, flush=True)
         while not done.wait(0.5):  # short waits so the signal handler gets to run

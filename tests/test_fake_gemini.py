@@ -3,6 +3,7 @@
 Each test proves the SDK reacts to a scripted reply as it would to the real API,
 so product tests built on the fake exercise the same code paths.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -40,7 +41,9 @@ MODEL = "gemini-2.5-flash"
 FAST_RETRY = types.HttpRetryOptions(attempts=3, initial_delay=0.05, max_delay=0.1, jitter=0)
 
 
-def generate(client: genai.Client, prompt: str = "hello world", **config: object) -> types.GenerateContentResponse:
+def generate(
+    client: genai.Client, prompt: str = "hello world", **config: object
+) -> types.GenerateContentResponse:
     cfg = types.GenerateContentConfig(**config) if config else None  # type: ignore[arg-type]
     return client.models.generate_content(model=MODEL, contents=prompt, config=cfg)
 
@@ -50,7 +53,9 @@ def finish_reason(resp: types.GenerateContentResponse) -> types.FinishReason | N
     return resp.candidates[0].finish_reason
 
 
-def test_default_reply_via_env_vars(fake_gemini: FakeGemini, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_reply_via_env_vars(
+    fake_gemini: FakeGemini, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # A proxy must not capture 127.0.0.1: the fixture's NO_PROXY has to win.
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
@@ -66,7 +71,9 @@ def test_default_reply_via_env_vars(fake_gemini: FakeGemini, monkeypatch: pytest
     assert rec.status == 200 and rec.end is not None and rec.end >= rec.start
 
 
-def test_http_options_base_url_and_v1beta(fake_gemini: FakeGemini, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_http_options_base_url_and_v1beta(
+    fake_gemini: FakeGemini, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("GOOGLE_GEMINI_BASE_URL")
     opts = types.HttpOptions(base_url=fake_gemini.base_url + "/", api_version="v1beta")
     resp = generate(genai.Client(api_key="explicit-key", http_options=opts), "beta")
@@ -114,7 +121,10 @@ def test_blocked_prompt(fake_gemini: FakeGemini) -> None:
     fake_gemini.enqueue(blocked("PROHIBITED_CONTENT"))
     resp = generate(genai.Client())
     assert resp.text is None and not resp.candidates
-    assert resp.prompt_feedback and resp.prompt_feedback.block_reason == types.BlockedReason.PROHIBITED_CONTENT
+    assert (
+        resp.prompt_feedback
+        and resp.prompt_feedback.block_reason == types.BlockedReason.PROHIBITED_CONTENT
+    )
 
 
 @pytest.mark.parametrize("reason", ["SAFETY", "RECITATION"])
@@ -164,7 +174,9 @@ def test_dropped_connection(fake_gemini: FakeGemini) -> None:
 
 
 def test_sdk_retries_turn_504s_into_success(fake_gemini: FakeGemini) -> None:
-    fake_gemini.enqueue(error(504, "DEADLINE_EXCEEDED"), error(504, "DEADLINE_EXCEEDED"), ok("third time"))
+    fake_gemini.enqueue(
+        error(504, "DEADLINE_EXCEEDED"), error(504, "DEADLINE_EXCEEDED"), ok("third time")
+    )
     client = genai.Client(http_options=types.HttpOptions(retry_options=FAST_RETRY))
     assert generate(client).text == "third time"
     assert fake_gemini.count == 3
@@ -182,11 +194,19 @@ def test_sdk_retries_timeouts_and_gives_up(fake_gemini: FakeGemini) -> None:
     assert fake_gemini.count == 3  # attempts includes the first call
 
 
-@pytest.mark.parametrize("reply", [drop(), malformed(), error(400, "INVALID_ARGUMENT")])
-def test_not_retried(fake_gemini: FakeGemini, reply: object) -> None:
+@pytest.mark.parametrize(
+    ("reply", "raised"),
+    [
+        (drop(), httpx2.RemoteProtocolError),
+        (malformed(), json.JSONDecodeError),
+        (error(400, "INVALID_ARGUMENT"), errors.ClientError),
+    ],
+    ids=["drop", "malformed", "400"],
+)
+def test_not_retried(fake_gemini: FakeGemini, reply: object, raised: type[Exception]) -> None:
     fake_gemini.enqueue(reply, ok("unused"))  # type: ignore[arg-type]
     client = genai.Client(http_options=types.HttpOptions(retry_options=FAST_RETRY))
-    with pytest.raises(Exception):
+    with pytest.raises(raised):
         generate(client)
     assert fake_gemini.count == 1
 
@@ -214,7 +234,9 @@ def test_concurrent_requests_each_pop_one_reply(fake_gemini: FakeGemini) -> None
 def test_async_client(fake_gemini: FakeGemini) -> None:
     async def run() -> list[str | None]:
         async with genai.Client().aio as client:  # closes its pool inside this event loop
-            calls = [client.models.generate_content(model=MODEL, contents=f"a{i}") for i in range(3)]
+            calls = [
+                client.models.generate_content(model=MODEL, contents=f"a{i}") for i in range(3)
+            ]
             return [r.text for r in await asyncio.gather(*calls)]
 
     assert sorted(map(str, asyncio.run(run()))) == [f"Generated text for: a{i}" for i in range(3)]
@@ -234,9 +256,21 @@ def test_standalone_mode(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     count_file = tmp_path / "count"
     script = Path(__file__).with_name("fake_gemini.py")
-    proc = subprocess.Popen([sys.executable, str(script), "--latency", "0.05", "--text", "bench",
-                             "--count-file", str(count_file)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(script),
+            "--latency",
+            "0.05",
+            "--text",
+            "bench",
+            "--count-file",
+            str(count_file),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         url = proc.stdout.readline().strip()  # type: ignore[union-attr]
         assert url.startswith("http://127.0.0.1:")
