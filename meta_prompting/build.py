@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from meta_prompting.errors import EXIT_INCOMPLETE, EXIT_OK, LibraryError, UserError
 from meta_prompting.files import os_reason
-from meta_prompting.library import Goal, Library
-from meta_prompting.parts import NEEDS_TEXT, PRESENT, PartState, inspect_parts
+from meta_prompting.library import Goal, Library, Part
+from meta_prompting.parts import NEEDS_TEXT, PRESENT, PartState, inspect_parts, source_of
 from meta_prompting.toolkit import (
     FileAction,
     Filled,
@@ -19,17 +22,32 @@ from meta_prompting.toolkit import (
     write_toolkit,
 )
 
+if TYPE_CHECKING:
+    from meta_prompting.generate import PartRequest
+    from meta_prompting.supply import MakeText, Outcome
+
+DEFAULT_JOBS = 8
+DEFAULT_TIMEOUT = 120.0
+
 
 class BuildOptions(NamedTuple):
     force: bool = False
     dry_run: bool = False
-    command: str = "python orchestrator.py"  # how the user runs us, for "run this" hints
+    command: str = "python orchestrator.py"  # how to run us again, for "run this" hints
+    generate: bool = True
+    model: str | None = None
+    jobs: int = DEFAULT_JOBS
+    timeout: float = DEFAULT_TIMEOUT  # seconds for one part, retries included
+    describe: dict[str, str] = {}  # part key or file name -> description (never mutated)
+    regenerate: frozenset[str] = frozenset()  # part keys or file names
+    make: MakeText | None = None  # the wizard's own way to make a part's text
+    progress: Callable[[str], None] | None = None
 
 
 class PartReport(NamedTuple):
     kind: str
     file: str  # relative to components/, e.g. "protocols/x.txt"
-    status: str  # "present", "generated", "placeholder", or in a dry run "missing"/"empty"
+    status: str  # "present", "generated", "placeholder"; in a dry run "missing"/"empty"
     reason: str | None = None
 
 
@@ -41,11 +59,14 @@ class BuildReport(NamedTuple):
     files: tuple[FileAction, ...]
     complete: bool
     dry_run: bool = False
-    notes: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()  # e.g. a --regenerate that failed (the old part was kept)
+    command: str = ""  # the command that finishes an incomplete toolkit
 
     @property
     def exit_code(self) -> int:
-        return EXIT_OK if self.complete or self.dry_run else EXIT_INCOMPLETE
+        if self.dry_run or (self.complete and not self.notes):
+            return EXIT_OK
+        return EXIT_INCOMPLETE
 
     def to_dict(self) -> dict[str, Any]:
         # Spelled out: json would write the NamedTuples inside as arrays, not objects.
@@ -58,6 +79,7 @@ class BuildReport(NamedTuple):
             "parts": [p._asdict() for p in self.parts],
             "files": [f._asdict() for f in self.files],
             "notes": list(self.notes),
+            "command": self.command,
         }
 
 
@@ -98,36 +120,212 @@ def build(library: Library, goal_name: str, project: str,
     options = options or BuildOptions()
     plan = plan_build(library, goal_name, project)
     command = rerun_command(options.command, plan.goal.name, project)
-    if plan.missing and not options.dry_run:
-        first = plan.missing[0]
-        others = f" (and {len(plan.missing) - 1} more)" if len(plan.missing) > 1 else ""
-        raise LibraryError(
-            f"goal {plan.goal.name} needs {first.part.key}, which is {first.status}: "
-            f"expected at {first.path}{others}"
-        )
-    filled = [_filled(s) for s in plan.states]
+    regenerate = select_parts(options.regenerate, plan.goal.parts, "--regenerate",
+                              f"goal {plan.goal.name}")
+    select_parts(frozenset(options.describe), plan.goal.parts, "--describe",
+                 f"goal {plan.goal.name}")
+    # Would writing the toolkit lose a person's edits? Ask before any part is generated.
+    plan_writes(plan.out, None, options.force)
+    if options.dry_run:
+        return _dry_run(plan, options, command)
+    outcomes = supply_parts(library, plan.goal, plan.states, regenerate, options)
+    filled: list[Filled] = []
+    reports: list[PartReport] = []
+    notes: list[str] = []
+    for state in plan.states:
+        outcome = outcomes.get(state.part)
+        if outcome is None or (outcome.status == "placeholder" and state.status == PRESENT):
+            if outcome is not None:  # a --regenerate that failed: keep the part we have
+                notes.append(f"could not regenerate {state.part.key} ({outcome.reason}); "
+                             "kept the existing part")
+            filled.append(Filled(state.part, state.text,
+                                 source_of(library, state.part, state.sha256),
+                                 sha256=state.sha256))
+            reports.append(PartReport(state.part.kind, state.part.key, PRESENT))
+        elif outcome.status == "placeholder":
+            filled.append(Filled(state.part, None, "placeholder", reason=outcome.reason))
+            reports.append(PartReport(state.part.kind, state.part.key, "placeholder",
+                                      outcome.reason))
+        else:
+            filled.append(Filled(state.part, outcome.text,
+                                 source_of(library, state.part, outcome.sha256),
+                                 sha256=outcome.sha256))
+            reports.append(PartReport(state.part.kind, state.part.key, outcome.status))
     files = render_files(plan.goal, filled, command)
     actions = plan_writes(plan.out, files, options.force)
-    parts = tuple(PartReport(s.part.kind, s.part.key, s.status) for s in plan.states)
-    if not options.dry_run:
-        manifest = render_manifest(plan.goal, filled, files)
-        try:
-            write_toolkit(plan.out, files, manifest, actions)
-        except OSError as e:
-            where = e.filename or plan.out
-            raise UserError(f"{where}: cannot write: {os_reason(e)}") from e
-    return BuildReport(
-        goal=plan.goal.name,
-        project=project,
-        out_dir=plan.out,
-        parts=parts,
-        files=tuple(actions),
-        complete=not plan.missing,
-        dry_run=options.dry_run,
-    )
+    manifest = render_manifest(plan.goal, filled, files)
+    try:
+        write_toolkit(plan.out, files, manifest, actions)
+    except OSError as e:
+        where = e.filename or plan.out
+        raise UserError(f"{where}: cannot write: {os_reason(e)}") from e
+    complete = all(f.text is not None for f in filled)
+    return BuildReport(plan.goal.name, project, plan.out, tuple(reports), tuple(actions),
+                       complete, notes=tuple(notes), command=command)
 
 
-def _filled(state: PartState) -> Filled:
-    if state.status == PRESENT:
-        return Filled(state.part, state.text, "library", sha256=state.sha256)
-    return Filled(state.part, None, "placeholder", reason=f"the part is {state.status}")
+class FillReport(NamedTuple):
+    """What --generate-missing did: a row a part the map names that was not present."""
+
+    parts: tuple[PartReport, ...]  # status "generated", "present" (made by another run)
+    #                                or "placeholder" (failed: nothing written)
+    present: int  # parts that were there already
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_INCOMPLETE if any(p.status == "placeholder" for p in self.parts) else EXIT_OK
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"exit_code": self.exit_code, "present": self.present,
+                "parts": [p._asdict() for p in self.parts]}
+
+
+def fill_library(library: Library, goal_name: str | None, options: BuildOptions) -> FillReport:
+    """Generate every missing part the map names (or one goal's), without a toolkit."""
+    goals = [library.goal(goal_name)] if goal_name else list(library.goals.values())
+    everything = list(dict.fromkeys(p for g in goals for p in g.parts))
+    regenerate = select_parts(options.regenerate, everything, "--regenerate", "the map")
+    select_parts(frozenset(options.describe), everything, "--describe", "the map")
+    states = {s.part: s for s in inspect_parts(library, everything)}
+    for state in states.values():
+        if state.status not in (PRESENT, *NEEDS_TEXT):
+            raise LibraryError(f"part {state.part.key} is {state.status}: {state.path}: "
+                               f"{state.reason}")
+    # Each part is generated once, for the first goal that names it (its context).
+    owner: dict[Part, Goal] = {}
+    for goal in goals:
+        for part in goal.parts:
+            owner.setdefault(part, goal)
+    targets = [s for s in states.values() if s.status in NEEDS_TEXT or s.part in regenerate]
+    outcomes: dict[Part, Outcome] = {}
+    if targets:
+        outcomes = supply_parts(library, None, targets, regenerate, options, owner)
+    rows = tuple(PartReport(s.part.kind, s.part.key, outcomes[s.part].status,
+                            outcomes[s.part].reason) for s in targets)
+    return FillReport(rows, len(states) - len(targets))
+
+
+def _dry_run(plan: Plan, options: BuildOptions, command: str) -> BuildReport:
+    """What a build would do, from the parts as they are now; nothing is written."""
+    will = generation_blocker(options)
+    will = f"will be a placeholder: {will}" if will else "will be generated"
+    parts = tuple(PartReport(s.part.kind, s.part.key, s.status,
+                             will if s.status in NEEDS_TEXT else None) for s in plan.states)
+    filled = [Filled(s.part, s.text, "library") if s.status == PRESENT
+              else Filled(s.part, None, "placeholder", reason=will) for s in plan.states]
+    actions = plan_writes(plan.out, render_files(plan.goal, filled, command), options.force)
+    return BuildReport(plan.goal.name, plan.project, plan.out, parts, tuple(actions),
+                       not plan.missing, dry_run=True, command=command)
+
+
+def generation_blocker(options: BuildOptions) -> str | None:
+    """Why parts cannot be generated now (cheap: no SDK import), or None."""
+    from meta_prompting.generate import find_key
+
+    if options.make is not None:
+        return None
+    if not options.generate:
+        return "generation is off (--no-generate)"
+    if find_key() is None:
+        return "no API key: set GEMINI_API_KEY (or GOOGLE_API_KEY)"
+    return None
+
+
+def select_parts(names: frozenset[str], parts: tuple[Part, ...] | list[Part], flag: str,
+                 scope: str) -> set[Part]:
+    """The parts that flag values like "protocols/x.txt" or "x.txt" name; refuse others."""
+    chosen: set[Part] = set()
+    for name in sorted(names):
+        found = [p for p in parts if name in (p.key, p.name)]
+        if not found:
+            known = ", ".join(dict.fromkeys(p.key for p in parts))
+            raise UserError(f"{flag} {name}: not a part of {scope} (its parts: {known})")
+        chosen.update(found)
+    return chosen
+
+
+def supply_parts(library: Library, goal: Goal | None,
+                 states: tuple[PartState, ...] | list[PartState], regenerate: set[Part],
+                 options: BuildOptions, owner: dict[Part, Goal] | None = None
+                 ) -> dict[Part, Outcome]:
+    """Generate what is missing (and what --regenerate names), concurrently.
+
+    Each part is generated for `goal`, or for its `owner` goal when filling a library.
+    """
+    targets = [s for s in states if s.status in NEEDS_TEXT or s.part in regenerate]
+    if not targets:
+        return {}
+    from meta_prompting.supply import PLACEHOLDER, Outcome, supply_part
+
+    make, reason = options.make, None
+    if make is None:
+        make, reason = default_maker(options)
+    if make is None:
+        return {s.part: Outcome(s.part, PLACEHOLDER, reason=reason) for s in targets}
+    from meta_prompting.library import load_jobs
+
+    jobs_file, _ = load_jobs(library.root)
+    progress = options.progress
+
+    def task(state: PartState) -> Outcome:
+        request = request_for(library, goal or (owner or {})[state.part], state.part, options,
+                              jobs_file)
+        start = time.monotonic()
+        outcome = supply_part(library, request, make, lock_timeout=options.timeout + 30,
+                              regenerate=state.part in regenerate, on_wait=_waiting(options))
+        if progress:
+            why = f": {outcome.reason}" if outcome.reason else ""
+            word = {"present": "made by another run", "placeholder": "failed"}.get(
+                outcome.status, outcome.status)
+            progress(f"  {word} {state.part.key} ({time.monotonic() - start:.1f}s){why}")
+        return outcome
+
+    if progress:
+        progress(f"Generating {len(targets)} missing part(s) with "
+                 f"{options.model or _default_model()}...")
+    from meta_prompting.supply import run_all
+
+    tasks = [partial(task, s) for s in targets]
+    jobs = 1 if options.make is not None else options.jobs  # a person answers one at a time
+    return {o.part: o for o in run_all(jobs, tasks)}
+
+
+def default_maker(options: BuildOptions) -> tuple[MakeText | None, str | None]:
+    """The model, bounded by --timeout; or None and why generation cannot happen."""
+    blocker = generation_blocker(options)
+    if blocker:
+        return None, blocker
+    from meta_prompting.errors import GenerationError
+    from meta_prompting.generate import GeminiGenerator
+    from meta_prompting.supply import with_deadline
+
+    try:
+        generator = GeminiGenerator(options.model or _default_model(), options.timeout)
+    except GenerationError as e:
+        return None, str(e)
+    return with_deadline(generator.generate, options.timeout), None
+
+
+def request_for(library: Library, goal: Goal, part: Part, options: BuildOptions,
+                jobs: dict[str, str]) -> PartRequest:
+    """What the model is told about one part (the wizard shows the description first)."""
+    from meta_prompting.generate import PartRequest
+    from meta_prompting.supply import describe, pick_examples
+
+    return PartRequest(goal, part, describe(part, goal, options.describe, jobs),
+                       pick_examples(library, part, goal))
+
+
+def _default_model() -> str:
+    import os
+
+    from meta_prompting.generate import DEFAULT_MODEL
+
+    return os.environ.get("META_PROMPTING_MODEL") or DEFAULT_MODEL
+
+
+def _waiting(options: BuildOptions) -> Callable[[Part], None] | None:
+    progress = options.progress
+    if progress is None:
+        return None
+    return lambda part: progress(f"waiting: another run is generating {part.key}")

@@ -8,18 +8,25 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from meta_prompting import __version__
+from meta_prompting.build import DEFAULT_JOBS, DEFAULT_TIMEOUT
 from meta_prompting.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
     EXIT_USER_ERROR,
+    InteractiveSessionRequired,
     MetaPromptingError,
     UsageError,
 )
+from meta_prompting.generate import DEFAULT_MODEL
+
+if TYPE_CHECKING:
+    from meta_prompting.build import BuildOptions
 
 EXAMPLES = """\
 examples:
@@ -71,6 +78,9 @@ def make_parser(prog: str | None = None) -> argparse.ArgumentParser:
                       help="list every goal, its parts and their status")
     mode.add_argument("--check", action="store_true",
                       help="validate goal_map.json and every part; exit 1 on a problem")
+    mode.add_argument("--generate-missing", action="store_true",
+                      help="generate every missing part the map names (or --goal's), "
+                           "without building a toolkit")
     parser.add_argument("--dry-run", action="store_true",
                         help="show what a build would do; write nothing")
     parser.add_argument("--force", action="store_true",
@@ -79,12 +89,59 @@ def make_parser(prog: str | None = None) -> argparse.ArgumentParser:
                         help="print exactly one JSON document on stdout")
     parser.add_argument("--quiet", "-q", action="store_true",
                         help="print nothing but errors")
+    parser.add_argument("--non-interactive", action="store_true",
+                        help="never ask questions (also when CI is set or there is no "
+                             "terminal); --goal and --project are then required")
     parser.add_argument("--root", metavar="DIR",
                         help="folder with goal_map.json, components/ and output/ "
                              "(default: $META_PROMPTING_ROOT, else the current folder if "
                              "it has a goal_map.json, else this program's folder)")
     parser.add_argument("--version", action="version", version=f"meta-prompting {__version__}")
+    gen = parser.add_argument_group("generating missing parts (Gemini)")
+    gen.add_argument("--no-generate", action="store_true",
+                     help="never call the model; missing parts become placeholders")
+    gen.add_argument("--model", metavar="NAME",
+                     help=f"Gemini model (default: $META_PROMPTING_MODEL or {DEFAULT_MODEL})")
+    gen.add_argument("--jobs", "-j", metavar="N", type=_positive_int, default=DEFAULT_JOBS,
+                     help=f"parts generated at once (default: {DEFAULT_JOBS})")
+    gen.add_argument("--timeout", metavar="SECONDS", type=_positive_float,
+                     default=DEFAULT_TIMEOUT,
+                     help=f"give up on a part after this long, retries included "
+                          f"(default: {DEFAULT_TIMEOUT:g})")
+    gen.add_argument("--describe", metavar="FILE=TEXT", action="append", default=[],
+                     type=_description,
+                     help="what a missing part is for, told to the model (repeatable)")
+    gen.add_argument("--regenerate", metavar="FILE", action="append", default=[],
+                     help="generate this part again even though it exists (repeatable)")
     return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0 seconds")
+    return value
+
+
+def _description(text: str) -> tuple[str, str]:
+    name, sep, description = text.partition("=")
+    if not sep or not name.strip() or not description.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} must look like FILE=TEXT, e.g. "
+                                         "'protocols/x.txt=what it is for'")
+    return name.strip(), " ".join(description.split())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,7 +176,15 @@ def _dispatch(args: argparse.Namespace) -> int:
         elif not args.quiet or not checked.ok:
             show.check(checked)  # a result, so stdout, even when it finds problems
         return EXIT_OK if checked.ok else EXIT_USER_ERROR
-    library = load_library(find_root(args.root))
+    root = find_root(args.root)
+    wants_build = not (args.list or args.generate_missing)
+    if wants_build and (args.goal is None or args.project is None):
+        _require_terminal(args)
+        from meta_prompting.wizard import run_wizard
+
+        # The wizard checks the library itself, to show every problem before asking.
+        return run_wizard(root, args.goal, args.project, _options(args))
+    library = load_library(root)
     if args.list:
         from meta_prompting.survey import list_goals
 
@@ -132,19 +197,63 @@ def _dispatch(args: argparse.Namespace) -> int:
         else:
             show.listing(library, listings)
         return EXIT_OK
-    if args.goal is None or args.project is None:
-        missing = " and ".join(f for f, v in (("--goal", args.goal), ("--project", args.project))
-                               if v is None)
-        raise UsageError(f"{missing} needed to build a toolkit")
-    from meta_prompting.build import BuildOptions, build
+    if args.generate_missing:
+        from meta_prompting.build import fill_library
 
-    options = BuildOptions(force=args.force, dry_run=args.dry_run, command=_prog())
-    report = build(library, args.goal, args.project, options)
+        filled = fill_library(library, args.goal, _options(args))
+        if args.json:
+            _print_json({"ok": True, **filled.to_dict()})
+        elif not args.quiet or filled.exit_code:
+            show.fill(filled)
+        return filled.exit_code
+    from meta_prompting.build import build
+
+    report = build(library, args.goal, args.project, _options(args))
     if args.json:
         _print_json({"ok": True, "exit_code": report.exit_code, **report.to_dict()})
     elif not args.quiet:
         show.build(report)
     return report.exit_code
+
+
+def _require_terminal(args: argparse.Namespace) -> None:
+    """The wizard only where a person can answer: never prompt a pipe, CI or a harness."""
+    missing = " and ".join(f for f, v in (("--goal", args.goal), ("--project", args.project))
+                           if v is None)
+    why = None
+    if args.non_interactive:
+        why = "--non-interactive"
+    elif args.json:
+        why = "--json"
+    elif os.environ.get("CI"):
+        why = "CI is set"
+    elif not (sys.stdin.isatty() and sys.stdout.isatty()):
+        why = "no terminal"
+    if why:
+        raise InteractiveSessionRequired(
+            f"{missing} needed ({why}, so no questions are asked): e.g. "
+            f"{_prog()} --goal AUDIT --project demo")
+
+
+def _options(args: argparse.Namespace) -> BuildOptions:
+    from meta_prompting.build import BuildOptions
+
+    base = _prog()
+    if args.root:
+        base += f" --root {shlex.quote(args.root)}"
+    if args.model:
+        base += f" --model {shlex.quote(args.model)}"
+    quiet = args.quiet or args.json
+    return BuildOptions(
+        force=args.force, dry_run=args.dry_run, command=base, generate=not args.no_generate,
+        model=args.model, jobs=args.jobs, timeout=args.timeout, describe=dict(args.describe),
+        regenerate=frozenset(args.regenerate),
+        progress=None if quiet else _progress,
+    )
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 def _fail(message: str, code: int, want_json: bool) -> int:
@@ -161,9 +270,10 @@ def _print_json(data: dict[str, Any]) -> None:
 
 def _prog() -> str:
     """How the user invoked us, so hints name a command they can paste."""
-    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
-    if name == "orchestrator.py":
-        return "python orchestrator.py"
-    if name in ("meta-prompting", "__main__.py"):
-        return "meta-prompting" if name == "meta-prompting" else "python -m meta_prompting"
+    argv0 = sys.argv[0] if sys.argv and sys.argv[0] else ""
+    name = os.path.basename(argv0)
+    if name == "meta-prompting":
+        return "meta-prompting"
+    if name == "__main__.py" and os.path.basename(os.path.dirname(argv0)) == "meta_prompting":
+        return "python -m meta_prompting"
     return "python orchestrator.py"

@@ -43,10 +43,6 @@ class ConflictError(UserError):
         self.paths = paths
 
 
-class BusyError(UserError):
-    """Another run holds a lock for longer than we are willing to wait."""
-
-
 class GenerationError(UserError):
     """The model could not produce a part (kept as a reason, never as a crash)."""
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from meta_prompting.errors import UnsafeNameError
 from meta_prompting.files import os_reason, resolve_inside, sha256_bytes
@@ -56,6 +57,29 @@ def inspect_part(library: Library, part: Part) -> PartState:
     if not text.strip():
         return PartState(part, path, EMPTY)
     return PartState(part, path, PRESENT, text=text, sha256=sha256_bytes(data))
+
+
+def provenance_path(library: Library, part: Part) -> Path:
+    """Where the record of how a generated part was made is kept: hidden, beside it."""
+    return library.folder(part.kind) / f".{part.name}.provenance.json"
+
+
+def read_provenance(library: Library, part: Part) -> dict[str, Any] | None:
+    try:
+        data = json.loads(provenance_path(library, part).read_bytes())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def source_of(library: Library, part: Part, sha256: str | None) -> str:
+    """"generated" for a part a model made and nobody has edited since, else "library".
+
+    From the provenance record, not from what this run did, so that a rebuild writes
+    a byte-identical manifest.
+    """
+    record = read_provenance(library, part)
+    return "generated" if record and record.get("sha256") == sha256 else "library"
 
 
 def inspect_parts(library: Library, parts: list[Part] | tuple[Part, ...]) -> list[PartState]:

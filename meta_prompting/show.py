@@ -15,7 +15,7 @@ from meta_prompting.parts import PRESENT
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from meta_prompting.build import BuildReport
+    from meta_prompting.build import BuildReport, FillReport
     from meta_prompting.library import Library
     from meta_prompting.survey import CheckReport, GoalListing
 
@@ -44,7 +44,8 @@ def build(report: BuildReport) -> None:
     if report.dry_run:
         write(f"Dry run: goal {report.goal} into {out}/ (nothing written)\n")
         for part in report.parts:
-            write(f"  {part.file:<48} {part.status}\n")
+            extra = f" ({part.reason})" if part.reason else ""
+            write(f"  {part.file:<44} {part.status}{extra}\n")
         for f in report.files:
             write(f"  would {f.action} {out}/{f.name}\n")
         return
@@ -57,11 +58,37 @@ def build(report: BuildReport) -> None:
         write(f"Generated: {', '.join(generated)}\n")
     for p in report.parts:
         if p.status == "placeholder":
-            write(f"Missing: {p.file} ({p.reason}); placeholder written\n")
+            write(f"Placeholder for {p.file}: {p.reason}\n")
     for note in report.notes:
-        write(f"{note}\n")
-    write(f"Next: use {out}/00_PERSONA.md as the system prompt, then fill in the <task> and"
-          f" <evidence> blocks of {out}/01_PROMPT_TEMPLATE.md and send it.\n")
+        write(f"Note: {note}\n")
+    if report.exit_code:
+        write(f"To finish: fix the cause above, then run again: {report.command}\n")
+    if report.complete:
+        write(f"Next: use {out}/00_PERSONA.md as the system prompt, then fill in the <task> and"
+              f" <evidence> blocks of {out}/01_PROMPT_TEMPLATE.md and send it.\n")
+
+
+def fill(report: FillReport) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    out = console()
+    if not report.parts:
+        out.print(f"Nothing to generate: all {report.present} parts are present.")
+        return
+    table = Table(show_edge=False, pad_edge=False, box=None)
+    table.add_column("part", no_wrap=True)
+    table.add_column("result")
+    word = {"generated": "[cyan]generated[/]", "present": "[green]made by another run[/]",
+            "placeholder": "[red]failed[/]"}
+    for p in report.parts:
+        why = f": {escape(p.reason)}" if p.reason else ""
+        table.add_row(p.file, word.get(p.status, p.status) + why)
+    out.print(table)
+    failed = sum(p.status == "placeholder" for p in report.parts)
+    made = len(report.parts) - failed
+    out.print(f"{made} made, {failed} failed, {report.present} already present"
+              + ("; run the same command again to retry what failed" if failed else ""))
 
 
 def listing(library: Library, listings: list[GoalListing]) -> None:
@@ -74,8 +101,9 @@ def listing(library: Library, listings: list[GoalListing]) -> None:
         out.print()
         out.print(f"[bold]{item.goal.name}[/]  {escape(item.goal.description)}")
         for s in item.states:
-            mark = "" if s.status == PRESENT else (
-                f"  [{STATUS_STYLE.get(s.status, '')}]({s.status})[/]")
+            status = "generated" if s.part in item.generated else s.status
+            mark = "" if status == PRESENT else (
+                f"  [{STATUS_STYLE.get(status, '')}]({status})[/]")
             out.print(f"  {s.part.kind:<10}  {s.part.name}{mark}", overflow="fold")
 
 
@@ -88,7 +116,8 @@ def list_json(library: Library, listings: list[GoalListing]) -> dict[str, Any]:
                 "name": item.goal.name,
                 "description": item.goal.description,
                 "complete": item.complete,
-                "parts": [{"kind": s.part.kind, "file": s.part.key, "status": s.status}
+                "parts": [{"kind": s.part.kind, "file": s.part.key, "status": s.status,
+                           "generated": s.part in item.generated}
                           for s in item.states],
             }
             for item in listings
@@ -106,7 +135,8 @@ def check(report: CheckReport) -> None:
     errors = sum(f.level == "error" for f in report.findings)
     warnings = len(report.findings) - errors
     verdict = "[green]ok[/]" if report.ok else "[red]FAILED[/]"
-    out.print(f"{verdict}: {report.goals} goals, {report.parts} parts, "
+    made = f" ({report.generated} generated)" if report.generated else ""
+    out.print(f"{verdict}: {report.goals} goals, {report.parts} parts{made}, "
               f"{errors} errors, {warnings} warnings ({nice_path(report.root)})", soft_wrap=True)
 
 
@@ -117,5 +147,6 @@ def check_json(report: CheckReport) -> dict[str, Any]:
         "root": str(report.root),
         "goals": report.goals,
         "parts": report.parts,
+        "generated": report.generated,
         "findings": [{"level": f.level, "message": f.message} for f in report.findings],
     }

@@ -21,6 +21,7 @@ from meta_prompting.library import Goal, Library, Part
 PERSONA_FILE = "00_PERSONA.md"
 TEMPLATE_FILE = "01_PROMPT_TEMPLATE.md"
 MANIFEST_FILE = "manifest.json"
+TOOLKIT_FILES = (PERSONA_FILE, TEMPLATE_FILE)
 TOOL = "meta-prompting"
 
 
@@ -118,8 +119,13 @@ class FileAction(NamedTuple):
     action: str  # "create", "replace" or "unchanged"
 
 
-def plan_writes(out: Path, files: dict[str, bytes], force: bool) -> list[FileAction]:
-    """Decide what writing `files` into `out` would do; raise if it would lose edits."""
+def plan_writes(out: Path, files: dict[str, bytes] | None, force: bool) -> list[FileAction]:
+    """Decide what writing `files` into `out` would do; raise if it would lose edits.
+
+    With `files` None (their content not known yet, before parts are generated), only
+    what no content could excuse is checked: an edit to a file a manifest vouches for,
+    or a person's files in a folder with no manifest.
+    """
     if out.exists() and not out.is_dir():
         raise UserError(f"{out} exists and is not a folder")
     if out.exists():
@@ -133,14 +139,15 @@ def plan_writes(out: Path, files: dict[str, bytes], force: bool) -> list[FileAct
     recorded, manifest_problem = _recorded_hashes(out) if MANIFEST_FILE in existing else ({}, None)
     conflicts: list[str] = []
     actions: list[FileAction] = []
-    for name, data in files.items():
+    for name in TOOLKIT_FILES:
         current = existing.get(name)
+        new = None if files is None else sha256_bytes(files[name])
         if current is None:
             actions.append(FileAction(name, "create"))
-        elif current == sha256_bytes(data):
+        elif current == new:
             actions.append(FileAction(name, "unchanged"))
         else:
-            if recorded.get(name) != current:
+            if recorded.get(name) != current and (files is not None or recorded):
                 conflicts.append(f"{name} (edited since the last build)" if recorded
                                  else name)
             actions.append(FileAction(name, "replace"))
@@ -148,7 +155,7 @@ def plan_writes(out: Path, files: dict[str, bytes], force: bool) -> list[FileAct
         conflicts.append(f"{MANIFEST_FILE} ({manifest_problem})")
     elif MANIFEST_FILE not in existing:
         # A folder the tool did not make: anything but our own files is a person's.
-        conflicts += sorted(n for n in existing if n not in files)
+        conflicts += sorted(n for n in existing if n not in TOOLKIT_FILES)
     if conflicts and not force:
         raise ConflictError(
             f"{out} holds work this tool did not write, which a rebuild would overwrite"
