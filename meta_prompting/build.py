@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 DEFAULT_JOBS = 8
 DEFAULT_TIMEOUT = 120.0
+DEFAULT_MODEL = "gemini-flash-latest"  # Google's alias for the current Flash release
 
 
 class BuildOptions(NamedTuple):
@@ -318,8 +319,6 @@ def request_for(library: Library, goal: Goal, part: Part, options: BuildOptions,
 
 def _default_model() -> str:
     import os
-
-    from meta_prompting.generate import DEFAULT_MODEL
 
     return os.environ.get("META_PROMPTING_MODEL") or DEFAULT_MODEL
 

@@ -13,7 +13,7 @@ import sys
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from meta_prompting import __version__
-from meta_prompting.build import DEFAULT_JOBS, DEFAULT_TIMEOUT
+from meta_prompting.build import DEFAULT_JOBS, DEFAULT_MODEL, DEFAULT_TIMEOUT
 from meta_prompting.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -23,7 +23,6 @@ from meta_prompting.errors import (
     MetaPromptingError,
     UsageError,
 )
-from meta_prompting.generate import DEFAULT_MODEL
 
 if TYPE_CHECKING:
     from meta_prompting.build import BuildOptions

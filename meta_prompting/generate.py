@@ -15,7 +15,6 @@ from typing import Any, NamedTuple, Protocol
 from meta_prompting.errors import GenerationError
 from meta_prompting.library import Goal, Part
 
-DEFAULT_MODEL = "gemini-flash-latest"  # Google's alias for the current Flash release
 KEY_VARIABLES = ("GOOGLE_API_KEY", "GEMINI_API_KEY")  # the SDK's order: the first wins
 RETRY_STATUSES = [408, 429, 500, 502, 503, 504]
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from meta_prompting.errors import LibraryError, UnknownGoalError
-from meta_prompting.files import check_part_name, os_reason
+from meta_prompting.files import PART_NAME_RE, check_part_name, os_reason
 
 MAP_FILE = "goal_map.json"
 JOBS_FILE = "generation_jobs.json"
@@ -140,11 +140,13 @@ def parse_goal_map(text: str, filename: str = MAP_FILE) -> tuple[dict[str, Goal]
     duplicates: list[str] = []
 
     def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        obj: dict[str, Any] = {}
-        for key, value in pairs:
-            if key in obj:
-                duplicates.append(key)
-            obj[key] = value
+        obj = dict(pairs)
+        if len(obj) != len(pairs):  # rare: only then find which
+            seen: set[str] = set()
+            for key, _ in pairs:
+                if key in seen:
+                    duplicates.append(key)
+                seen.add(key)
         return obj
 
     try:
@@ -167,12 +169,18 @@ def parse_goal_map(text: str, filename: str = MAP_FILE) -> tuple[dict[str, Goal]
 
 
 def _parse_goal(name: str, spec: Any, where: _Locator) -> tuple[Goal | None, list[str]]:
-    at = where.key(name)
+    fast = _parse_valid_goal(name, spec)
+    if fast is not None:
+        return fast, []
     problems: list[str] = []
+
+    def at() -> str:  # only on error: each lookup searches the map's text
+        return where.key(name)
+
     if not GOAL_NAME_RE.fullmatch(name):
-        problems.append(f'{at}: goal "{name}": the name must be UPPER_SNAKE_CASE, like "AUDIT"')
+        problems.append(f'{at()}: goal "{name}": the name must be UPPER_SNAKE_CASE, like "AUDIT"')
     if not isinstance(spec, dict):
-        return None, problems + [f'{at}: goal "{name}" must be an object with "persona", '
+        return None, problems + [f'{at()}: goal "{name}" must be an object with "persona", '
                                  '"protocol" and "constraints"']
 
     def field_problem(field: str, message: str) -> None:
@@ -192,7 +200,7 @@ def _parse_goal(name: str, spec: Any, where: _Locator) -> tuple[Goal | None, lis
     single: dict[str, Part] = {}
     for kind in ("persona", "protocol"):
         if kind not in spec:
-            problems.append(f'{at}: goal "{name}": "{kind}" is missing')
+            problems.append(f'{at()}: goal "{name}": "{kind}" is missing')
             continue
         why = check_part_name(spec[kind])
         if why:
@@ -202,7 +210,7 @@ def _parse_goal(name: str, spec: Any, where: _Locator) -> tuple[Goal | None, lis
     constraints: list[Part] = []
     raw = spec.get("constraints")
     if "constraints" not in spec:
-        problems.append(f'{at}: goal "{name}": "constraints" is missing (use [] for none)')
+        problems.append(f'{at()}: goal "{name}": "constraints" is missing (use [] for none)')
     elif not isinstance(raw, list):
         field_problem("constraints", "must be a list of file names")
     else:
@@ -219,6 +227,26 @@ def _parse_goal(name: str, spec: Any, where: _Locator) -> tuple[Goal | None, lis
     goal = Goal(name, description.strip(), single["persona"], single["protocol"],
                 tuple(constraints))
     return goal, []
+
+
+def _parse_valid_goal(name: str, spec: Any) -> Goal | None:
+    """The goal when it is valid (the common case), checked in one cheap pass; else None.
+
+    A build reads the whole map, so this is per-goal cost on every run: a library of
+    2,000 goals must not make a one-goal build noticeably slower.
+    """
+    if not (type(spec) is dict and spec.keys() <= GOAL_KEYS and GOAL_NAME_RE.fullmatch(name)):
+        return None
+    persona, protocol = spec.get("persona"), spec.get("protocol")
+    constraints, description = spec.get("constraints"), spec.get("description", "")
+    if not (type(persona) is str and PART_NAME_RE.fullmatch(persona)
+            and type(protocol) is str and PART_NAME_RE.fullmatch(protocol)
+            and type(constraints) is list and type(description) is str
+            and all(type(c) is str and PART_NAME_RE.fullmatch(c) for c in constraints)
+            and len(set(constraints)) == len(constraints)):
+        return None
+    return Goal(name, description.strip(), Part("persona", persona), Part("protocol", protocol),
+                tuple(Part("constraint", c) for c in constraints))
 
 
 class _Locator:
