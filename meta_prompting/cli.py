@@ -33,9 +33,13 @@ examples:
     %(prog)s --goal AUDIT --project payments-review
   show what a build would do, writing nothing:
     %(prog)s --goal debug --project crash --dry-run
+  the interactive wizard:
+    %(prog)s
   every goal and its parts; validate the whole library (for CI):
     %(prog)s --list
     %(prog)s --check
+  generate every missing part of the library, five at a time:
+    GEMINI_API_KEY=... %(prog)s --generate-missing --jobs 5
 
 exit codes: 0 done, 1 error, 2 bad flags, 3 toolkit written but
 incomplete, 130 interrupted.
@@ -64,7 +68,9 @@ class _Parser(argparse.ArgumentParser):
 def make_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser = _Parser(
         prog=prog or _prog(),
-        description="Assemble a prompt toolkit for a goal from the parts bin.",
+        description="Assemble a prompt toolkit for a goal from the parts bin, generating "
+                    "missing parts with Gemini. With no --goal/--project, in a terminal, "
+                    "a wizard asks what it needs.",
         epilog=EXAMPLES,
         formatter_class=_HelpFormatter,
     )

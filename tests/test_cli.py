@@ -290,3 +290,10 @@ def test_version_and_help(run) -> None:
     r = run("--help")
     assert r.code == 0
     assert "--goal GOAL" in r.out and "examples:" in r.out and "exit codes:" in r.out
+
+
+def test_help_snapshot(run, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "100")
+    monkeypatch.setattr("sys.argv", ["orchestrator.py"])
+    expected = (Path(__file__).parent / "snapshots" / "help.txt").read_text()
+    assert run("--help").out == expected
