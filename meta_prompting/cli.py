@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:  # --help and --version print and exit 0
         return int(e.code or 0)
     except KeyboardInterrupt:
-        return _fail("Stopped by user", EXIT_INTERRUPTED, want_json)
+        return _fail("Stopped by user", EXIT_INTERRUPTED, want_json, prefix="")
     except UsageError as e:
         return _fail(f"{e} (see --help)", EXIT_USAGE, want_json)
     except MetaPromptingError as e:
@@ -261,10 +261,10 @@ def _progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _fail(message: str, code: int, want_json: bool) -> int:
+def _fail(message: str, code: int, want_json: bool, prefix: str = "error: ") -> int:
     if want_json:
         _print_json({"ok": False, "error": message, "exit_code": code})
-    print(f"error: {message}", file=sys.stderr)
+    print(f"{prefix}{message}", file=sys.stderr)
     return code
 
 

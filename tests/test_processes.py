@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import AUDIT, AUDIT_PARTS, REPO, MakeLibrary
-from tests.fake_gemini import FAKE_API_KEY, FakeGemini, ok
+from tests.fake_gemini import FAKE_API_KEY, FakeGemini, hang, ok
 
 MISSING = ("protocols/review.txt", "constraints/brief.md")
 
@@ -101,3 +101,23 @@ def test_a_killed_build_leaves_nothing_partial_and_the_next_completes(
         assert (root / "components" / key).read_text() == answer
     assert "MISSING PART" not in (root / "output/x/01_PROMPT_TEMPLATE.md").read_text()
     assert (root / "goal_map.json").read_bytes() == goal_map
+
+
+def test_ctrl_c_during_generation_stops_at_once_and_writes_nothing(
+        make_library: MakeLibrary) -> None:
+    root = library_missing(make_library)
+    before = part_files(root)
+    with FakeGemini(default=hang(30)) as fake:
+        proc = subprocess.Popen(
+            [sys.executable, str(REPO / "orchestrator.py"), "--root", str(root), "-g", "AUDIT",
+             "-p", "x"], env=child_env(fake), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True)
+        deadline = time.monotonic() + 30
+        while fake.count < len(MISSING) and time.monotonic() < deadline:
+            time.sleep(0.05)  # until both requests are in flight at the server
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 130
+    assert err.endswith("Stopped by user\n") and "Traceback" not in err
+    assert part_files(root) == before
+    assert not (root / "output").exists()
