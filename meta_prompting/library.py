@@ -115,7 +115,8 @@ def find_root(explicit: str | None = None) -> Path:
     if (home / MAP_FILE).is_file():
         return home
     raise LibraryError(
-        f"no {MAP_FILE} in {cwd} or {home}; pass --root DIR (or set META_PROMPTING_ROOT)"
+        f"no {MAP_FILE} in {cwd}: run from a folder that has one, or pass --root DIR "
+        "(or set META_PROMPTING_ROOT)"
     )
 
 

@@ -297,3 +297,15 @@ def test_help_snapshot(run, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("sys.argv", ["orchestrator.py"])
     expected = (Path(__file__).parent / "snapshots" / "help.txt").read_text()
     assert run("--help").out == expected
+
+
+def test_no_library_anywhere_says_how_to_point_at_one(run, monkeypatch: pytest.MonkeyPatch,
+                                                      tmp_path: Path) -> None:
+    import meta_prompting.library as library
+
+    # As installed in site-packages: no goal_map.json beside the package either.
+    monkeypatch.setattr(library, "__file__", str(tmp_path / "site" / "pkg" / "library.py"))
+    r = run("--list")
+    assert r.code == 1
+    assert r.err == (f"error: no goal_map.json in {Path.cwd()}: run from a folder that has one, "
+                     "or pass --root DIR (or set META_PROMPTING_ROOT)\n")
