@@ -42,7 +42,8 @@ class BuildOptions(NamedTuple):
     describe: dict[str, str] = {}  # part key or file name -> description (never mutated)
     regenerate: frozenset[str] = frozenset()  # part keys or file names
     make: MakeText | None = None  # the wizard's own way to make a part's text
-    progress: Callable[[str], None] | None = None
+    progress: Callable[[str], None] | None = None  # "generating...", "generated x (2.1s)"
+    on_wait: Callable[[Part], None] | None = None  # another run is generating this part
 
 
 class PartReport(NamedTuple):
@@ -273,17 +274,18 @@ def supply_parts(library: Library, goal: Goal | None,
                               jobs_file)
         start = time.monotonic()
         outcome = supply_part(library, request, make, lock_timeout=options.timeout + 30,
-                              regenerate=state.part in regenerate, on_wait=_waiting(options))
+                              regenerate=state.part in regenerate, on_wait=options.on_wait)
         if progress:
             why = f": {outcome.reason}" if outcome.reason else ""
-            word = {"present": "made by another run", "placeholder": "failed"}.get(
+            word = {"present": "made by another run", "placeholder": "failed",
+                    "written": "written"}.get(
                 outcome.status, outcome.status)
             progress(f"  {word} {state.part.key} ({time.monotonic() - start:.1f}s){why}")
         return outcome
 
     if progress:
         progress(f"Generating {len(targets)} missing part(s) with "
-                 f"{options.model or _default_model()}...")
+                 f"{options.model or default_model()}...")
     from meta_prompting.supply import run_all
 
     tasks = [partial(task, s) for s in targets]
@@ -301,7 +303,7 @@ def default_maker(options: BuildOptions) -> tuple[MakeText | None, str | None]:
     from meta_prompting.supply import with_deadline
 
     try:
-        generator = GeminiGenerator(options.model or _default_model(), options.timeout)
+        generator = GeminiGenerator(options.model or default_model(), options.timeout)
     except GenerationError as e:
         return None, str(e)
     return with_deadline(generator.generate, options.timeout), None
@@ -317,14 +319,8 @@ def request_for(library: Library, goal: Goal, part: Part, options: BuildOptions,
                        pick_examples(library, part, goal))
 
 
-def _default_model() -> str:
+def default_model() -> str:
+    """--model, else $META_PROMPTING_MODEL, else ours."""
     import os
 
     return os.environ.get("META_PROMPTING_MODEL") or DEFAULT_MODEL
-
-
-def _waiting(options: BuildOptions) -> Callable[[Part], None] | None:
-    progress = options.progress
-    if progress is None:
-        return None
-    return lambda part: progress(f"waiting: another run is generating {part.key}")

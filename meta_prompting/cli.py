@@ -26,6 +26,7 @@ from meta_prompting.errors import (
 
 if TYPE_CHECKING:
     from meta_prompting.build import BuildOptions
+    from meta_prompting.library import Part
 
 EXAMPLES = """\
 examples:
@@ -254,11 +255,16 @@ def _options(args: argparse.Namespace) -> BuildOptions:
         model=args.model, jobs=args.jobs, timeout=args.timeout, describe=dict(args.describe),
         regenerate=frozenset(args.regenerate),
         progress=None if quiet else _progress,
+        on_wait=None if quiet else _waiting,
     )
 
 
 def _progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+def _waiting(part: Part) -> None:
+    _progress(f"  waiting: another run is generating {part.key}")
 
 
 def _fail(message: str, code: int, want_json: bool, prefix: str = "error: ") -> int:

@@ -57,7 +57,7 @@ class PartRequest(NamedTuple):
 
 class Generated(NamedTuple):
     text: str
-    model: str  # the model version that answered, as the service reports it
+    model: str | None  # the model version that answered; None: a person wrote it
 
 
 class Generator(Protocol):

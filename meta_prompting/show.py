@@ -53,9 +53,10 @@ def build(report: BuildReport) -> None:
     write(f"Built {out}/ for goal {report.goal} ({state})\n")
     for f in report.files:
         write(f"  {f.name:<24} {ACTION_WORD[f.action]}\n")
-    generated = [p.file for p in report.parts if p.status == "generated"]
-    if generated:
-        write(f"Generated: {', '.join(generated)}\n")
+    for status, label in (("generated", "Generated"), ("written", "Written by you")):
+        files = [p.file for p in report.parts if p.status == status]
+        if files:
+            write(f"{label}: {', '.join(files)}\n")
     for p in report.parts:
         if p.status == "placeholder":
             write(f"Placeholder for {p.file}: {p.reason}\n")

@@ -26,13 +26,14 @@ from meta_prompting.library import Goal, Library, Part
 from meta_prompting.parts import PRESENT, inspect_part, provenance_path
 
 GENERATED = "generated"
+WRITTEN = "written"  # typed by a person in the wizard: a library part like any other
 PLACEHOLDER = "placeholder"
 OTHER_RUN = "present"  # another run made it while we waited for the lock
 
 
 class Outcome(NamedTuple):
     part: Part
-    status: str  # GENERATED, PLACEHOLDER or "present"
+    status: str  # GENERATED, WRITTEN, PLACEHOLDER or "present"
     text: str | None = None
     reason: str | None = None  # why it is a placeholder
     sha256: str | None = None
@@ -115,13 +116,15 @@ def supply_part(library: Library, request: PartRequest, make: MakeText, *,
             return Outcome(part, PLACEHOLDER, reason="left as a placeholder")
         data = made.text.encode("utf-8")
         write_atomic(state.path, data)
-        write_provenance(library, part, request, made, sha256_bytes(data))
+        if made.model is None:
+            return Outcome(part, WRITTEN, made.text, sha256=sha256_bytes(data))
+        write_provenance(library, part, request, made.model, sha256_bytes(data))
         return Outcome(part, GENERATED, made.text, sha256=sha256_bytes(data))
     finally:
         lock.release()
 
 
-def write_provenance(library: Library, part: Part, request: PartRequest, made: Generated,
+def write_provenance(library: Library, part: Part, request: PartRequest, model: str,
                      sha256: str) -> None:
     """How a part was made, kept beside it and never inside it.
 
@@ -132,7 +135,7 @@ def write_provenance(library: Library, part: Part, request: PartRequest, made: G
         "part": part.key,
         "goal": request.goal.name,
         "description": request.description,
-        "model": made.model,
+        "model": model,
         "generated_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "sha256": sha256,
         "tool_version": __version__,

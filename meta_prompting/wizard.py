@@ -1,0 +1,345 @@
+"""The interactive wizard: asks what the flags would have said, then calls the same core.
+
+It only asks and shows. Planning, supplying parts, writing and the report are build()'s;
+each missing part is made by a `make` callback that the core calls under that part's
+lock, so the wizard never writes a file itself. questionary and rich are imported only
+here and in `ask`, which only the wizard uses: a plain build never pays for them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from meta_prompting import ask
+from meta_prompting.errors import EXIT_OK, EXIT_USER_ERROR, ConflictError, GenerationError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from rich.console import Console
+
+    from meta_prompting.build import BuildOptions, BuildReport, Plan
+    from meta_prompting.generate import Generated, PartRequest
+    from meta_prompting.library import Goal, Library
+
+# The answers are the titles people see; the code compares them.
+GENERATE, WRITE, PLACEHOLDER = ("Generate it with the model", "Write it myself",
+                                "Leave a placeholder")
+ACCEPT, REGENERATE, REVISE, EDIT = ("Accept", "Regenerate (a fresh attempt)",
+                                    "Revise with a comment", "Edit it")
+AGAIN = "Try again"
+REBUILD, RENAME, CANCEL = "Rebuild it", "Choose another name", "Cancel"
+
+
+def run_wizard(root: Path, goal: str | None, project: str | None,
+               options: BuildOptions) -> int:
+    """Ask for what the flags left out, build, show the report; return the exit code."""
+    from meta_prompting import show
+    from meta_prompting.build import build, generation_blocker, plan_build
+
+    out = show.console()
+    library = _load_library(root, out)
+    if library is None:
+        return EXIT_USER_ERROR
+    # A flag answers its question before any is asked, so a bad one fails at once.
+    chosen = library.goal(goal) if goal is not None else None
+    if project is not None:
+        _check_rebuild(library, project, options)
+    else:
+        project = _ask_project(library, options, out)
+        if project is None:
+            out.print("Cancelled: nothing written.")
+            return EXIT_OK
+    blocker = generation_blocker(options._replace(make=None))
+    if chosen is None:
+        chosen = _ask_goal(library, blocker is None, out)
+    plan = plan_build(library, chosen.name, project)
+    _show_plan(out, plan, options, blocker)
+    if options.dry_run:
+        report = build(library, plan.goal.name, project, options)
+    elif not ask.confirm("Build it?"):
+        out.print("Nothing written.")
+        return EXIT_OK
+    else:
+        maker = PartMaker(out, show.console(stderr=True), options, blocker,
+                          _count_asked(plan, options))
+        # The core's progress lines ("generating N parts") are the person's choices here;
+        # only "waiting for another run" is news.
+        report = build(library, plan.goal.name, project,
+                       options._replace(make=maker, progress=None))
+    _show_result(out, report)
+    return report.exit_code
+
+
+def _load_library(root: Path, out: Console) -> Library | None:
+    """The library, or None after showing every problem in it: check before asking."""
+    from meta_prompting.errors import LibraryError
+    from meta_prompting.library import load_jobs, load_library
+    from meta_prompting.survey import check_library
+
+    try:
+        library = load_library(root)
+        _, problems = load_jobs(root)
+    except LibraryError:
+        problems = ["the map"]
+    if not problems:
+        return library
+    # Only the errors: --check's warnings (unused parts, ...) would bury them here.
+    errors = [f.message for f in check_library(root).findings if f.level == "error"]
+    for message in errors:
+        out.print(f"[red]error:[/] {_escape(message)}")
+    out.print(f"{len(errors)} problem(s) to fix first; nothing was asked and nothing "
+              "written.")
+    return None
+
+
+def _check_rebuild(library: Library, project: str, options: BuildOptions) -> None:
+    """Refuse now, not after every question, a rebuild that would lose a person's edits."""
+    from meta_prompting.toolkit import plan_writes, project_dir
+
+    plan_writes(project_dir(library, project), None, options.force)
+
+
+def _ask_project(library: Library, options: BuildOptions, out: Console) -> str | None:
+    from meta_prompting.errors import UnsafeNameError
+    from meta_prompting.files import check_project_name
+    from meta_prompting.show import nice_path
+    from meta_prompting.toolkit import project_dir
+
+    while True:
+        name = ask.text("Project name (its folder under output/):",
+                        validate=lambda text: check_project_name(text.strip()) or True).strip()
+        try:
+            folder = project_dir(library, name)
+        except UnsafeNameError as e:  # output/<name> is a link that leads out of output/
+            out.print(f"[red]{_escape(str(e))}[/]")
+            continue
+        if not folder.exists():
+            return name
+        choices = [REBUILD, RENAME, CANCEL]
+        where = _escape(f"{nice_path(folder)}/")
+        try:
+            _check_rebuild(library, name, options)
+            out.print(f"{where} already exists. A rebuild is safe: it replaces only the "
+                      "files this tool wrote, never ones you edited.")
+        except ConflictError as e:
+            out.print(f"[yellow]{_escape(str(e))}[/]")
+            choices.remove(REBUILD)
+        pick = ask.select("What now?", choices)
+        if pick == REBUILD:
+            return name
+        if pick == CANCEL:
+            return None
+
+
+def _ask_goal(library: Library, can_generate: bool, out: Console) -> Goal:
+    import questionary
+
+    from meta_prompting.errors import LibraryError
+    from meta_prompting.parts import NEEDS_TEXT, PRESENT
+    from meta_prompting.survey import list_goals
+
+    width = max(len(g) for g in library.goals) + 2
+    room = max(out.width - width - 5, 10)  # the pointer, and a margin
+    choices = []
+    for item in list_goals(library):
+        missing = sum(s.status in NEEDS_TEXT for s in item.states)
+        broken = [s for s in item.states if s.status not in (PRESENT, *NEEDS_TEXT)]
+        note = "" if not missing else (
+            f"({missing} to generate) " if can_generate else f"({missing} missing) ")
+        # A list line is cut at the window's edge: cut it ourselves, visibly (the plan
+        # shows the whole description).
+        text = note + item.goal.description
+        if len(text) > room:
+            text = text[:room - 1].rstrip() + "…"
+        choices.append(questionary.Choice(
+            f"{item.goal.name:<{width}}{text}", value=item.goal.name,
+            disabled=f"{broken[0].part.key} is {broken[0].status}" if broken else None))
+    if all(c.disabled for c in choices):
+        raise LibraryError("no goal can be built: each has a part that cannot be read "
+                           "(see --check)")
+    # Once answered, the line would repeat the long title: erase it; the plan names it.
+    return library.goal(str(ask.select("Goal:", choices, erase_when_done=True)))
+
+
+def _show_plan(out: Console, plan: Plan, options: BuildOptions, blocker: str | None) -> None:
+    from rich.table import Table
+
+    from meta_prompting.build import default_model
+    from meta_prompting.generate import find_key
+    from meta_prompting.parts import NEEDS_TEXT
+    from meta_prompting.show import STATUS_STYLE, nice_path
+
+    out.print()
+    out.print(f"[bold]{plan.goal.name}[/]: {_escape(plan.goal.description)}")
+    verb = "rebuild" if plan.out.exists() else "build"
+    out.print(f"Will {verb} {_escape(nice_path(plan.out))}/ from these parts:")
+    table = Table(box=None, pad_edge=False, show_edge=False, padding=(0, 2, 0, 0))
+    table.add_column("kind", style="dim", no_wrap=True)
+    table.add_column("file", no_wrap=True)  # names stay whole; the status wraps instead
+    table.add_column("status")
+    for s in plan.states:
+        status, style = s.status, STATUS_STYLE.get(s.status, "")
+        if s.status in NEEDS_TEXT and blocker is None:
+            status, style = "will be generated", "cyan"
+        table.add_row(s.part.kind, s.part.name, f"[{style}]{status}[/]")
+    out.print(table)
+    if not plan.missing:
+        return
+    found = find_key()
+    if blocker is None and found:
+        out.print(f"Model: {options.model or default_model()} (key in {found[0]}); you "
+                  "review each generated part before it is saved.")
+    else:
+        out.print(f"[yellow]No model[/] — {_escape(blocker or 'unavailable')}. You can "
+                  "write each missing part yourself, or leave a placeholder.")
+
+
+class PartMaker:
+    """The build's `make` callback: one missing part at a time, a person deciding.
+
+    Only text the person accepts is returned, and the core writes it. Each generation
+    is a fresh request: the model hears of an earlier attempt only in a revision.
+    """
+
+    def __init__(self, out: Console, err: Console, options: BuildOptions,
+                 blocker: str | None, total: int) -> None:
+        self.out, self.err, self.options, self.blocker = out, err, options, blocker
+        self.count, self.total = 0, total
+        self._model: Callable[[PartRequest], Generated | None] | None = None
+
+    def __call__(self, request: PartRequest) -> Generated | None:
+        part = request.part
+        self.count += 1
+        self.out.print()
+        self.out.rule(f"Part {self.count} of {max(self.total, self.count)}: {part.key}",
+                      align="left")
+        self.out.print(f"[dim]What it is for:[/] {_escape(request.description)}")
+        choices = [WRITE, PLACEHOLDER] if self.blocker else [GENERATE, WRITE, PLACEHOLDER]
+        pick = ask.select("How should it be made?", choices)
+        if pick == WRITE:
+            return self._write(request)
+        if pick == PLACEHOLDER:
+            return None
+        description = ask.text(
+            "What is it for? (told to the model)", default=request.description,
+            validate=lambda text: bool(text.strip()) or "say in a few words what it is for")
+        return self._generate(request._replace(description=" ".join(description.split())))
+
+    def _generate(self, base: PartRequest) -> Generated | None:
+        from rich.panel import Panel
+        from rich.text import Text
+
+        from meta_prompting.generate import Generated
+
+        attempt = base
+        while True:
+            try:
+                with ask.keys_ignored(), self.err.status(
+                        f"Generating {base.part.name}… (Ctrl+C stops)"):
+                    made = self._make()(attempt)
+                if made is None:
+                    raise GenerationError("the model gave no text")
+            except GenerationError as e:
+                self.out.print(f"[red]Generation failed:[/] {_escape(str(e))}")
+                pick = ask.select("What now?", [AGAIN, WRITE, PLACEHOLDER])
+                if pick == WRITE:
+                    return self._write(base)
+                if pick == PLACEHOLDER:
+                    return None
+                continue
+            while True:  # until the person accepts, asks for another attempt, or gives up
+                self.out.print(Panel(Text(made.text.rstrip()), title=base.part.key,
+                                     title_align="left", subtitle=made.model,
+                                     subtitle_align="right"))
+                pick = ask.select("This text?", [ACCEPT, REGENERATE, REVISE, EDIT, PLACEHOLDER])
+                if pick == ACCEPT:
+                    return made
+                if pick == PLACEHOLDER:
+                    return None
+                if pick == EDIT:
+                    edited = ask.edit(made.text, base.part.name,
+                                      lambda line: self.out.print(line, markup=False))
+                    if edited.strip() and edited != made.text:
+                        made = Generated(_as_file(edited), f"{made.model}, edited by hand")
+                    continue
+                if pick == REGENERATE:
+                    attempt = base
+                else:
+                    comment = ask.text("What should change?", validate=lambda text: bool(
+                        text.strip()) or "say what to change")
+                    attempt = base._replace(draft=made.text, comment=comment.strip())
+                break
+
+    def _make(self) -> Callable[[PartRequest], Generated | None]:
+        if self._model is None:
+            from meta_prompting.build import default_maker
+
+            model, why = default_maker(self.options)  # imports the SDK: only when asked
+            if model is None:
+                raise GenerationError(why or "the model is not available")
+            self._model = model
+        return self._model
+
+    def _write(self, request: PartRequest) -> Generated | None:
+        from meta_prompting.generate import Generated
+
+        self.out.print(f"Type the {request.part.kind}; {ask.FINISH_HINT}. Leave it empty "
+                       "for a placeholder.")
+        text = ask.text(f"{request.part.name}:", multiline=True, instruction="\n")
+        if not text.strip():
+            self.out.print("Empty: left as a placeholder.")
+            return None
+        return Generated(_as_file(text), None)  # no model: a library part like any other
+
+
+def _show_result(out: Console, report: BuildReport) -> None:
+    """What was written and made, what is left to do, and how to use the toolkit."""
+    from meta_prompting.show import ACTION_WORD, nice_path
+    from meta_prompting.toolkit import PERSONA_FILE, TEMPLATE_FILE
+
+    where = _escape(f"{nice_path(report.out_dir)}/")
+    out.print()
+    if report.dry_run:
+        out.print("Dry run: nothing written. A build would:")
+        for f in report.files:
+            out.print(f"  {f.action} {where}{f.name}")
+        return
+    state = "[green]complete[/]" if report.complete else "[yellow]INCOMPLETE[/]"
+    out.print(f"[bold]Built {where}[/] for goal {report.goal} ({state})")
+    for f in report.files:
+        out.print(f"  {f.name:<23}{ACTION_WORD[f.action]}")
+    for status, label in (("generated", "Generated"), ("written", "Written by you")):
+        files = [p.file for p in report.parts if p.status == status]
+        if files:
+            out.print(f"{label}: {', '.join(files)}")
+    for p in report.parts:
+        if p.status == "placeholder":
+            out.print(f"[yellow]Placeholder[/] for {p.file}: {_escape(p.reason or '')}")
+    for note in report.notes:
+        out.print(f"Note: {_escape(note)}")
+    if report.exit_code:
+        out.print("To finish, run again (leave out --goal to be asked again):")
+        out.print(f"  {_escape(report.command)}", soft_wrap=True)  # whole, to paste
+    if report.complete:
+        out.print(f"Next: use {where}{PERSONA_FILE} as the system prompt, then fill in "
+                  f"the <task> and <evidence> blocks of {where}{TEMPLATE_FILE} and send it.")
+
+
+def _count_asked(plan: Plan, options: BuildOptions) -> int:
+    from meta_prompting.parts import NEEDS_TEXT
+
+    again = options.regenerate
+    return sum(s.status in NEEDS_TEXT or s.part.key in again or s.part.name in again
+               for s in plan.states)
+
+
+def _as_file(text: str) -> str:
+    return text if text.endswith("\n") else text + "\n"
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
