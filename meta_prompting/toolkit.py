@@ -134,6 +134,8 @@ def plan_writes(out: Path, files: dict[str, bytes] | None, force: bool) -> list[
         parent = out.parent
         while not parent.exists():
             parent = parent.parent
+        if not parent.is_dir():
+            raise UserError(f"{parent} is a file, not a folder: cannot make {out} there")
         _check_writable(parent)
     existing = _existing(out)
     recorded, manifest_problem = _recorded_hashes(out) if MANIFEST_FILE in existing else ({}, None)

@@ -309,3 +309,12 @@ def test_no_library_anywhere_says_how_to_point_at_one(run, monkeypatch: pytest.M
     assert r.code == 1
     assert r.err == (f"error: no goal_map.json in {Path.cwd()}: run from a folder that has one, "
                      "or pass --root DIR (or set META_PROMPTING_ROOT)\n")
+
+
+def test_an_output_that_is_a_file_is_refused_before_writing(run, audit_lib: Path) -> None:
+    (audit_lib / "output").write_text("not a folder")
+    r = run("--root", audit_lib, "-g", "AUDIT", "-p", "x")
+    assert (r.code, r.err) == (1, f"error: {audit_lib / 'output'} is a file, not a folder: "
+                                  f"cannot make {audit_lib / 'output' / 'x'} there\n")
+    r = run("--root", audit_lib, "-g", "AUDIT", "-p", "x", "--json")
+    assert json.loads(r.out)["exit_code"] == 1

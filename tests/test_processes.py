@@ -44,9 +44,9 @@ def test_parallel_builds_make_one_request_per_missing_part(make_library: MakeLib
         procs = [subprocess.Popen(
             [sys.executable, str(REPO / "orchestrator.py"), "--root", str(root), "-g", "AUDIT",
              "-p", "shared", "-q"], env=child_env(fake), stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True) for _ in range(6)]
+            stderr=subprocess.PIPE, text=True) for _ in range(8)]
         results = [p.communicate(timeout=60) + (p.returncode,) for p in procs]
-        assert [code for _, _, code in results] == [0] * 6, results
+        assert [code for _, _, code in results] == [0] * 8, results
         assert fake.count == len(MISSING)
         assert sorted(r.prompt.split("`")[1] for r in fake.requests) == ["brief.md", "review.txt"]
     out = root / "output" / "shared"
