@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from meta_prompting.errors import UnsafeNameError
 from meta_prompting.files import os_reason, resolve_inside, sha256_bytes
-from meta_prompting.library import Library, Part
+from meta_prompting.library import FOLDERS, Library, Part
 
 PRESENT = "present"
 MISSING = "missing"
@@ -17,6 +18,7 @@ UNREADABLE = "unreadable"
 UNSAFE = "unsafe"  # resolves outside its folder (a symlink): never read, never written
 
 NEEDS_TEXT = (MISSING, EMPTY)  # what generation may fill in
+PROVENANCE_SUFFIX = ".provenance.json"
 
 
 class PartState(NamedTuple):
@@ -37,7 +39,10 @@ def inspect_part(library: Library, part: Part) -> PartState:
     folder = library.folder(part.kind)
     path = folder / part.name
     try:
-        resolve_inside(folder, part.name)
+        # The name is a bare one (the map was validated), so only a link can lead out
+        # of the folder; resolving every part would cost a walk of the whole path each.
+        if os.path.islink(path):
+            resolve_inside(folder, part.name)
     except UnsafeNameError as e:
         return PartState(part, path, UNSAFE, reason=str(e))
     except OSError as e:  # e.g. a symlink loop
@@ -61,7 +66,7 @@ def inspect_part(library: Library, part: Part) -> PartState:
 
 def provenance_path(library: Library, part: Part) -> Path:
     """Where the record of how a generated part was made is kept: hidden, beside it."""
-    return library.folder(part.kind) / f".{part.name}.provenance.json"
+    return library.folder(part.kind) / f".{part.name}{PROVENANCE_SUFFIX}"
 
 
 def read_provenance(library: Library, part: Part) -> dict[str, Any] | None:
@@ -70,6 +75,23 @@ def read_provenance(library: Library, part: Part) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def parts_with_records(library: Library) -> set[str]:
+    """Keys ("protocols/x.txt") of parts with a provenance record: one listing a folder.
+
+    Cheaper than trying to open a record for each of thousands of parts, most of which
+    have none (each miss raises an exception).
+    """
+    found: set[str] = set()
+    for kind, folder in FOLDERS.items():
+        try:
+            names = os.listdir(library.folder(kind))
+        except OSError:
+            continue
+        found.update(f"{folder}/{name[1:-len(PROVENANCE_SUFFIX)]}" for name in names
+                     if name.startswith(".") and name.endswith(PROVENANCE_SUFFIX))
+    return found
 
 
 def source_of(library: Library, part: Part, sha256: str | None) -> str:

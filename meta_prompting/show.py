@@ -93,19 +93,19 @@ def fill(report: FillReport) -> None:
 
 
 def listing(library: Library, listings: list[GoalListing]) -> None:
-    # One block a goal rather than a table: file names stay whole at 60 columns.
+    # One block a goal rather than a table: file names stay whole at 60 columns. Built
+    # as one text and printed once: a print per line cost rich ~0.3 ms each.
     from rich.markup import escape
 
-    out = console()
-    out.print(f"[dim]Goals in {escape(nice_path(library.map_path))}[/]")
+    lines = [f"[dim]Goals in {escape(nice_path(library.map_path))}[/]"]
     for item in listings:
-        out.print()
-        out.print(f"[bold]{item.goal.name}[/]  {escape(item.goal.description)}")
+        lines += ["", f"[bold]{item.goal.name}[/]  {escape(item.goal.description)}"]
         for s in item.states:
             status = "generated" if s.part in item.generated else s.status
             mark = "" if status == PRESENT else (
                 f"  [{STATUS_STYLE.get(status, '')}]({status})[/]")
-            out.print(f"  {s.part.kind:<10}  {s.part.name}{mark}", overflow="fold")
+            lines.append(f"  {s.part.kind:<10}  {s.part.name}{mark}")
+    console().print("\n".join(lines), overflow="fold")
 
 
 def list_json(library: Library, listings: list[GoalListing]) -> dict[str, Any]:

@@ -18,7 +18,14 @@ from meta_prompting.library import (
     load_jobs,
     parse_goal_map,
 )
-from meta_prompting.parts import MISSING, PRESENT, PartState, inspect_part, read_provenance
+from meta_prompting.parts import (
+    MISSING,
+    PRESENT,
+    PartState,
+    inspect_part,
+    parts_with_records,
+    read_provenance,
+)
 
 ERROR = "error"
 WARNING = "warning"
@@ -54,8 +61,9 @@ class CheckReport(NamedTuple):
 def list_goals(library: Library) -> list[GoalListing]:
     """Every goal with the state of each of its parts (each part read once)."""
     states = {part: inspect_part(library, part) for part in library.all_parts()}
+    records = parts_with_records(library)
     generated = frozenset(p for p, s in states.items() if s.status == PRESENT
-                          and read_provenance(library, p) is not None)
+                          and p.key in records and read_provenance(library, p) is not None)
     return [GoalListing(goal, tuple(states[p] for p in goal.parts),
                         generated & frozenset(goal.parts))
             for goal in library.goals.values()]
@@ -76,9 +84,11 @@ def check_library(root: Path) -> CheckReport:
         for part in goal.parts:
             used.setdefault(part, []).append(goal.name)
     generated = 0
+    records = parts_with_records(library)
     for part, users in used.items():
         state = inspect_part(library, part)
-        record = read_provenance(library, part) if state.status == PRESENT else None
+        record = (read_provenance(library, part)
+                  if state.status == PRESENT and part.key in records else None)
         if record is not None:
             generated += 1
             if record.get("sha256") != state.sha256:

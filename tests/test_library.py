@@ -137,3 +137,17 @@ def test_generation_jobs_are_validated(tmp_path: object) -> None:
     assert jobs == {"protocols/a.txt": "what a is for"}
     assert len(problems) == 3
     assert problems[0].startswith('generation_jobs.json:3:3: "elsewhere/b.txt": must start with')
+
+
+@pytest.mark.parametrize("spec", [
+    goal(), goal(constraints=[]), goal(description=...), goal(persona=None), goal(persona="a"),
+    goal(persona=".a.txt"), goal(persona="a/b.txt"), goal(constraints=["a.txt", "a.txt"]),
+    goal(constraints=[1]), goal(constraints=("a.txt",)), goal(extra=1), goal(description=1),
+    goal(protocol="x.md"), goal(protocol="x.MD"), goal(constraints=["a..txt"]), [], "x", None,
+])
+@pytest.mark.parametrize("name", ["AUDIT", "audit", "A1_B", "_X"])
+def test_the_quick_check_and_the_full_one_agree(name: str, spec: object) -> None:
+    from meta_prompting.library import _goal_problems, _is_valid_goal, _Locator
+
+    text = json.dumps({name: spec})
+    assert _is_valid_goal(name, spec) == (not _goal_problems(name, spec, _Locator(text, "m")))
