@@ -109,5 +109,42 @@ def os_reason(e: BaseException) -> str:
     return str(e)
 
 
+def remove_stale_temporaries(folder: Path, name: str, *, live_writers: bool = True) -> int:
+    """Remove the temporary files a killed write of `folder/name` left behind.
+
+    With `live_writers` False (the caller holds the lock for `name`, so nobody else can be
+    writing it) every one is stale; otherwise only those whose process is gone.
+    Returns how many were removed.
+    """
+    pattern = re.compile(rf"\.{re.escape(name)}\.(\d+)\.[0-9a-f]{{8}}{re.escape(TMP_SUFFIX)}")
+    removed = 0
+    try:
+        entries = os.listdir(folder)
+    except OSError:
+        return 0
+    for entry in entries:
+        found = pattern.fullmatch(entry)
+        if found is None or (live_writers and _alive(int(found.group(1)))):
+            continue
+        try:
+            os.unlink(folder / entry)
+            removed += 1
+        except OSError:
+            pass
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. another user's process: alive, and not ours to judge
+        return True
+    return True
+
+
 def is_temporary(name: str) -> bool:
     return name.startswith(".") and name.endswith(TMP_SUFFIX)

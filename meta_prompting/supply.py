@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 from meta_prompting import __version__
 from meta_prompting.errors import GenerationError
-from meta_prompting.files import sha256_bytes, write_atomic
+from meta_prompting.files import remove_stale_temporaries, sha256_bytes, write_atomic
 from meta_prompting.generate import Generated, PartRequest
 from meta_prompting.library import Goal, Library, Part
 from meta_prompting.parts import PRESENT, inspect_part, provenance_path
@@ -102,6 +102,11 @@ def supply_part(library: Library, request: PartRequest, make: MakeText, *,
         return Outcome(part, PLACEHOLDER, reason=f"busy: another run has held the lock on "
                        f"{part.key} for {lock_timeout:g}s")
     try:
+        # Under the lock nobody else writes this part: any temporary file is a killed
+        # run's, never to be finished.
+        remove_stale_temporaries(folder, part.name, live_writers=False)
+        remove_stale_temporaries(folder, provenance_path(library, part).name,
+                                 live_writers=False)
         # Look again under the lock: the run we waited for may have made it.
         state = inspect_part(library, part)
         if state.status == PRESENT and not regenerate:

@@ -13,6 +13,7 @@ from meta_prompting.files import (
     check_project_name,
     is_temporary,
     os_reason,
+    remove_stale_temporaries,
     sha256_bytes,
     write_atomic,
 )
@@ -149,7 +150,7 @@ def plan_writes(out: Path, files: dict[str, bytes] | None, force: bool) -> list[
         elif current == new:
             actions.append(FileAction(name, "unchanged"))
         else:
-            if recorded.get(name) != current and (files is not None or recorded):
+            if current not in recorded.get(name, ()) and (files is not None or recorded):
                 conflicts.append(f"{name} (edited since the last build)" if recorded
                                  else name)
             actions.append(FileAction(name, "replace"))
@@ -170,11 +171,25 @@ def plan_writes(out: Path, files: dict[str, bytes] | None, force: bool) -> list[
 
 def write_toolkit(out: Path, files: dict[str, bytes], manifest: bytes,
                   actions: list[FileAction]) -> None:
-    """Write the toolkit files, then the manifest last: it vouches for what is there."""
+    """Write the toolkit files, then the manifest last: it vouches for what is there.
+
+    Before the first file is touched, the manifest is written as a statement of intent
+    that vouches for both each file's old content and its new one. A build killed
+    half-way then leaves every file in a state the manifest knows, so the next build
+    replaces them without taking them for a person's edits, even if a part changed.
+    """
     out.mkdir(parents=True, exist_ok=True)
-    for action in actions:
-        if action.action != "unchanged":
-            write_atomic(out / action.name, files[action.name])
+    for name in (*TOOLKIT_FILES, MANIFEST_FILE):  # no lock here: only dead writers' files
+        remove_stale_temporaries(out, name)
+    changing = [a.name for a in actions if a.action != "unchanged"]
+    if changing:
+        intent = json.loads(manifest)
+        intent["writing"] = True
+        intent["previous"] = {name: sha256_bytes((out / name).read_bytes())
+                              for name in changing if (out / name).is_file()}
+        write_atomic(out / MANIFEST_FILE, (json.dumps(intent, indent=2) + "\n").encode())
+    for name in changing:
+        write_atomic(out / name, files[name])
     path = out / MANIFEST_FILE
     try:
         if path.read_bytes() == manifest:
@@ -206,7 +221,8 @@ def _existing(out: Path) -> dict[str, str]:
     return found
 
 
-def _recorded_hashes(out: Path) -> tuple[dict[str, str], str | None]:
+def _recorded_hashes(out: Path) -> tuple[dict[str, set[str]], str | None]:
+    """What the manifest vouches for: each file's sha256 (two, mid-write: old and new)."""
     try:
         data = json.loads((out / MANIFEST_FILE).read_bytes())
     except (OSError, ValueError):
@@ -214,7 +230,12 @@ def _recorded_hashes(out: Path) -> tuple[dict[str, str], str | None]:
     if not isinstance(data, dict) or data.get("tool") != TOOL or not isinstance(
             data.get("files"), dict):
         return {}, "not a manifest this tool wrote"
-    return {str(k): str(v) for k, v in data["files"].items()}, None
+    recorded = {str(k): {str(v)} for k, v in data["files"].items()}
+    previous = data.get("previous")
+    if data.get("writing") and isinstance(previous, dict):
+        for name, sha in previous.items():
+            recorded.setdefault(str(name), set()).add(str(sha))
+    return recorded, None
 
 
 def _check_writable(folder: Path) -> None:

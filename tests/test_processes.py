@@ -100,6 +100,11 @@ def test_a_killed_build_leaves_nothing_partial_and_the_next_completes(
     for key in MISSING:
         assert (root / "components" / key).read_text() == answer
     assert "MISSING PART" not in (root / "output/x/01_PROMPT_TEMPLATE.md").read_text()
+    # What the killed run left half-written has been cleared away by the one that finished.
+    assert [p.name for p in (root / "output/x").iterdir() if p.name.endswith(".tmp")] == []
+    for key in MISSING:
+        part = root / "components" / key
+        assert not list(part.parent.glob(f".{part.name}.*.tmp"))
     assert (root / "goal_map.json").read_bytes() == goal_map
 
 

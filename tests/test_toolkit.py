@@ -199,3 +199,57 @@ def test_write_atomic_cleans_up_when_interrupted(tmp_path: Path, monkeypatch: py
     with pytest.raises(KeyboardInterrupt):
         write_atomic(folder / "f.txt", b"data")
     assert list(folder.iterdir()) == []
+
+
+@pytest.mark.parametrize("writes_before_crash", [1, 2, 3])
+def test_a_build_killed_mid_write_is_finished_by_the_next_even_if_a_part_changed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, writes_before_crash: int) -> None:
+    import meta_prompting.toolkit as toolkit
+
+    out = tmp_path / "x"
+    write(out, ALL)
+    real = toolkit.write_atomic
+    calls = 0
+
+    def crashing(path: Path, data: bytes) -> None:
+        nonlocal calls
+        calls += 1
+        if calls > writes_before_crash:
+            raise KeyboardInterrupt  # the process dies here
+        real(path, data)
+
+    monkeypatch.setattr(toolkit, "write_atomic", crashing)
+    with pytest.raises(KeyboardInterrupt):
+        write(out, {**ALL, "p.txt": "You are P2.\n", "a.txt": "Rule A2."})
+    monkeypatch.setattr(toolkit, "write_atomic", real)
+    # A part changed again before the re-run: still no conflict, no --force needed.
+    final = {**ALL, "p.txt": "You are P3.\n", "a.txt": "Rule A3."}
+    write(out, final)
+    assert (out / PERSONA_FILE).read_text() == "You are P3.\n"
+    manifest = json.loads((out / MANIFEST_FILE).read_text())
+    assert "writing" not in manifest and "previous" not in manifest
+    # ...while a real edit is still protected.
+    (out / TEMPLATE_FILE).write_text("edited")
+    with pytest.raises(ConflictError):
+        write(out, ALL)
+
+
+def test_stale_temporaries_of_dead_writers_are_removed(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from meta_prompting.files import remove_stale_temporaries
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    folder = tmp_path / "d"
+    folder.mkdir()
+    names = [f".a.txt.{dead}.0123abcd.tmp", f".a.txt.{os.getpid()}.89abcdef.tmp",
+             f".b.txt.{dead}.0123abcd.tmp", "a.txt", ".a.txt.lock"]
+    for name in names:
+        (folder / name).write_text("x")
+    assert remove_stale_temporaries(folder, "a.txt") == 1  # only the dead process's
+    assert sorted(p.name for p in folder.iterdir()) == sorted(names[1:])
+    assert remove_stale_temporaries(folder, "a.txt", live_writers=False) == 1  # under a lock
+    assert sorted(p.name for p in folder.iterdir()) == sorted(names[2:])
