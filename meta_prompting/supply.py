@@ -20,7 +20,12 @@ from typing import Any, NamedTuple
 
 from meta_prompting import __version__
 from meta_prompting.errors import GenerationError
-from meta_prompting.files import remove_stale_temporaries, sha256_bytes, write_atomic
+from meta_prompting.files import (
+    os_reason,
+    remove_stale_temporaries,
+    sha256_bytes,
+    write_atomic,
+)
 from meta_prompting.generate import Generated, PartRequest
 from meta_prompting.library import Goal, Library, Part
 from meta_prompting.parts import PRESENT, inspect_part, provenance_path
@@ -89,7 +94,7 @@ def supply_part(library: Library, request: PartRequest, make: MakeText, *,
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        return Outcome(part, PLACEHOLDER, reason=f"cannot create {folder}: {e.strerror}")
+        return Outcome(part, PLACEHOLDER, reason=f"cannot create {folder}: {os_reason(e)}")
     lock = FileLock(str(lock_path(library, part)), timeout=lock_timeout)
     try:
         try:
@@ -101,6 +106,9 @@ def supply_part(library: Library, request: PartRequest, make: MakeText, *,
     except Timeout:
         return Outcome(part, PLACEHOLDER, reason=f"busy: another run has held the lock on "
                        f"{part.key} for {lock_timeout:g}s")
+    except OSError as e:  # e.g. a read-only parts bin
+        return Outcome(part, PLACEHOLDER, reason=f"cannot lock {lock.lock_file}: "
+                       f"{os_reason(e)}")
     try:
         # Under the lock nobody else writes this part: any temporary file is a killed
         # run's, never to be finished.
@@ -120,7 +128,11 @@ def supply_part(library: Library, request: PartRequest, make: MakeText, *,
         if made is None:
             return Outcome(part, PLACEHOLDER, reason="left as a placeholder")
         data = made.text.encode("utf-8")
-        write_atomic(state.path, data)
+        try:
+            write_atomic(state.path, data)
+        except OSError as e:  # a full disk, a read-only folder: nothing was kept
+            return Outcome(part, PLACEHOLDER, reason=f"cannot write {state.path}: "
+                           f"{os_reason(e)}")
         if made.model is None:
             return Outcome(part, WRITTEN, made.text, sha256=sha256_bytes(data))
         write_provenance(library, part, request, made.model, sha256_bytes(data))

@@ -331,3 +331,25 @@ def test_a_conflict_is_found_before_any_part_is_generated(
 ])
 def test_clean_answer(raw: str, clean: str) -> None:
     assert clean_answer(raw) == clean
+
+
+def test_a_full_disk_keeps_nothing_and_leaves_a_placeholder(
+        capsys: pytest.CaptureFixture[str], lib: Path, fake_gemini: FakeGemini,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+    import os
+
+    real_replace = os.replace
+
+    def full_disk(src: str, dst: str) -> None:
+        if "components" in str(dst):
+            raise OSError(errno.ENOSPC, "No space left on device", str(dst))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", full_disk)
+    code, out, err = build(capsys, lib)
+    assert code == 3, err
+    assert f"cannot write {lib / PROTOCOL}: no space left on device" in out
+    assert not (lib / PROTOCOL).exists()
+    assert not list((lib / "components/protocols").glob("*.tmp")) + list(
+        (lib / "components/protocols").glob(".*.tmp"))
