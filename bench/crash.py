@@ -3,11 +3,13 @@ mid-write (tests/crashy.py makes every fsync sleep, between writing a temporary 
 and renaming it into place).
 
 A. Generating builds (two parts missing, fake server with latency), killed anywhere.
-B. Toolkit writes: all parts present, killed within the toolkit-writing window.
+B. Toolkit writes: all parts present, killed within the toolkit-writing window; in every
+   other trial a part is then edited before the next build, which must still finish.
 After each kill: no part partial or empty; every visible file in components/ is a part
 (temporary files are hidden `.*.tmp`); goal_map.json byte-identical; 00_PERSONA.md and
 01_PROMPT_TEMPLATE.md absent or byte-equal to a clean build's; manifest.json absent or
-valid JSON; then an ordinary build completes the toolkit. Any failure exits 1.
+vouching for every toolkit file present (mid-write, as an intent naming old and new
+sha256); then an ordinary build completes the toolkit. Any failure exits 1.
 Usage: python bench/crash.py [--quick] [--trials N] [--seed S]
 """
 
@@ -99,18 +101,16 @@ def inspect(root: Path, missing: tuple[str, ...], reference: dict[str, bytes],
     for name in TOOLKIT:
         if name in names and (out / name).read_bytes() != reference[name]:
             problems.append(f"{name} is partial or differs from a clean build")
+    writing = False
     if "manifest.json" in names:
-        try:
-            json.loads((out / "manifest.json").read_bytes())
-        except ValueError:
-            problems.append("manifest.json is not valid JSON")
-        if not all(n in names for n in TOOLKIT):
-            problems.append("manifest.json was written before the files it vouches for")
+        problems += _manifest_problems(out, names)
+        writing = bool(json.loads((out / "manifest.json").read_bytes()).get("writing")) \
+            if not problems else False
     strays = {n for n in names if not n.startswith(".")} - {*TOOLKIT, "manifest.json"}
     problems += [f"output/x/{n} is not a toolkit file" for n in sorted(strays)]
     parts_done = all((comps / k).exists() for k in missing)
     toolkit_tmp = any(n.startswith(".") and n.endswith(".tmp") for n in names)
-    in_place = sum(n in names for n in (*TOOLKIT, "manifest.json"))
+    in_place = sum(n in names for n in (*TOOLKIT, "manifest.json")) - writing
     if in_place == 3:
         where = "after all three files were in place"
     elif parts_done and (in_place or toolkit_tmp):
@@ -123,14 +123,53 @@ def inspect(root: Path, missing: tuple[str, ...], reference: dict[str, bytes],
     return where, problems
 
 
+def _manifest_problems(out: Path, names: set[str]) -> list[str]:
+    """A manifest must vouch for every toolkit file that is there.
+
+    Mid-write it is a statement of intent ("writing": true) that accepts each file's old
+    or new sha256; once final, it must match the files exactly.
+    """
+    import hashlib
+
+    try:
+        data = json.loads((out / "manifest.json").read_bytes())
+    except ValueError:
+        return ["manifest.json is not valid JSON"]
+    problems: list[str] = []
+    for name in TOOLKIT:
+        ok = {data["files"].get(name)}
+        if data.get("writing"):
+            ok.add(data.get("previous", {}).get(name))
+        if name not in names:
+            if not data.get("writing"):
+                problems.append(f"the final manifest.json vouches for {name}, which is absent")
+            continue
+        if hashlib.sha256((out / name).read_bytes()).hexdigest() not in ok:
+            problems.append(f"manifest.json does not vouch for {name} as it is")
+    return problems
+
+
+CHANGED = "A line added to a part between the kill and the next build."
+
+
 def follow_up(root: Path, env: dict[str, str], reference: dict[str, bytes],
-              missing: tuple[str, ...]) -> list[str]:
-    """An ordinary build after the kill must finish the job, byte-equal to a clean one."""
+              missing: tuple[str, ...], change_a_part: bool = False) -> list[str]:
+    """An ordinary build after the kill must finish the job, byte-equal to a clean one.
+
+    With `change_a_part`, a part is edited first (a person improving the library before
+    re-running): the next build must still finish, without --force, and use the edit.
+    """
+    if change_a_part:
+        with open(root / "components" / "constraints" / "evidence_only.txt", "a") as f:
+            f.write(CHANGED + "\n")
     cmd = [PY, ORCH, "--root", str(root), "-g", "DEBUG", "-p", "x", "-q"]
     _, code = run(cmd, env, timeout=120, check=False)
     if code != 0:
         return [f"the following build exited {code}"]
     out = root / "output" / "x"
+    if change_a_part:
+        template = (out / "01_PROMPT_TEMPLATE.md").read_text()
+        return [] if CHANGED in template else ["the next build did not use the changed part"]
     problems = [f"after the next build, {n} differs from a clean build"
                 for n in TOOLKIT if (out / n).read_bytes() != reference[n]]
     problems += [f"after the next build, {k} is wrong" for k in missing
@@ -186,7 +225,9 @@ def trials(kind: str, n: int, rng: random.Random, tmp: Path, fake: FakeGemini,
         # Idempotent: the next build asks only for what is still missing, once each.
         still = sum(not (root / "components" / k).exists() for k in missing)
         fake.reset()
-        problems += follow_up(root, env, reference, missing)
+        # Every other toolkit-write trial: a part changes before the re-run.
+        problems += follow_up(root, env, reference, missing,
+                              change_a_part=not missing and i % 2 == 1)
         if fake.count != still:
             problems.append(f"the next build made {fake.count} requests for {still} "
                             "missing part(s)")

@@ -113,10 +113,11 @@ def measure(rounds: int) -> Table:
         if versions:  # a peer that rendered nothing would look fast: check what it wrote
             for tool, out in (("cookiecutter", tmp / "cc-out"), ("copier", tmp / "cp-out")):
                 files = sorted(out.glob("**/0*.md"))
+                runs = len({f.parent for f in files})
                 good = bool(files) and all("AUDIT" in f.read_text() and "demo" in f.read_text()
                                            for f in files)
-                table.notes.append(f"{tool} wrote {len(files)} files, variables substituted: "
-                                   f"{'yes' if good else 'NO'}")
+                table.notes.append(f"{tool} wrote {len(files)} files in {runs} runs, "
+                                   f"variables substituted: {'yes' if good else 'NO'}")
     base = median(samples["python -c pass"])
     table.rows += [Row(name, ms(median(xs)), median(xs) / base) for name, xs in samples.items()]
     return table
