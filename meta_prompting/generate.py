@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import threading
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
 from meta_prompting.errors import GenerationError
 from meta_prompting.library import Goal, Part
@@ -58,10 +58,6 @@ class PartRequest(NamedTuple):
 class Generated(NamedTuple):
     text: str
     model: str | None  # the model version that answered; None: a person wrote it
-
-
-class Generator(Protocol):
-    def generate(self, request: PartRequest) -> Generated: ...
 
 
 def build_prompt(request: PartRequest) -> str:
