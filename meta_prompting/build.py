@@ -79,7 +79,7 @@ class BuildReport(NamedTuple):
             "complete": self.complete,
             "dry_run": self.dry_run,
             "parts": [p._asdict() for p in self.parts],
-            "files": [f._asdict() for f in self.files],
+            "files": [{"name": f.name, "action": f.action} for f in self.files],
             "notes": list(self.notes),
             "command": self.command,
         }

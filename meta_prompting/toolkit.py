@@ -118,6 +118,7 @@ def project_dir(library: Library, project: str) -> Path:
 class FileAction(NamedTuple):
     name: str
     action: str  # "create", "replace" or "unchanged"
+    previous: str | None = None  # sha256 of what "replace" replaces
 
 
 def plan_writes(out: Path, files: dict[str, bytes] | None, force: bool) -> list[FileAction]:
@@ -153,7 +154,7 @@ def plan_writes(out: Path, files: dict[str, bytes] | None, force: bool) -> list[
             if current not in recorded.get(name, ()) and (files is not None or recorded):
                 conflicts.append(f"{name} (edited since the last build)" if recorded
                                  else name)
-            actions.append(FileAction(name, "replace"))
+            actions.append(FileAction(name, "replace", current))
     if manifest_problem:
         conflicts.append(f"{MANIFEST_FILE} ({manifest_problem})")
     elif MANIFEST_FILE not in existing:
@@ -185,8 +186,7 @@ def write_toolkit(out: Path, files: dict[str, bytes], manifest: bytes,
     if changing:
         intent = json.loads(manifest)
         intent["writing"] = True
-        intent["previous"] = {name: sha256_bytes((out / name).read_bytes())
-                              for name in changing if (out / name).is_file()}
+        intent["previous"] = {a.name: a.previous for a in actions if a.previous}
         write_atomic(out / MANIFEST_FILE, (json.dumps(intent, indent=2) + "\n").encode())
     for name in changing:
         write_atomic(out / name, files[name])
