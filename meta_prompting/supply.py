@@ -28,7 +28,7 @@ from meta_prompting.files import (
 )
 from meta_prompting.generate import Generated, PartRequest
 from meta_prompting.library import Goal, Library, Part
-from meta_prompting.parts import PRESENT, inspect_part, provenance_path
+from meta_prompting.parts import NEEDS_TEXT, PRESENT, inspect_part, provenance_path
 
 GENERATED = "generated"
 WRITTEN = "written"  # typed by a person in the wizard: a library part like any other
@@ -119,7 +119,7 @@ def supply_part(library: Library, request: PartRequest, make: MakeText, *,
         state = inspect_part(library, part)
         if state.status == PRESENT and not regenerate:
             return Outcome(part, OTHER_RUN, state.text, sha256=state.sha256)
-        if state.status not in (PRESENT, "missing", "empty"):
+        if state.status not in (PRESENT, *NEEDS_TEXT):
             return Outcome(part, PLACEHOLDER, reason=f"{part.key} is {state.status}")
         try:
             made = make(request)
