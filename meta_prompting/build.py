@@ -8,7 +8,13 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from meta_prompting.errors import EXIT_INCOMPLETE, EXIT_OK, LibraryError, UserError
+from meta_prompting.errors import (
+    EXIT_INCOMPLETE,
+    EXIT_OK,
+    GoalChangeError,
+    LibraryError,
+    UserError,
+)
 from meta_prompting.files import os_reason
 from meta_prompting.library import Goal, Library, Part
 from meta_prompting.parts import NEEDS_TEXT, PRESENT, PartState, inspect_parts, source_of
@@ -17,6 +23,7 @@ from meta_prompting.toolkit import (
     Filled,
     plan_writes,
     project_dir,
+    project_goal,
     render_files,
     render_manifest,
     write_toolkit,
@@ -33,6 +40,7 @@ DEFAULT_MODEL = "gemini-flash-latest"  # Google's alias for the current Flash re
 
 class BuildOptions(NamedTuple):
     force: bool = False
+    change_goal: bool = False  # the wizard's person confirmed switching the project's goal
     dry_run: bool = False
     command: str = "python orchestrator.py"  # how to run us again, for "run this" hints
     generate: bool = True
@@ -102,6 +110,17 @@ def rerun_command(base: str, goal: str, project: str) -> str:
     return f"{base} --goal {goal} --project {project}"
 
 
+def check_goal_change(plan: Plan, options: BuildOptions) -> None:
+    """A project holds one goal's toolkit: switching it is a decision, never a side effect."""
+    old = project_goal(plan.out)
+    if old is None or old == plan.goal.name or options.force or options.change_goal:
+        return
+    raise GoalChangeError(
+        f"{plan.out} holds a {old} toolkit; building {plan.goal.name} into it would switch "
+        f"its goal. Choose another --project, or pass --force to switch it", old,
+        plan.goal.name)
+
+
 def plan_build(library: Library, goal_name: str, project: str) -> Plan:
     """Resolve the goal and its parts; refuse what no build could fix."""
     goal = library.goal(goal_name)
@@ -126,6 +145,7 @@ def build(library: Library, goal_name: str, project: str,
                               f"goal {plan.goal.name}")
     select_parts(frozenset(options.describe), plan.goal.parts, "--describe",
                  f"goal {plan.goal.name}")
+    check_goal_change(plan, options)
     # Would writing the toolkit lose a person's edits? Ask before any part is generated.
     plan_writes(plan.out, None, options.force)
     if options.dry_run:

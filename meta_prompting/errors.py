@@ -43,6 +43,15 @@ class ConflictError(UserError):
         self.paths = paths
 
 
+class GoalChangeError(ConflictError):
+    """A build of one goal into a project that holds another goal's toolkit."""
+
+    def __init__(self, message: str, old_goal: str, new_goal: str) -> None:
+        super().__init__(message, [])
+        self.old_goal = old_goal
+        self.new_goal = new_goal
+
+
 class GenerationError(UserError):
     """The model could not produce a part (kept as a reason, never as a crash)."""
 

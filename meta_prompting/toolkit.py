@@ -238,6 +238,16 @@ def _recorded_hashes(out: Path) -> tuple[dict[str, set[str]], str | None]:
     return recorded, None
 
 
+def project_goal(out: Path) -> str | None:
+    """The goal whose toolkit `out` holds, from its manifest; None when it holds none."""
+    try:
+        data = json.loads((out / MANIFEST_FILE).read_bytes())
+    except (OSError, ValueError, RecursionError):
+        return None
+    goal = data.get("goal") if isinstance(data, dict) and data.get("tool") == TOOL else None
+    return goal if isinstance(goal, str) else None
+
+
 def _check_writable(folder: Path) -> None:
     if not os.access(folder, os.W_OK | os.X_OK):
         raise UserError(f"{folder}: permission denied (cannot write the toolkit there)")

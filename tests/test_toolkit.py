@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from meta_prompting.cli import main
 from meta_prompting.errors import ConflictError
 from meta_prompting.files import sha256_bytes, write_atomic
 from meta_prompting.library import Goal, Part
@@ -20,6 +21,7 @@ from meta_prompting.toolkit import (
     render_manifest,
     write_toolkit,
 )
+from tests.conftest import AUDIT, AUDIT_PARTS, MakeLibrary
 
 GOAL = Goal("AUDIT", "Review a change", Part("persona", "p.txt"), Part("protocol", "q.txt"),
             (Part("constraint", "a.txt"), Part("constraint", "b.md")))
@@ -253,3 +255,17 @@ def test_stale_temporaries_of_dead_writers_are_removed(tmp_path: Path) -> None:
     assert sorted(p.name for p in folder.iterdir()) == sorted(names[1:])
     assert remove_stale_temporaries(folder, "a.txt", live_writers=False) == 1  # under a lock
     assert sorted(p.name for p in folder.iterdir()) == sorted(names[2:])
+
+
+def test_building_another_goal_into_a_project_is_a_conflict(
+        capsys: pytest.CaptureFixture[str], make_library: MakeLibrary) -> None:
+    goals = {**AUDIT, "OTHER": {**AUDIT["AUDIT"], "description": "Another"}}
+    root = make_library(goals, AUDIT_PARTS)
+    assert main(["--root", str(root), "-g", "AUDIT", "-p", "x", "-q"]) == 0
+    before = (root / "output/x/manifest.json").read_bytes()
+    assert main(["--root", str(root), "-g", "OTHER", "-p", "x", "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "holds a AUDIT toolkit; building OTHER into it would switch its goal" in err
+    assert (root / "output/x/manifest.json").read_bytes() == before
+    assert main(["--root", str(root), "-g", "OTHER", "-p", "x", "-q", "--force"]) == 0
+    assert json.loads((root / "output/x/manifest.json").read_text())["goal"] == "OTHER"
