@@ -1,19 +1,70 @@
-"""A fake Gemini generateContent server for tests and benchmarks.
+"""A fake Gemini server for tests and benchmarks: the fake's manual.
 
-A real HTTP server on 127.0.0.1 (stdlib only) that speaks the REST shape of
-`POST /{version}/models/{model}:generateContent`, so the real google-genai client
-(and CLI subprocesses using it) can be pointed at it via GOOGLE_GEMINI_BASE_URL.
+A real HTTP server on 127.0.0.1 (stdlib only) that speaks the REST shape of the
+Gemini API, so the real google-genai client (and CLI subprocesses using it) can be
+pointed at it via GOOGLE_GEMINI_BASE_URL (the `fake_gemini` fixture does that).
+Any version prefix is accepted (the SDK sends /v1 in 3.x, /v1beta in 2.x):
 
-Reply selection for each generateContent request, first match wins:
-  1. the next one-shot reply queued with `enqueue()` (FIFO, popped under a lock),
-  2. `responder(record)` if set (returning None falls through),
-  3. `default` if set,
-  4. ok("Generated text for: <first 80 chars of the prompt>") so tests can tell
-     which prompt produced which output.
+  POST /{version}/models/{model}:generateContent        one JSON reply
+  POST /{version}/models/{model}:streamGenerateContent  Server-Sent Events (?alt=sse)
+  POST /{version}/models/{model}:countTokens            {"totalTokens": <words sent>}
 Any other path or method gets a 404 Gemini error body and consumes no reply.
 
+Reply selection for each generation request (plain or streamed), first match wins:
+  1. a rule added with `fail_when(match, reply, times=None)`: requests whose prompt
+     contains `match` (or for which `match(record)` is true) get `reply`, `times`
+     times (None: always); others are served as usual. `clear_failures()`.
+     This fails exactly one stage of a chain, or one sample of three. It returns
+     the FailRule, whose `hits` and `remaining` say how often it fired.
+  2. the next one-shot reply queued with `enqueue()` (FIFO, popped under a lock),
+  3. `responder(record)` if set (returning None falls through),
+  4. `default` if set,
+  5. if the request asks for structured output (generationConfig.responseJsonSchema
+     or .responseSchema): JSON text that is a valid instance of that schema, built by
+     `schema_instance(schema, fake.schema_overrides)` (see below),
+  6. ok("Generated text for: <first 80 chars of the prompt>") so tests can tell
+     which prompt produced which output.
+
+Replies (factories): ok(text), json_reply(obj), finish(reason, text), error(code,
+status), invalid_key(), blocked(reason), empty_candidates(), malformed(body),
+hang(seconds), drop(), cut_stream(text, after=1), stream_error(text, code, status,
+after=1).
+
+Streaming: the reply's text is split at word boundaries into `stream_chunks` events
+(server attribute, default 3; a Reply's own `stream_chunks` wins; `split_text(text,
+n)` gives the pieces), each a whole GenerateContentResponse holding a piece of the
+text; only the last carries finishReason and the final usageMetadata (earlier ones
+carry the prompt count, as the real API does). Replies without text (blocked,
+SAFETY...) are one event. A status other than 200 is sent as the usual error body
+with that status, which the SDK raises (errors.ServerError / ClientError) when the
+stream is opened; hang and drop behave as on a plain request. Always SSE, whatever
+`alt` says (the SDK sends alt=sse; without it the real API sends a JSON array).
+`latency` is waited before the first byte; `chunk_delay` between events.
+`cut_stream(text, after)` sends `after` events, never the finishing one, then drops
+the connection: iterating raises httpx2.RemoteProtocolError (incomplete chunked
+read). `stream_error(...)` sends `after` events then an error event in the stream:
+iterating raises errors.APIError mid-way. A cut reply on a plain request is a drop.
+
+Structured output: `schema_instance(schema, overrides=None)` builds a JSON value
+valid for a JSON Schema or an OpenAPI-style schema (upper-case types, snake_case
+keys such as any_of/min_items, which is what the SDK sends for a pydantic
+`response_schema`): every property of an object, arrays of max(1, minItems) items,
+enum -> first value, const -> it, anyOf/oneOf -> first non-null option, allOf
+merged, $ref/$defs resolved, string -> "fake <property name>", number/integer -> 1
+(clamped to minimum/maximum), boolean -> true. `overrides` is a mapping from
+property name to value, or a callable (path, subschema) -> value or KEEP, with path
+a tuple of property names and item indexes, e.g. ("findings", 0, "verdict").
+
+Recording: `requests` holds a RequestRecord per request (path, model, api_version,
+body, api_key, headers, start/end, status, stream) with properties prompt, system
+(systemInstruction text), contents_count (1 for a fresh session), generation_config
+and response_schema. `prompts()` and `count_matching(substring)` cover generation
+requests only, as does `max_concurrent`; `count` covers every request. `reset()`
+forgets records, queued replies and failure rules.
+
 Standalone: python tests/fake_gemini.py --latency 1.5 [--port 0] [--text T]
-[--count-file PATH] prints its base URL on one line and serves until SIGTERM/SIGINT.
+[--count-file PATH] [--stream-chunks N] prints its base URL on one line and serves
+until SIGTERM/SIGINT.
 """
 
 from __future__ import annotations
@@ -29,13 +80,17 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 FAKE_API_KEY = "test-key-not-secret-123"
-_PATH_RE = re.compile(r"^/(?:(?P<version>[^/]+)/)?models/(?P<model>[^/:]+):generateContent$")
+_PATH_RE = re.compile(
+    r"^/(?:(?P<version>[^/]+)/)?models/(?P<model>[^/:]+)"
+    r":(?P<action>generateContent|streamGenerateContent|countTokens)$"
+)
+GENERATE_ACTIONS = ("generateContent", "streamGenerateContent")
 
 
 @dataclass(frozen=True)
@@ -47,6 +102,9 @@ class Reply:
     raw: bytes | None = None  # sent verbatim instead of payload (malformed bodies)
     action: str = "respond"  # "respond" | "hang" | "drop"
     seconds: float = 0.0  # for "hang"
+    stream_chunks: int | None = None  # events on a stream; None: the server's stream_chunks
+    cut_after: int | None = None  # on a stream: events sent before the cut
+    cut_event: dict[str, Any] | None = None  # sent at the cut; None: drop the connection
 
 
 def ok(text: str, finish_reason: str = "STOP") -> Reply:
@@ -69,6 +127,11 @@ def ok(text: str, finish_reason: str = "STOP") -> Reply:
     )
 
 
+def json_reply(obj: Any) -> Reply:
+    """ok() with `obj` as JSON text, as a model answers under response_mime_type JSON."""
+    return ok(json.dumps(obj))
+
+
 def finish(reason: str, text: str = "") -> Reply:
     """A candidate that ended with `reason` (SAFETY, MAX_TOKENS, RECITATION...);
     with text="" the candidate has no parts, as the real API sends for SAFETY."""
@@ -76,10 +139,16 @@ def finish(reason: str, text: str = "") -> Reply:
 
 
 def error(code: int, status: str, message: str = "", details: list[Any] | None = None) -> Reply:
+    return Reply(status=code, payload=_error_body(code, status, message, details))
+
+
+def _error_body(
+    code: int, status: str, message: str = "", details: list[Any] | None = None
+) -> dict[str, Any]:
     err: dict[str, Any] = {"code": code, "message": message or f"fake {status}", "status": status}
     if details is not None:
         err["details"] = details
-    return Reply(status=code, payload={"error": err})
+    return {"error": err}
 
 
 def invalid_key() -> Reply:
@@ -127,6 +196,25 @@ def drop() -> Reply:
     return Reply(action="drop")
 
 
+def cut_stream(text: str = "a streamed answer that never ends", after: int = 1) -> Reply:
+    """On a stream: send `after` events of `text` (never the finishing one), then drop
+    the connection. On a plain request: a drop."""
+    return Reply(payload=ok(text).payload, cut_after=after)
+
+
+def stream_error(
+    text: str = "a streamed answer that fails",
+    code: int = 500,
+    status: str = "INTERNAL",
+    after: int = 1,
+) -> Reply:
+    """On a stream: send `after` events of `text`, then an error event, then end the
+    body cleanly (the SDK raises errors.APIError while iterating)."""
+    return Reply(
+        payload=ok(text).payload, cut_after=after, cut_event=_error_body(code, status)
+    )
+
+
 def prompt_text(body: dict[str, Any] | None) -> str:
     """All contents[].parts[].text of a request body, joined with newlines."""
     return "\n".join(
@@ -157,6 +245,8 @@ class RequestRecord:
     start: float  # time.monotonic()
     end: float | None = None  # set once the reply has been sent (or dropped)
     status: int | None = None  # HTTP status sent; None for hang/drop
+    action: str | None = None  # generateContent | streamGenerateContent | countTokens
+    stream: bool = False  # streamGenerateContent
 
     @property
     def prompt(self) -> str:
@@ -165,6 +255,182 @@ class RequestRecord:
     @property
     def system(self) -> str | None:
         return system_instruction(self.body)
+
+    @property
+    def contents_count(self) -> int:
+        """Entries in contents: 1 for a fresh session, more when history is sent."""
+        contents = (self.body or {}).get("contents")
+        return len(contents) if isinstance(contents, list) else 0
+
+    @property
+    def generation_config(self) -> dict[str, Any]:
+        gc = (self.body or {}).get("generationConfig") or (self.body or {}).get(
+            "generation_config"
+        )
+        return gc if isinstance(gc, dict) else {}
+
+    @property
+    def response_schema(self) -> dict[str, Any] | None:
+        """responseJsonSchema or responseSchema, whichever was sent."""
+        gc = self.generation_config
+        for key in ("responseJsonSchema", "response_json_schema", "responseSchema"):
+            if isinstance(gc.get(key), dict):
+                return gc[key]  # type: ignore[no-any-return]
+        return gc.get("response_schema") if isinstance(gc.get("response_schema"), dict) else None
+
+
+class _Keep:
+    def __repr__(self) -> str:
+        return "KEEP"
+
+
+KEEP: Any = _Keep()  # an override's answer for "build this value as usual"
+Overrides = Callable[[tuple[str | int, ...], dict[str, Any]], Any] | Mapping[str, Any]
+
+
+def schema_instance(schema: dict[str, Any], overrides: Overrides | None = None) -> Any:
+    """A JSON value valid for `schema` (JSON Schema or the SDK's OpenAPI-style Schema)."""
+    if isinstance(overrides, Mapping):
+        table = overrides
+
+        def by_name(path: tuple[str | int, ...], sub: dict[str, Any]) -> Any:
+            name = path[-1] if path else None
+            return table[name] if isinstance(name, str) and name in table else KEEP
+
+        return _Builder(schema, by_name).build(schema, (), frozenset())
+    return _Builder(schema, overrides).build(schema, (), frozenset())
+
+
+def _key(schema: dict[str, Any], camel: str) -> Any:
+    # The SDK sends a pydantic response_schema with snake_case keys (min_items, any_of).
+    snake = re.sub(r"(?<!^)([A-Z])", lambda m: "_" + m[1].lower(), camel)
+    return schema.get(camel, schema.get(snake))
+
+
+class _Builder:
+    def __init__(self, root: dict[str, Any], overrides: Overrides | None) -> None:
+        self.root = root
+        self.overrides = overrides
+
+    def resolve(self, ref: str) -> dict[str, Any]:
+        node: Any = self.root
+        pointer = ref.lstrip("#").strip("/")
+        for token in pointer.split("/") if pointer else []:
+            node = node[token.replace("~1", "/").replace("~0", "~")]
+        return node  # type: ignore[no-any-return]
+
+    def build(self, schema: Any, path: tuple[str | int, ...], refs: frozenset[str]) -> Any:
+        if not isinstance(schema, dict):
+            schema = {}  # `true` / missing items: anything goes
+        ref = schema.get("$ref")
+        if isinstance(ref, str):
+            if ref in refs:  # a recursive schema: stop here
+                return None
+            return self.build(self.resolve(ref), path, refs | {ref})
+        if callable(self.overrides):
+            value = self.overrides(path, schema)
+            if value is not KEEP:
+                return value
+        if "const" in schema:
+            return schema["const"]
+        if _key(schema, "enum"):
+            return _key(schema, "enum")[0]
+        options = _key(schema, "anyOf") or _key(schema, "oneOf")
+        if options:
+            usable = [o for o in options if not (isinstance(o, dict) and o.get("type") == "null")]
+            return self.build((usable or options)[0], path, refs)
+        if _key(schema, "allOf"):
+            merged: dict[str, Any] = {}
+            for part in _key(schema, "allOf"):
+                part = self.resolve(part["$ref"]) if "$ref" in part else part
+                for k, v in part.items():
+                    if isinstance(v, dict) and isinstance(merged.get(k), dict):
+                        merged[k] = {**merged[k], **v}
+                    elif isinstance(v, list) and isinstance(merged.get(k), list):
+                        merged[k] = merged[k] + v
+                    else:
+                        merged[k] = v
+            return self.build(merged, path, refs)
+        kind = schema.get("type")
+        if isinstance(kind, list):
+            kind = next((k for k in kind if str(k).lower() != "null"), "null")
+        kind = str(kind).lower() if kind is not None else None
+        if kind is None:
+            kind = "object" if "properties" in schema else "array" if "items" in schema else ""
+        if kind == "object":
+            return self.build_object(schema, path, refs)
+        if kind == "array":
+            return self.build_array(schema, path, refs)
+        if kind in ("number", "integer"):
+            return self.build_number(schema, kind)
+        if kind == "boolean":
+            return True
+        if kind == "null":
+            return None
+        names = [p for p in path if isinstance(p, str)]
+        text = f"fake {names[-1] if names else 'text'}"
+        low, high = _key(schema, "minLength"), _key(schema, "maxLength")
+        if low is not None and len(text) < int(low):
+            text = text.ljust(int(low), "x")
+        return text[: int(high)] if high is not None else text
+
+    def build_object(
+        self, schema: dict[str, Any], path: tuple[str | int, ...], refs: frozenset[str]
+    ) -> dict[str, Any]:
+        props: dict[str, Any] = schema.get("properties") or {}
+        order = list(_key(schema, "propertyOrdering") or [])
+        names = order + [n for n in props if n not in order]
+        names += [n for n in schema.get("required") or [] if n not in names]
+        return {n: self.build(props.get(n), (*path, n), refs) for n in names}
+
+    def build_array(
+        self, schema: dict[str, Any], path: tuple[str | int, ...], refs: frozenset[str]
+    ) -> list[Any]:
+        prefix = _key(schema, "prefixItems") or []
+        items = [self.build(s, (*path, i), refs) for i, s in enumerate(prefix)]
+        want = max(1, int(_key(schema, "minItems") or 0))
+        high = _key(schema, "maxItems")
+        if high is not None:
+            want = min(want, int(high))
+        item = schema.get("items")
+        if item is False:
+            return items
+        ref = item.get("$ref") if isinstance(item, dict) else None
+        if ref in refs and not _key(schema, "minItems"):
+            return items  # a recursive schema: an empty list ends it
+        while len(items) < want:
+            items.append(self.build(item, (*path, len(items)), refs))
+        return items
+
+    @staticmethod
+    def build_number(schema: dict[str, Any], kind: str) -> int | float:
+        value: float = 1
+        low = _key(schema, "minimum")
+        high = _key(schema, "maximum")
+        if low is not None:
+            value = max(value, float(low))
+        if high is not None:
+            value = min(value, float(high))
+        return int(value) if kind == "integer" else value
+
+
+@dataclass
+class FailRule:
+    """One `fail_when` rule; `hits` counts the requests it has answered."""
+
+    match: str | Callable[[RequestRecord], bool]
+    reply: Reply
+    times: int | None = None
+    hits: int = 0
+
+    @property
+    def remaining(self) -> int | None:
+        return None if self.times is None else max(0, self.times - self.hits)
+
+    def matches(self, rec: RequestRecord) -> bool:
+        if callable(self.match):
+            return bool(self.match(rec))
+        return self.match in rec.prompt
 
 
 class _Server(ThreadingHTTPServer):
@@ -177,7 +443,7 @@ class _Server(ThreadingHTTPServer):
 
 
 class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, like the real API; we always send Content-Length
+    protocol_version = "HTTP/1.1"  # keep-alive, like the real API: every body is sized or chunked
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -192,7 +458,7 @@ class _Handler(BaseHTTPRequestHandler):
         super().finish()
 
     def do_GET(self) -> None:
-        self._not_found(self.server.fake._record(self, None, None, None))
+        self._not_found(self.server.fake._record(self, None, None, None, None))
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -205,9 +471,14 @@ class _Handler(BaseHTTPRequestHandler):
             body = None
         m = _PATH_RE.match(self.path.split("?", 1)[0])
         fake = self.server.fake
-        rec = fake._record(self, m and m["version"], m and m["model"], body)
+        rec = fake._record(self, m and m["version"], m and m["model"], m and m["action"], body)
         if m is None:
             return self._not_found(rec)
+        if rec.action == "countTokens":
+            words = len(rec.prompt.split()) + len((rec.system or "").split())
+            self._send(rec, Reply(payload={"totalTokens": words}))
+            rec.end = time.monotonic()
+            return
         fake._in_flight_add(1)
         try:
             self._reply(rec, fake._pick(rec))
@@ -225,14 +496,20 @@ class _Handler(BaseHTTPRequestHandler):
             reply = drop()  # stopping: do not keep the client waiting
         if reply.action == "hang":
             fake._stopping.wait(reply.seconds)  # interruptible so stop() never waits for it
+        if reply.cut_after is not None and not rec.stream:
+            reply = drop()
         if reply.action in ("hang", "drop"):
-            self.close_connection = True
-            try:
-                self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            return
+            return self._drop()
+        if rec.stream and reply.status == 200 and reply.raw is None:
+            return self._stream(rec, reply)
         self._send(rec, reply)
+
+    def _drop(self) -> None:
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     def _send(self, rec: RequestRecord, reply: Reply) -> None:
         data = reply.raw if reply.raw is not None else json.dumps(_finalise(reply, rec)).encode()
@@ -242,6 +519,35 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def _stream(self, rec: RequestRecord, reply: Reply) -> None:
+        # Chunked, as the real API streams: a cut before the final empty chunk is an
+        # error for the client, where a close after a Content-Length-less body is not.
+        fake = self.server.fake
+        chunks = reply.stream_chunks or fake.stream_chunks
+        if reply.cut_after is not None:
+            chunks = max(chunks, reply.cut_after + 1)  # the finishing event is never sent
+        events = _stream_events(_finalise(reply, rec), chunks)
+        if reply.cut_after is not None:
+            events = events[: min(reply.cut_after, len(events) - 1)]
+        rec.status = 200
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for i, event in enumerate(events):
+            if i and fake.chunk_delay > 0 and fake._stopping.wait(fake.chunk_delay):
+                return self._drop()
+            self._write_event(event)
+        if reply.cut_after is not None and reply.cut_event is None:
+            return self._drop()
+        if reply.cut_event is not None:
+            self._write_event(reply.cut_event)
+        self.wfile.write(b"0\r\n\r\n")
+
+    def _write_event(self, event: dict[str, Any]) -> None:
+        data = b"data: " + json.dumps(event).encode() + b"\r\n\r\n"
+        self.wfile.write(f"{len(data):X}\r\n".encode() + data + b"\r\n")
 
 
 def _finalise(reply: Reply, rec: RequestRecord) -> dict[str, Any]:
@@ -260,6 +566,39 @@ def _finalise(reply: Reply, rec: RequestRecord) -> dict[str, Any]:
     return payload
 
 
+def split_text(text: str, n: int) -> list[str]:
+    """`text` in at most `n` pieces cut at word boundaries; joined they give it back."""
+    words = re.findall(r"\s*\S+\s*", text)
+    if len(words) <= 1 or n <= 1:
+        return [text]
+    k = min(n, len(words))
+    return ["".join(words[i * len(words) // k : (i + 1) * len(words) // k]) for i in range(k)]
+
+
+def _stream_events(payload: dict[str, Any], n: int) -> list[dict[str, Any]]:
+    cands = payload.get("candidates")
+    parts = (cands[0].get("content") or {}).get("parts") if cands else None
+    texts = [p["text"] for p in parts or [] if isinstance(p.get("text"), str)]
+    pieces = split_text("".join(texts), n) if texts else []
+    if len(pieces) <= 1:
+        return [payload]
+    usage = payload.get("usageMetadata")
+    events: list[dict[str, Any]] = []
+    for piece in pieces[:-1]:
+        event: dict[str, Any] = {
+            "candidates": [{"content": {"role": "model", "parts": [{"text": piece}]}, "index": 0}]
+        }
+        if isinstance(usage, dict):  # the real API repeats the prompt count on each event
+            prompt = usage.get("promptTokenCount")
+            event["usageMetadata"] = {"promptTokenCount": prompt, "totalTokenCount": prompt}
+        if "modelVersion" in payload:
+            event["modelVersion"] = payload["modelVersion"]
+        events.append(event)
+    last = copy.deepcopy(payload)
+    last["candidates"][0]["content"]["parts"] = [{"text": pieces[-1]}]
+    return [*events, last]
+
+
 class FakeGemini:
     def __init__(
         self,
@@ -269,14 +608,22 @@ class FakeGemini:
         host: str = "127.0.0.1",
         port: int = 0,
         count_file: str | None = None,
+        stream_chunks: int = 3,
+        chunk_delay: float = 0.0,
+        schema_overrides: Overrides | None = None,
     ) -> None:
         self.latency = latency
         self.default = default
         self.responder = responder
         self.count_file = count_file
+        self.stream_chunks = stream_chunks
+        self.chunk_delay = chunk_delay
+        self.schema_overrides = schema_overrides
         self._addr = (host, port)
-        self._lock = threading.Lock()
+        # Reentrant: a fail_when match or responder may read fake.requests while we hold it.
+        self._lock = threading.RLock()
         self._queue: deque[Reply] = deque()
+        self._failures: list[FailRule] = []
         self._records: list[RequestRecord] = []
         self._in_flight = 0
         self._max_concurrent = 0
@@ -327,13 +674,39 @@ class FakeGemini:
         with self._lock:
             self._queue.extend(replies)
 
+    def fail_when(
+        self,
+        match: str | Callable[[RequestRecord], bool],
+        reply: Reply,
+        times: int | None = None,
+    ) -> FailRule:
+        """Answer generation requests whose prompt contains `match` (or for which
+        `match(record)` is true) with `reply`, `times` times (None: always)."""
+        rule = FailRule(match, reply, times)
+        with self._lock:
+            self._failures.append(rule)
+        return rule
+
+    def clear_failures(self) -> None:
+        with self._lock:
+            self._failures.clear()
+
     def reset(self) -> None:
-        """Forget recorded requests, the concurrency peak and queued replies
-        (default, responder and latency are kept)."""
+        """Forget recorded requests, the concurrency peak, queued replies and failure
+        rules (default, responder, latency and streaming settings are kept)."""
         with self._lock:
             self._records.clear()
             self._queue.clear()
+            self._failures.clear()
             self._max_concurrent = 0
+
+    def prompts(self) -> list[str]:
+        """The prompt of each generation request (plain or streamed), in arrival order."""
+        return [r.prompt for r in self.requests if r.action in GENERATE_ACTIONS]
+
+    def count_matching(self, substring: str) -> int:
+        """How many generation requests had `substring` in their prompt."""
+        return sum(substring in p for p in self.prompts())
 
     @property
     def requests(self) -> list[RequestRecord]:
@@ -356,7 +729,12 @@ class FakeGemini:
             (self._conns.add if add else self._conns.discard)(conn)
 
     def _record(
-        self, h: _Handler, version: str | None, model: str | None, body: dict[str, Any] | None
+        self,
+        h: _Handler,
+        version: str | None,
+        model: str | None,
+        action: str | None,
+        body: dict[str, Any] | None,
     ) -> RequestRecord:
         rec = RequestRecord(
             path=h.path,
@@ -367,6 +745,8 @@ class FakeGemini:
             api_key=h.headers.get("x-goog-api-key"),
             headers=dict(h.headers.items()),
             start=time.monotonic(),
+            action=action,
+            stream=action == "streamGenerateContent",
         )
         with self._lock:
             self._records.append(rec)
@@ -379,7 +759,17 @@ class FakeGemini:
         return rec
 
     def _pick(self, rec: RequestRecord) -> Reply:
-        with self._lock:
+        with self._lock:  # one lock for check-and-count, so `times` holds under concurrency
+            for rule in self._failures:
+                if rule.remaining == 0:
+                    continue
+                try:
+                    hit = rule.matches(rec)
+                except Exception as e:
+                    return error(500, "INTERNAL", f"fake_gemini fail_when match raised {e!r}")
+                if hit:
+                    rule.hits += 1
+                    return rule.reply
             if self._queue:
                 return self._queue.popleft()
         if self.responder is not None:
@@ -391,6 +781,11 @@ class FakeGemini:
                 return reply
         if self.default is not None:
             return self.default
+        if rec.response_schema is not None:
+            try:
+                return json_reply(schema_instance(rec.response_schema, self.schema_overrides))
+            except Exception as e:
+                return error(500, "INTERNAL", f"fake_gemini schema_instance raised {e!r}")
         return ok(f"Generated text for: {rec.prompt[:80]}")
 
     def _in_flight_add(self, n: int) -> None:
@@ -423,11 +818,12 @@ except ImportError:  # standalone benchmark use without pytest installed
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="Fake Gemini generateContent server")
+    ap = argparse.ArgumentParser(description="Fake Gemini API server")
     ap.add_argument("--latency", type=float, default=0.0, help="seconds before each reply")
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--text", help="fixed reply text (default: derived from the prompt)")
     ap.add_argument("--count-file", help="rewritten atomically with the request count")
+    ap.add_argument("--stream-chunks", type=int, default=3, help="events per streamed reply")
     args = ap.parse_args(argv)
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -436,6 +832,7 @@ def main(argv: list[str] | None = None) -> int:
         latency=args.latency,
         port=args.port,
         count_file=args.count_file,
+        stream_chunks=args.stream_chunks,
         default=ok(args.text) if args.text is not None else None,
     )
     with fake:

@@ -14,18 +14,23 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
+from typing import Any, Literal
 
 import httpx2
+import pydantic
 import pytest
 from google import genai
 from google.genai import errors, types
 
 from tests.fake_gemini import (  # noqa: F401  (fake_gemini is a fixture)
     FAKE_API_KEY,
+    KEEP,
     FakeGemini,
     RequestRecord,
     blocked,
+    cut_stream,
     drop,
     empty_candidates,
     error,
@@ -33,8 +38,12 @@ from tests.fake_gemini import (  # noqa: F401  (fake_gemini is a fixture)
     finish,
     hang,
     invalid_key,
+    json_reply,
     malformed,
     ok,
+    schema_instance,
+    split_text,
+    stream_error,
 )
 
 MODEL = "gemini-2.5-flash"
@@ -245,7 +254,7 @@ def test_async_client(fake_gemini: FakeGemini) -> None:
 def test_unknown_path_is_404_and_consumes_nothing(fake_gemini: FakeGemini) -> None:
     fake_gemini.enqueue(ok("kept"))
     with httpx2.Client() as http:
-        r = http.post(fake_gemini.base_url + "/v1/models/x:countTokens", json={})
+        r = http.post(fake_gemini.base_url + "/v1/models/x:embedContent", json={})
         assert r.status_code == 404 and r.json()["error"]["status"] == "NOT_FOUND"
         assert http.get(fake_gemini.base_url + "/").status_code == 404
     assert generate(genai.Client()).text == "kept"
@@ -263,9 +272,11 @@ def test_standalone_mode(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
             "--latency",
             "0.05",
             "--text",
-            "bench",
+            "bench mark run",
             "--count-file",
             str(count_file),
+            "--stream-chunks",
+            "2",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -275,13 +286,16 @@ def test_standalone_mode(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
         url = proc.stdout.readline().strip()  # type: ignore[union-attr]
         assert url.startswith("http://127.0.0.1:")
         client = genai.Client(api_key="k", http_options=types.HttpOptions(base_url=url))
-        assert [generate(client).text for _ in range(2)] == ["bench", "bench"]
+        assert [generate(client).text for _ in range(2)] == ["bench mark run"] * 2
         assert count_file.read_text().strip() == "2"
+        chunks = list(client.models.generate_content_stream(model=MODEL, contents="x"))
+        assert [c.text for c in chunks] == ["bench ", "mark run"]  # 2 events, not 3
+        assert count_file.read_text().strip() == "3"
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=10)
     assert proc.returncode == 0
-    assert "2 requests" in err
+    assert "3 requests" in err
 
 
 def test_fixture_environment(fake_gemini: FakeGemini) -> None:
@@ -290,3 +304,401 @@ def test_fixture_environment(fake_gemini: FakeGemini) -> None:
     assert "GOOGLE_API_KEY" not in os.environ
     assert "127.0.0.1" in os.environ["NO_PROXY"]
     assert isinstance(RequestRecord, type)
+
+
+# --- streaming ---------------------------------------------------------------
+
+
+def stream(client: genai.Client, prompt: str = "hello world", **config: object) -> list[Any]:
+    cfg = types.GenerateContentConfig(**config) if config else None  # type: ignore[arg-type]
+    return list(client.models.generate_content_stream(model=MODEL, contents=prompt, config=cfg))
+
+
+def test_stream_splits_text_and_finishes_last(fake_gemini: FakeGemini) -> None:
+    text = "The quick brown fox jumps over the lazy dog"
+    fake_gemini.enqueue(ok(text))
+    client = genai.Client()  # kept referenced while the stream is read
+    chunks = stream(client, "tell me a story", system_instruction="Be brief.")
+    assert len(chunks) == 3  # the server's default stream_chunks
+    assert "".join(c.text for c in chunks) == text
+    assert [finish_reason(c) for c in chunks] == [None, None, types.FinishReason.STOP]
+    usage = chunks[-1].usage_metadata
+    assert usage and usage.prompt_token_count == 4 and usage.candidates_token_count == 9
+    assert usage.total_token_count == 13 and chunks[-1].model_version == MODEL
+    [rec] = fake_gemini.requests
+    assert rec.stream and rec.action == "streamGenerateContent" and rec.status == 200
+    assert rec.path == f"/v1/models/{MODEL}:streamGenerateContent?alt=sse"
+    assert rec.prompt == "tell me a story" and rec.system == "Be brief."
+
+
+def test_stream_chunk_count_per_server_and_per_reply(fake_gemini: FakeGemini) -> None:
+    client = genai.Client()
+    fake_gemini.stream_chunks = 5
+    prompt = "one two three four five six seven"
+    chunks = stream(client, prompt)
+    assert len(chunks) == 5
+    assert "".join(c.text for c in chunks) == f"Generated text for: {prompt}"
+    fake_gemini.enqueue(replace(ok("a b c d"), stream_chunks=2))
+    assert [c.text for c in stream(client)] == ["a b ", "c d"]
+    fake_gemini.enqueue(ok("single"))
+    assert [c.text for c in stream(client)] == ["single"]  # one word cannot be split
+
+
+@pytest.mark.parametrize("text", ["", "x", "  lead and  trail  ", "a\nb\tc d e f g"])
+def test_split_text_gives_the_text_back(text: str) -> None:
+    for n in range(1, 6):
+        pieces = split_text(text, n)
+        assert "".join(pieces) == text and 1 <= len(pieces) <= n
+
+
+def test_stream_replies_without_text_are_one_event(fake_gemini: FakeGemini) -> None:
+    client = genai.Client()
+    fake_gemini.enqueue(blocked("SAFETY"), finish("SAFETY"))
+    [only] = stream(client)
+    assert only.prompt_feedback and only.prompt_feedback.block_reason == "SAFETY"
+    [only] = stream(client)
+    assert only.text is None and finish_reason(only) == types.FinishReason.SAFETY
+
+
+def test_stream_503_raises_server_error(fake_gemini: FakeGemini) -> None:
+    fake_gemini.enqueue(error(503, "UNAVAILABLE", "The model is overloaded."))
+    with pytest.raises(errors.ServerError) as exc:
+        stream(genai.Client())
+    assert exc.value.code == 503 and exc.value.status == "UNAVAILABLE"
+    assert exc.value.message == "The model is overloaded."
+    assert fake_gemini.requests[0].status == 503
+
+
+def test_stream_retried_like_a_plain_call(fake_gemini: FakeGemini) -> None:
+    fake_gemini.enqueue(error(503, "UNAVAILABLE"), ok("after retry"))
+    client = genai.Client(http_options=types.HttpOptions(retry_options=FAST_RETRY))
+    assert "".join(c.text for c in stream(client)) == "after retry"
+    assert fake_gemini.count == 2
+
+
+def test_cut_stream_raises_after_partial_text(fake_gemini: FakeGemini) -> None:
+    fake_gemini.enqueue(cut_stream("one two three four five six", after=2), ok("unused"))
+    client = genai.Client(http_options=types.HttpOptions(retry_options=FAST_RETRY))
+    seen: list[str] = []
+    with pytest.raises(httpx2.RemoteProtocolError):  # incomplete chunked read; not retried
+        for chunk in client.models.generate_content_stream(model=MODEL, contents="x"):
+            seen.append(chunk.text or "")
+            assert finish_reason(chunk) is None  # the finishing event never comes
+    assert seen == ["one two ", "three four "] and fake_gemini.count == 1
+    fake_gemini.reset()
+    fake_gemini.enqueue(cut_stream(after=0))  # headers only, then the drop
+    with pytest.raises(httpx2.RemoteProtocolError):
+        stream(client)
+
+
+def test_cut_stream_on_a_plain_call_is_a_drop(fake_gemini: FakeGemini) -> None:
+    fake_gemini.enqueue(cut_stream())
+    with pytest.raises(httpx2.RemoteProtocolError):
+        generate(genai.Client())
+
+
+def test_stream_error_event_raises_mid_stream(fake_gemini: FakeGemini) -> None:
+    fake_gemini.enqueue(stream_error("alpha beta gamma", 500, "INTERNAL", after=1))
+    seen: list[str] = []
+    client = genai.Client()
+    with pytest.raises(errors.ServerError) as exc:
+        for chunk in client.models.generate_content_stream(model=MODEL, contents="x"):
+            seen.append(chunk.text or "")
+    assert seen == ["alpha "] and exc.value.status == "INTERNAL"
+
+
+def test_stream_latency_and_chunk_delay(fake_gemini: FakeGemini) -> None:
+    fake_gemini.latency = 0.05
+    fake_gemini.chunk_delay = 0.02
+    fake_gemini.enqueue(ok("a b c"))
+    client = genai.Client()
+    chunks = stream(client)
+    assert "".join(c.text for c in chunks) == "a b c"
+    [rec] = fake_gemini.requests
+    assert rec.end is not None and rec.end - rec.start >= 0.05 + 2 * 0.02
+
+
+def test_async_stream(fake_gemini: FakeGemini) -> None:
+    fake_gemini.enqueue(ok("async streamed reply text"))
+
+    async def run() -> list[str]:
+        async with genai.Client().aio as client:
+            it = await client.models.generate_content_stream(model=MODEL, contents="x")
+            return [c.text or "" async for c in it]
+
+    texts = asyncio.run(run())
+    assert len(texts) == 3 and "".join(texts) == "async streamed reply text"
+
+
+# --- structured output -------------------------------------------------------
+
+GRADE_SCHEMA: dict[str, Any] = {
+    "$defs": {
+        "Finding": {
+            "type": "object",
+            "properties": {
+                "criterion": {"type": "string"},
+                "verdict": {"enum": ["PASS", "FAIL"]},
+                "quote": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+                "score": {"type": "number", "minimum": 0, "maximum": 10},
+                "weight": {"type": "integer", "minimum": 3},
+                "tags": {"type": "array", "items": {"type": "string"}, "minItems": 2},
+            },
+            "required": ["criterion", "verdict", "quote", "score"],
+        }
+    },
+    "type": "object",
+    "properties": {
+        "findings": {"type": "array", "items": {"$ref": "#/$defs/Finding"}},
+        "passed": {"type": "boolean"},
+        "summary": {"type": ["string", "null"], "maxLength": 8},
+    },
+    "required": ["findings", "passed"],
+}
+
+
+def validate(value: Any, schema: dict[str, Any], root: dict[str, Any]) -> None:
+    """Just enough JSON Schema for GRADE_SCHEMA (no dependency added for it)."""
+    if "$ref" in schema:
+        return validate(value, root["$defs"][schema["$ref"].split("/")[-1]], root)
+    if "enum" in schema:
+        assert value in schema["enum"]
+    if "anyOf" in schema:
+        assert any(_valid(value, s, root) for s in schema["anyOf"])
+    kinds = schema.get("type")
+    kinds = [kinds] if isinstance(kinds, str) else kinds or []
+    py = {"object": dict, "array": list, "string": str, "boolean": bool, "null": type(None)}
+    if kinds and not any(
+        isinstance(value, (int, float)) and not isinstance(value, bool)
+        if k == "number"
+        else isinstance(value, int) and not isinstance(value, bool)
+        if k == "integer"
+        else isinstance(value, py[k])
+        for k in kinds
+    ):
+        raise AssertionError(f"{value!r} is not {kinds}")
+    if isinstance(value, dict):
+        assert set(schema.get("required", [])) <= set(value)
+        for name, sub in schema.get("properties", {}).items():
+            if name in value:
+                validate(value[name], sub, root)
+    if isinstance(value, list):
+        assert len(value) >= schema.get("minItems", 0)
+        for item in value:
+            validate(item, schema.get("items", {}), root)
+    if isinstance(value, (int, float)):
+        assert schema.get("minimum", value) <= value <= schema.get("maximum", value)
+    if isinstance(value, str):
+        assert len(value) <= schema.get("maxLength", len(value))
+
+
+def _valid(value: Any, schema: dict[str, Any], root: dict[str, Any]) -> bool:
+    try:
+        validate(value, schema, root)
+    except AssertionError:
+        return False
+    return True
+
+
+def test_validator_can_fail() -> None:
+    bad = {"findings": [{"criterion": "c", "verdict": "MAYBE", "quote": None, "score": 1}]}
+    assert not _valid({**bad, "passed": True}, GRADE_SCHEMA, GRADE_SCHEMA)
+    assert not _valid({"findings": []}, GRADE_SCHEMA, GRADE_SCHEMA)
+
+
+def test_response_json_schema_answer_validates(fake_gemini: FakeGemini) -> None:
+    resp = generate(
+        genai.Client(),
+        "grade this",
+        response_mime_type="application/json",
+        response_json_schema=GRADE_SCHEMA,
+    )
+    answer = json.loads(resp.text or "")
+    validate(answer, GRADE_SCHEMA, GRADE_SCHEMA)
+    assert answer == {
+        "findings": [
+            {
+                "criterion": "fake criterion",
+                "verdict": "PASS",
+                "quote": "fake quote",
+                "score": 1,
+                "weight": 3,
+                "tags": ["fake tags", "fake tags"],
+            }
+        ],
+        "passed": True,
+        "summary": "fake sum",
+    }
+    [rec] = fake_gemini.requests
+    assert rec.response_schema == GRADE_SCHEMA
+    assert rec.generation_config["responseMimeType"] == "application/json"
+
+
+class Finding(pydantic.BaseModel):
+    criterion: str
+    verdict: Literal["PASS", "FAIL"]
+    quote: str | None = None
+    score: float = pydantic.Field(ge=2, le=5)
+
+
+class Scorecard(pydantic.BaseModel):
+    findings: list[Finding] = pydantic.Field(min_length=2)
+    passed: bool
+    kind: Finding | Scorecard | None = None  # any_of and a recursive reference on the wire
+
+
+def test_response_schema_pydantic_gives_parsed(fake_gemini: FakeGemini) -> None:
+    resp = generate(
+        genai.Client(), response_mime_type="application/json", response_schema=Scorecard
+    )
+    card = resp.parsed
+    assert isinstance(card, Scorecard) and card.passed is True
+    assert [f.verdict for f in card.findings] == ["PASS", "PASS"]  # min_items 2 respected
+    assert card.findings[0].score == 2  # clamped to ge=2
+    schema = fake_gemini.requests[0].response_schema
+    assert schema and schema["type"] == "OBJECT"  # the SDK's OpenAPI shape, not JSON Schema
+
+
+def test_streamed_json_answer(fake_gemini: FakeGemini) -> None:
+    schema = {"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "string"}}}
+    chunks = stream(
+        genai.Client(), response_mime_type="application/json", response_json_schema=schema
+    )
+    assert json.loads("".join(c.text or "" for c in chunks)) == {"a": "fake a", "b": "fake b"}
+
+
+def test_overrides_shape_the_answer(fake_gemini: FakeGemini) -> None:
+    def fail_all(path: tuple[str | int, ...], sub: dict[str, Any]) -> Any:
+        if path[-1:] == ("verdict",):
+            return "FAIL"
+        if path == ("findings", 0, "quote"):
+            return "line 3: x = 1"
+        return KEEP
+
+    fake_gemini.schema_overrides = fail_all
+    resp = generate(
+        genai.Client(), response_mime_type="application/json", response_schema=Scorecard
+    )
+    card = resp.parsed
+    assert isinstance(card, Scorecard)
+    assert [f.verdict for f in card.findings] == ["FAIL", "FAIL"]
+    assert [f.quote for f in card.findings] == ["line 3: x = 1", "fake quote"]
+    by_name = schema_instance(GRADE_SCHEMA, {"verdict": "FAIL", "passed": False})
+    assert by_name["passed"] is False and by_name["findings"][0]["verdict"] == "FAIL"
+
+
+def test_schema_answer_only_when_nothing_else_chose(fake_gemini: FakeGemini) -> None:
+    client = genai.Client()
+    cfg: dict[str, Any] = {"response_mime_type": "application/json"}
+    cfg["response_json_schema"] = {"type": "object", "properties": {"n": {"type": "integer"}}}
+    fake_gemini.enqueue(json_reply({"n": 7}))
+    assert json.loads(generate(client, **cfg).text or "") == {"n": 7}
+    fake_gemini.responder = lambda rec: None
+    assert json.loads(generate(client, **cfg).text or "") == {"n": 1}
+    fake_gemini.default = ok("not json")
+    assert generate(client, **cfg).text == "not json"
+
+
+@pytest.mark.parametrize(
+    ("schema", "expected"),
+    [
+        ({"type": "STRING", "enum": ["b", "a"]}, "b"),
+        ({"const": 5}, 5),
+        ({"type": "ARRAY", "items": {"type": "INTEGER"}, "min_items": 3}, [1, 1, 1]),
+        ({"type": "array", "maxItems": 0}, []),
+        ({"type": "array", "prefixItems": [{"type": "boolean"}, {"type": "null"}]}, [True, None]),
+        ({"allOf": [{"properties": {"a": {"type": "integer"}}}, {"required": ["b"]}]},
+         {"a": 1, "b": "fake b"}),
+        ({"oneOf": [{"type": "null"}, {"type": "number", "maximum": 0.5}]}, 0.5),
+        ({"properties": {"x": {"$ref": "#/definitions/X"}}, "definitions": {"X": {"const": 1}}},
+         {"x": 1}),
+        ({"type": "object", "properties": {"kids": {"type": "array", "items": {"$ref": "#"}}}},
+         {"kids": [{"kids": []}]}),  # one level, then an empty list ends the recursion
+        ({}, "fake text"),
+    ],
+    ids=["enum", "const", "min_items", "maxItems0", "prefix", "allOf", "oneOf", "ref",
+         "recursive", "any"],
+)
+def test_schema_instance_cases(schema: dict[str, Any], expected: Any) -> None:
+    assert schema_instance(schema) == expected
+
+
+# --- failures for one prompt ------------------------------------------------
+
+
+def test_fail_when_fails_only_matching_prompts(fake_gemini: FakeGemini) -> None:
+    client = genai.Client()
+    rule = fake_gemini.fail_when("stage 2", error(504, "DEADLINE_EXCEEDED"), times=2)
+    fake_gemini.enqueue(ok("queued"))
+    with pytest.raises(errors.ServerError) as exc:
+        generate(client, "run stage 2 now")  # checked before the queue
+    assert exc.value.code == 504 and rule.remaining == 1
+    assert generate(client, "stage 1").text == "queued"
+    with pytest.raises(errors.ServerError):
+        stream(client, "stage 2 again")
+    assert rule.hits == 2 and rule.remaining == 0
+    assert generate(client, "stage 2, third try").text == "Generated text for: stage 2, third try"
+    assert [r.status for r in fake_gemini.requests] == [504, 200, 504, 200]
+
+
+def test_fail_when_callable_always_and_clear(fake_gemini: FakeGemini) -> None:
+    client = genai.Client()
+    fake_gemini.fail_when(lambda rec: rec.system == "grader", finish("SAFETY"))
+    for _ in range(3):
+        assert generate(client, "grade", system_instruction="grader").text is None
+    assert generate(client, "grade", system_instruction="writer").text is not None
+    fake_gemini.clear_failures()
+    assert generate(client, "grade", system_instruction="grader").text is not None
+
+
+def test_fail_when_times_holds_under_concurrency(fake_gemini: FakeGemini) -> None:
+    fake_gemini.fail_when("sample", error(503, "UNAVAILABLE"), times=1)
+    client = genai.Client()
+    outcomes: list[str] = []
+    barrier = threading.Barrier(3)
+
+    def call(i: int) -> None:
+        barrier.wait()
+        try:
+            generate(client, f"sample {i}")
+            outcomes.append("ok")
+        except errors.ServerError:
+            outcomes.append("failed")
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert sorted(outcomes) == ["failed", "ok", "ok"]
+
+
+# --- recording and countTokens -----------------------------------------------
+
+
+def test_system_contents_count_and_prompt_helpers(fake_gemini: FakeGemini) -> None:
+    client = genai.Client()
+    cfg = types.GenerateContentConfig(system_instruction="You are an auditor.")
+    client.models.generate_content(model=MODEL, contents="Review file a.py", config=cfg)
+    history = [
+        types.Content(role="user", parts=[types.Part(text="first")]),
+        types.Content(role="model", parts=[types.Part(text="answer")]),
+        types.Content(role="user", parts=[types.Part(text="Review file b.py")]),
+    ]
+    client.models.generate_content(model=MODEL, contents=history)
+    client.models.count_tokens(model=MODEL, contents="Review file c.py")
+    first, second, counted = fake_gemini.requests
+    assert first.system == "You are an auditor." and first.contents_count == 1
+    assert second.system is None and second.contents_count == 3
+    assert fake_gemini.prompts() == ["Review file a.py", "first\nanswer\nReview file b.py"]
+    assert fake_gemini.count_matching("Review file") == 2  # countTokens is not a prompt
+    assert fake_gemini.count_matching("c.py") == 0 and fake_gemini.count == 3
+    assert counted.action == "countTokens" and not counted.stream
+
+
+def test_count_tokens(fake_gemini: FakeGemini) -> None:
+    fake_gemini.enqueue(ok("kept for the next generation"))
+    client = genai.Client()
+    resp = client.models.count_tokens(model=MODEL, contents="four words in here")
+    assert resp.total_tokens == 4
+    assert generate(client).text == "kept for the next generation"  # consumed no reply
