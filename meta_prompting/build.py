@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from meta_prompting.errors import (
     EXIT_INCOMPLETE,
     EXIT_OK,
+    ConflictError,
     GoalChangeError,
     LibraryError,
     UserError,
@@ -19,8 +20,12 @@ from meta_prompting.files import os_reason
 from meta_prompting.library import Goal, Library, Part
 from meta_prompting.parts import NEEDS_TEXT, PRESENT, PartState, inspect_parts, source_of
 from meta_prompting.toolkit import (
+    TEMPLATE_FILE,
     FileAction,
     Filled,
+    carried_blocks,
+    kept_records,
+    manifest_is,
     plan_writes,
     project_dir,
     project_goal,
@@ -31,6 +36,7 @@ from meta_prompting.toolkit import (
 
 if TYPE_CHECKING:
     from meta_prompting.generate import PartRequest
+    from meta_prompting.prompt import Filling
     from meta_prompting.supply import MakeText, Outcome
 
 DEFAULT_JOBS = 8
@@ -49,6 +55,7 @@ class BuildOptions(NamedTuple):
     timeout: float = DEFAULT_TIMEOUT  # seconds for one part, retries included
     describe: dict[str, str] = {}  # part key or file name -> description (never mutated)
     regenerate: frozenset[str] = frozenset()  # part keys or file names
+    filling: Filling | None = None  # a task and evidence: also write 02_PROMPT.md
     make: MakeText | None = None  # the wizard's own way to make a part's text
     progress: Callable[[str], None] | None = None  # "generating...", "generated x (2.1s)"
     on_wait: Callable[[Part], None] | None = None  # another run is generating this part
@@ -146,10 +153,10 @@ def build(library: Library, goal_name: str, project: str,
     select_parts(frozenset(options.describe), plan.goal.parts, "--describe",
                  f"goal {plan.goal.name}")
     check_goal_change(plan, options)
-    # Would writing the toolkit lose a person's edits? Ask before any part is generated.
-    plan_writes(plan.out, None, options.force)
     if options.dry_run:
         return _dry_run(plan, options, command)
+    # No conflict check before the parts: a person's edits in the toolkit must never
+    # stop the missing parts being made (the library needs them either way).
     outcomes = supply_parts(library, plan.goal, plan.states, regenerate, options)
     filled: list[Filled] = []
     reports: list[PartReport] = []
@@ -173,17 +180,55 @@ def build(library: Library, goal_name: str, project: str,
                                  source_of(library, state.part, outcome.sha256),
                                  sha256=outcome.sha256))
             reports.append(PartReport(state.part.kind, state.part.key, outcome.status))
-    files = render_files(plan.goal, filled, command)
-    actions = plan_writes(plan.out, files, options.force)
-    manifest = render_manifest(plan.goal, filled, files)
+    failed = sorted(o.part.key for o in outcomes.values()
+                    if o.status == "placeholder" and o.part in regenerate)
+    command += "".join(f" --regenerate {key}" for key in failed)
+    made = [o.part.key for o in outcomes.values() if o.status in ("generated", "written")]
     try:
-        write_toolkit(plan.out, files, manifest, actions)
-    except OSError as e:
-        where = e.filename or plan.out
-        raise UserError(f"{where}: cannot write: {os_reason(e)}") from e
+        actions = assemble(library, plan, filled, command, options)
+    except ConflictError as e:
+        if not made:
+            raise
+        raise ConflictError(f"made {', '.join(made)} in the parts bin, but did not write the "
+                            f"toolkit: {e}", e.paths) from e
     complete = all(f.text is not None for f in filled)
     return BuildReport(plan.goal.name, project, plan.out, tuple(reports), tuple(actions),
                        complete, notes=tuple(notes), command=command)
+
+
+def assemble(library: Library, plan: Plan, filled: list[Filled], command: str,
+             options: BuildOptions) -> list[FileAction]:
+    """Write the toolkit, whole, under the project's lock: one build at a time per project.
+
+    A rebuild that changes nothing takes no lock. Otherwise the project is locked and
+    everything is decided again under the lock: a build of another goal that got there
+    first is a goal change now, not a manifest naming one goal over the other's files.
+    """
+    def decide() -> tuple[dict[str, bytes], list[FileAction], bytes]:
+        carried = carried_blocks(plan.out)
+        files = render_files(plan.goal, filled, command, options.filling, carried)
+        actions = plan_writes(plan.out, files, options.force,
+                              frozenset({TEMPLATE_FILE}) if carried else frozenset())
+        return files, actions, render_manifest(plan.goal, filled, files,
+                                               kept_records(plan.out, files))
+
+    files, actions, manifest = decide()  # a conflict is reported at once, without a lock
+    if all(a.action == "unchanged" for a in actions) and manifest_is(plan.out, manifest):
+        return actions
+    from meta_prompting.step import StepFailed, locked
+
+    try:
+        with locked(library.output / f".{plan.project}.lock", timeout=options.timeout + 30,
+                    what=f"the project {plan.project}"):
+            check_goal_change(plan, options)
+            files, actions, manifest = decide()
+            write_toolkit(plan.out, files, manifest, actions)
+    except StepFailed as e:
+        raise UserError(f"{plan.out}: {e.reason}") from e
+    except OSError as e:
+        where = e.filename or plan.out
+        raise UserError(f"{where}: cannot write: {os_reason(e)}") from e
+    return actions
 
 
 class FillReport(NamedTuple):
@@ -306,7 +351,7 @@ def supply_parts(library: Library, goal: Goal | None,
     if progress:
         progress(f"Generating {len(targets)} missing part(s) with "
                  f"{options.model or default_model()}...")
-    from meta_prompting.supply import run_all
+    from meta_prompting.step import run_all
 
     tasks = [partial(task, s) for s in targets]
     jobs = 1 if options.make is not None else options.jobs  # a person answers one at a time
@@ -320,7 +365,7 @@ def default_maker(options: BuildOptions) -> tuple[MakeText | None, str | None]:
         return None, blocker
     from meta_prompting.errors import GenerationError
     from meta_prompting.generate import GeminiGenerator
-    from meta_prompting.supply import with_deadline
+    from meta_prompting.step import with_deadline
 
     try:
         generator = GeminiGenerator(options.model or default_model(), options.timeout)

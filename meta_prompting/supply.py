@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import json
 import os
-import queue
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from meta_prompting import __version__
 from meta_prompting.errors import GenerationError
@@ -29,6 +27,7 @@ from meta_prompting.files import (
 from meta_prompting.generate import Generated, PartRequest
 from meta_prompting.library import Goal, Library, Part
 from meta_prompting.parts import NEEDS_TEXT, PRESENT, inspect_part, provenance_path
+from meta_prompting.step import StepFailed, ensure
 
 GENERATED = "generated"
 WRITTEN = "written"  # typed by a person in the wizard: a library part like any other
@@ -87,38 +86,28 @@ def supply_part(library: Library, request: PartRequest, make: MakeText, *,
                 lock_timeout: float, regenerate: bool = False,
                 on_wait: Callable[[Part], None] | None = None) -> Outcome:
     """Make one part exist, whole, exactly once across every run that needs it."""
-    from filelock import FileLock, Timeout  # only a build that generates pays for it
-
     part = request.part
     folder = library.folder(part.kind)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         return Outcome(part, PLACEHOLDER, reason=f"cannot create {folder}: {os_reason(e)}")
-    lock = FileLock(str(lock_path(library, part)), timeout=lock_timeout)
-    try:
-        try:
-            lock.acquire(timeout=0)
-        except Timeout:
-            if on_wait:
-                on_wait(part)
-            lock.acquire()
-    except Timeout:
-        return Outcome(part, PLACEHOLDER, reason=f"busy: another run has held the lock on "
-                       f"{part.key} for {lock_timeout:g}s")
-    except OSError as e:  # e.g. a read-only parts bin
-        return Outcome(part, PLACEHOLDER, reason=f"cannot lock {lock.lock_file}: "
-                       f"{os_reason(e)}")
-    try:
+
+    def look() -> Outcome | None:
+        state = inspect_part(library, part)
+        if state.status == PRESENT and not regenerate:
+            return Outcome(part, OTHER_RUN, state.text, sha256=state.sha256)
+        return None
+
+    def clean() -> None:
         # Under the lock nobody else writes this part: any temporary file is a killed
         # run's, never to be finished.
         remove_stale_temporaries(folder, part.name, live_writers=False)
         remove_stale_temporaries(folder, provenance_path(library, part).name,
                                  live_writers=False)
-        # Look again under the lock: the run we waited for may have made it.
+
+    def make_part() -> Outcome:
         state = inspect_part(library, part)
-        if state.status == PRESENT and not regenerate:
-            return Outcome(part, OTHER_RUN, state.text, sha256=state.sha256)
         if state.status not in (PRESENT, *NEEDS_TEXT):
             return Outcome(part, PLACEHOLDER, reason=f"{part.key} is {state.status}")
         try:
@@ -137,8 +126,13 @@ def supply_part(library: Library, request: PartRequest, make: MakeText, *,
             return Outcome(part, WRITTEN, made.text, sha256=sha256_bytes(data))
         write_provenance(library, part, request, made.model, sha256_bytes(data))
         return Outcome(part, GENERATED, made.text, sha256=sha256_bytes(data))
-    finally:
-        lock.release()
+
+    try:
+        return ensure(lock_path(library, part), look, make_part, timeout=lock_timeout,
+                      what=part.key, quick=False, clean=clean,
+                      on_wait=(lambda: on_wait(part)) if on_wait else None)[1]
+    except StepFailed as e:
+        return Outcome(part, PLACEHOLDER, reason=e.reason)
 
 
 def write_provenance(library: Library, part: Part, request: PartRequest, model: str,
@@ -162,71 +156,3 @@ def write_provenance(library: Library, part: Part, request: PartRequest, model: 
                      (json.dumps(record, indent=2) + "\n").encode("utf-8"))
     except OSError:
         pass  # the part itself is whole and in place; the record is a courtesy
-
-
-def with_deadline(make: Callable[[PartRequest], Generated], seconds: float
-                  ) -> Callable[[PartRequest], Generated]:
-    """Bound one part's whole generation, retries included.
-
-    The SDK's timeout is per HTTP attempt; this is the user's --timeout for the part.
-    The call runs in a daemon thread: past the deadline we stop waiting (and so release
-    the lock), and a late answer is dropped, never written.
-    """
-    def bounded(request: PartRequest) -> Generated:
-        box: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=1)
-
-        def call() -> None:
-            try:
-                box.put((True, make(request)))
-            except BaseException as e:  # noqa: BLE001 - handed to the waiting thread
-                box.put((False, e))
-
-        threading.Thread(target=call, daemon=True, name=f"gen-{request.part.name}").start()
-        try:
-            ok, value = box.get(timeout=seconds)
-        except queue.Empty:
-            raise GenerationError(f"no finished answer within {seconds:g}s (--timeout)") from None
-        if ok:
-            return value  # type: ignore[no-any-return]
-        raise value
-
-    return bounded
-
-
-def run_all(jobs: int, tasks: Sequence[Callable[[], Outcome]]) -> list[Outcome]:
-    """Run tasks on at most `jobs` daemon threads; results in task order.
-
-    Daemon threads rather than a ThreadPoolExecutor: on Ctrl+C the main thread must be
-    able to leave at once, and an executor's workers are joined at exit, which would
-    wait for a hung HTTP call. Whatever they were writing is atomic, so nothing partial
-    is left by leaving.
-    """
-    if len(tasks) <= 1 or jobs <= 1:
-        return [task() for task in tasks]
-    results: list[Outcome | None] = [None] * len(tasks)
-    errors: list[BaseException] = []
-    todo: queue.Queue[int] = queue.Queue()
-    for i in range(len(tasks)):
-        todo.put(i)
-
-    def worker() -> None:
-        while True:
-            try:
-                i = todo.get_nowait()
-            except queue.Empty:
-                return
-            try:
-                results[i] = tasks[i]()
-            except BaseException as e:  # noqa: BLE001 - re-raised in the main thread
-                errors.append(e)
-                return
-
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(min(jobs, len(tasks)))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        while t.is_alive():
-            t.join(0.1)  # short joins keep the main thread responsive to Ctrl+C
-    if errors:
-        raise errors[0]
-    return [r for r in results if r is not None]

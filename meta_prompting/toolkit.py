@@ -18,11 +18,20 @@ from meta_prompting.files import (
     write_atomic,
 )
 from meta_prompting.library import Goal, Library, Part
+from meta_prompting.prompt import (
+    Filling,
+    Sections,
+    person_blocks,
+    refill,
+    render_prompt,
+    unfill,
+)
 
 PERSONA_FILE = "00_PERSONA.md"
 TEMPLATE_FILE = "01_PROMPT_TEMPLATE.md"
+PROMPT_FILE = "02_PROMPT.md"  # the template filled with a task and evidence: what --run sends
 MANIFEST_FILE = "manifest.json"
-TOOLKIT_FILES = (PERSONA_FILE, TEMPLATE_FILE)
+TOOLKIT_FILES = (PERSONA_FILE, TEMPLATE_FILE, PROMPT_FILE)
 TOOL = "meta-prompting"
 
 
@@ -36,42 +45,25 @@ class Filled(NamedTuple):
     sha256: str | None = None
 
 
-def render_files(goal: Goal, filled: list[Filled], command: str) -> dict[str, bytes]:
-    """Pure: the toolkit files for `goal`, from its parts in map order."""
+def render_files(goal: Goal, filled: list[Filled], command: str,
+                 filling: Filling | None = None,
+                 carried: dict[str, str] | None = None) -> dict[str, bytes]:
+    """Pure: the toolkit files for `goal`, from its parts in map order.
+
+    With a `filling` (a task and evidence) the prompt ready to send is written too;
+    `carried` puts back the blocks a person filled into an earlier template by hand.
+    """
     by_part = {f.part: f for f in filled}
-    persona = _body(by_part[goal.persona], command)
-    lines = [
-        f"# {goal.name} prompt template",
-        "",
-        "<!-- Paste 00_PERSONA.md as the system prompt (or first message), then this",
-        "     file, with the task and evidence blocks at the end filled in. -->",
-        "",
-    ]
-    if goal.description:
-        lines[1:1] = ["", f"Goal: {goal.description}"]
-    lines += ["## Protocol", "", _body(by_part[goal.protocol], command), ""]
-    if goal.constraints:
-        lines += ["## Constraints", "", "Each of these is non-negotiable.", ""]
-        for i, part in enumerate(goal.constraints, 1):
-            lines += [f"### Constraint {i}: {part.name}", "", _body(by_part[part], command), ""]
-    lines += [
-        "## Your task",
-        "",
-        "<task>",
-        "REPLACE THIS LINE with what you want done, and what a good answer looks like.",
-        "</task>",
-        "",
-        "## Evidence",
-        "",
-        "<evidence>",
-        "REPLACE THIS LINE with the code, logs, documents or data the task is about.",
-        "</evidence>",
-        "",
-    ]
-    return {
-        PERSONA_FILE: (persona + "\n").encode("utf-8"),
-        TEMPLATE_FILE: "\n".join(lines).encode("utf-8"),
+    sections = Sections(_body(by_part[goal.protocol], command),
+                        tuple(_body(by_part[p], command) for p in goal.constraints))
+    template = render_prompt(sections, None)
+    files = {
+        PERSONA_FILE: (_body(by_part[goal.persona], command) + "\n").encode("utf-8"),
+        TEMPLATE_FILE: refill(template, carried or {}).encode("utf-8"),
     }
+    if filling is not None:
+        files[PROMPT_FILE] = render_prompt(sections, filling).encode("utf-8")
+    return files
 
 
 def _body(filled: Filled, command: str) -> str:
@@ -85,7 +77,8 @@ def _body(filled: Filled, command: str) -> str:
     ])
 
 
-def render_manifest(goal: Goal, filled: list[Filled], files: dict[str, bytes]) -> bytes:
+def render_manifest(goal: Goal, filled: list[Filled], files: dict[str, bytes],
+                    kept: dict[str, str] | None = None) -> bytes:
     """Pure: manifest.json, what a rebuild reads to tell our files from a person's edits."""
     manifest = {
         "tool": TOOL,
@@ -97,7 +90,8 @@ def render_manifest(goal: Goal, filled: list[Filled], files: dict[str, bytes]) -
             | ({"reason": f.reason} if f.reason else {})
             for f in filled
         ],
-        "files": {name: sha256_bytes(data) for name, data in files.items()},
+        "files": {**(kept or {}),
+                  **{name: sha256_bytes(data) for name, data in files.items()}},
     }
     return (json.dumps(manifest, indent=2) + "\n").encode("utf-8")
 
@@ -121,12 +115,14 @@ class FileAction(NamedTuple):
     previous: str | None = None  # sha256 of what "replace" replaces
 
 
-def plan_writes(out: Path, files: dict[str, bytes] | None, force: bool) -> list[FileAction]:
+def plan_writes(out: Path, files: dict[str, bytes] | None, force: bool,
+                carried: frozenset[str] = frozenset()) -> list[FileAction]:
     """Decide what writing `files` into `out` would do; raise if it would lose edits.
 
     With `files` None (their content not known yet, before parts are generated), only
     what no content could excuse is checked: an edit to a file a manifest vouches for,
-    or a person's files in a folder with no manifest.
+    or a person's files in a folder with no manifest. Files named in `carried` hold a
+    person's filled-in blocks that the new content carries over: not a conflict.
     """
     if out.exists() and not out.is_dir():
         raise UserError(f"{out} exists and is not a folder")
@@ -143,7 +139,9 @@ def plan_writes(out: Path, files: dict[str, bytes] | None, force: bool) -> list[
     recorded, manifest_problem = _recorded_hashes(out) if MANIFEST_FILE in existing else ({}, None)
     conflicts: list[str] = []
     actions: list[FileAction] = []
-    for name in TOOLKIT_FILES:
+    names = list(files) if files is not None else [
+        n for n in TOOLKIT_FILES if n != PROMPT_FILE or n in existing]
+    for name in names:
         current = existing.get(name)
         new = None if files is None else sha256_bytes(files[name])
         if current is None:
@@ -151,7 +149,8 @@ def plan_writes(out: Path, files: dict[str, bytes] | None, force: bool) -> list[
         elif current == new:
             actions.append(FileAction(name, "unchanged"))
         else:
-            if current not in recorded.get(name, ()) and (files is not None or recorded):
+            if (name not in carried and current not in recorded.get(name, ())
+                    and (files is not None or recorded)):
                 conflicts.append(f"{name} (edited since the last build)" if recorded
                                  else name)
             actions.append(FileAction(name, "replace", current))
@@ -168,6 +167,53 @@ def plan_writes(out: Path, files: dict[str, bytes] | None, force: bool) -> list[
             conflicts,
         )
     return actions
+
+
+def carried_blocks(out: Path) -> dict[str, str]:
+    """The blocks a person filled into our template by hand, when that is their only edit.
+
+    Following the tool's own advice (fill in the blocks) must not turn a re-run into a
+    conflict: the new template carries the person's text over, and nothing is lost.
+    """
+    try:
+        data = (out / TEMPLATE_FILE).read_bytes()
+        text = data.decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return {}
+    recorded = _recorded_hashes(out)[0].get(TEMPLATE_FILE, set())
+    blocks = person_blocks(text)
+    if blocks and (sha256_bytes(data) in recorded  # carried by an earlier build
+                   or sha256_bytes(unfill(text, blocks).encode("utf-8")) in recorded):
+        return blocks
+    return {}
+
+
+def kept_records(out: Path, files: dict[str, bytes]) -> dict[str, str]:
+    """Toolkit files this build does not write but a manifest vouches for: still ours.
+
+    A build without a task leaves an earlier 02_PROMPT.md alone; the new manifest must
+    keep vouching for it, or the next build would take it for a person's file.
+    """
+    recorded = _recorded_hashes(out)[0]
+    kept: dict[str, str] = {}
+    for name in TOOLKIT_FILES:
+        if name in files or name not in recorded:
+            continue
+        try:
+            sha = sha256_bytes((out / name).read_bytes())
+        except OSError:
+            continue
+        if sha in recorded[name]:
+            kept[name] = sha
+    return kept
+
+
+def manifest_is(out: Path, manifest: bytes) -> bool:
+    """Whether `out`'s manifest already says exactly this (then nothing needs writing)."""
+    try:
+        return (out / MANIFEST_FILE).read_bytes() == manifest
+    except OSError:
+        return False
 
 
 def write_toolkit(out: Path, files: dict[str, bytes], manifest: bytes,

@@ -127,7 +127,8 @@ def test_an_existing_project_is_named_again(audit_lib: Path) -> None:
     child.send("y")
     expect_words(child, "for goal AUDIT (complete)")
     assert finish(child) == 0
-    assert sorted(p.name for p in (audit_lib / "output").iterdir()) == ["demo", "demo2"]
+    assert sorted(p.name for p in (audit_lib / "output").iterdir()
+                  if not p.name.startswith(".")) == ["demo", "demo2"]
     assert list((audit_lib / "output/demo").iterdir()) == []
 
 

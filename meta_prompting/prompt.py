@@ -1,0 +1,166 @@
+"""Pure: the text a model reads — the template, and the prompt with its blocks filled.
+
+Shaped the way both vendors' prompting guides ask for long inputs: the evidence first,
+then the protocol, the constraints and the output format, and the task last, worded to
+refer to the material above. Every block has its own tag, and no tag can be closed
+early by the text inside it: when a document (or the task) contains a block's closing
+tag, that block gets a numbered tag the text does not contain.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+TASK_PLACEHOLDER = "REPLACE THIS LINE with what you want done, and what a good answer looks like."
+EVIDENCE_PLACEHOLDER = ("REPLACE THIS LINE with the code, logs, documents or data the task "
+                        "is about.")
+CLOSING = ("Carry out the task above on the evidence at the top, following the protocol and "
+           "every constraint, and answer in the output format.")
+NO_EVIDENCE = "(No evidence was given: work from the task alone, and say what you would need.)"
+
+_OUTPUT_FORMAT = re.compile(r"^[ \t]*(?:#{1,6}[ \t]*)?output format:?[ \t]*$",
+                            re.IGNORECASE | re.MULTILINE)
+
+
+class Document(NamedTuple):
+    """One piece of evidence: its name (a path relative to where the command ran) and text."""
+
+    name: str
+    text: str
+
+
+class Filling(NamedTuple):
+    """What fills the template's blocks: the task and the evidence documents."""
+
+    task: str
+    documents: tuple[Document, ...] = ()
+
+
+class Sections(NamedTuple):
+    """The rendered text of each block's contents (a missing part is a placeholder note)."""
+
+    protocol: str
+    constraints: tuple[str, ...]
+
+
+def split_title(text: str) -> tuple[str | None, str]:
+    """A part's first line is its title when a blank line follows it: (title, body)."""
+    first, sep, rest = text.strip("\n").partition("\n")
+    if sep and rest.startswith("\n") and 0 < len(first.strip()) <= 80:
+        title = first.strip().lstrip("#").strip().rstrip(".:").strip()
+        if title:
+            return title, rest.strip("\n")
+    return None, text.strip("\n")
+
+
+def as_section(text: str) -> str:
+    """A part's text with its title as a "##" heading (a model reads structure, not prose)."""
+    title, body = split_title(text)
+    return f"## {title}\n\n{body}" if title else body
+
+
+def split_output_format(protocol: str) -> tuple[str, str | None]:
+    """(the protocol's steps, its output format section), split at an "Output format" line."""
+    # The last such line: a protocol may mention the words earlier.
+    found = max(_OUTPUT_FORMAT.finditer(protocol), key=lambda m: m.start(), default=None)
+    if found is None:
+        return protocol, None
+    tail = protocol[found.end():].strip("\n")
+    return protocol[:found.start()].rstrip("\n"), tail or None
+
+
+def render_prompt(sections: Sections, filling: Filling | None) -> str:
+    """The user turn: the template (no filling) or the prompt ready to send."""
+    steps, output_format = split_output_format(sections.protocol)
+    task = filling.task.strip("\n") if filling else TASK_PLACEHOLDER
+    if filling is None:
+        evidence = EVIDENCE_PLACEHOLDER
+        inner: list[str] = [evidence]
+    elif filling.documents:
+        inner = [d.text for d in filling.documents]
+        doc_tag = pick_tag("document", inner)
+        evidence = "\n\n".join(
+            f'<{doc_tag} name="{_attribute(d.name)}">\n{d.text.rstrip(chr(10))}\n</{doc_tag}>'
+            for d in filling.documents)
+    else:
+        evidence = NO_EVIDENCE
+        inner = [evidence]
+    blocks = [("evidence", evidence, inner), ("protocol", as_section(steps), [steps])]
+    if sections.constraints:
+        rules = ["Each rule below is non-negotiable."]
+        rules += [as_section(c) for c in sections.constraints]
+        blocks.append(("constraints", "\n\n".join(rules), list(sections.constraints)))
+    if output_format:
+        blocks.append(("output_format", output_format, [output_format]))
+    blocks.append(("task", task, [task]))
+    out: list[str] = []
+    for name, body, texts in blocks:
+        tag = pick_tag(name, texts)
+        out += [f"<{tag}>", body, f"</{tag}>", ""]
+    out.append(CLOSING)
+    return "\n".join(out) + "\n"
+
+
+def pick_tag(base: str, texts: list[str]) -> str:
+    """`base`, or `base-N` with the smallest N that no text mentions, as a tag of its own.
+
+    Deterministic, so the same inputs give the same prompt (and the same run).
+    """
+    def clashes(tag: str) -> bool:
+        pattern = re.compile(rf"</?\s*{re.escape(tag)}(?![\w-])", re.IGNORECASE)
+        return any(pattern.search(t) for t in texts)
+
+    if not clashes(base):
+        return base
+    n = 1
+    while clashes(f"{base}-{n}"):
+        n += 1
+    return f"{base}-{n}"
+
+
+def _attribute(value: str) -> str:
+    return (value.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
+            .replace("\n", " "))
+
+
+def person_blocks(template: str) -> dict[str, str]:
+    """What a person wrote into a template's <task> and <evidence> blocks (filled only).
+
+    The evidence block is the first and the task the last, so the outermost tags are
+    ours; a wrong guess (a person's text holding our own markers) is caught by the
+    caller, which checks that taking the blocks out gives back the file we wrote.
+    """
+    found: dict[str, str] = {}
+    opening = re.search(r"^<evidence(?:-\d+)?>\n", template, re.MULTILINE)
+    closings = list(re.finditer(r"\n</evidence(?:-\d+)?>\n", template))
+    if opening and closings and closings[-1].start() >= opening.end() - 1:
+        found["evidence"] = template[opening.end():closings[-1].start()]
+    tasks = list(re.finditer(r"^<task(?:-\d+)?>\n", template, re.MULTILINE))
+    close = template.rfind("\n</task")
+    if tasks and close >= tasks[-1].end() - 1:
+        found["task"] = template[tasks[-1].end():close]
+    return {k: v for k, v in found.items()
+            if v.strip() and v.strip() not in (TASK_PLACEHOLDER, EVIDENCE_PLACEHOLDER)}
+
+
+def refill(template: str, blocks: dict[str, str]) -> str:
+    """`template` (ours, with placeholders) with a person's block texts put back."""
+    for name, placeholder in (("evidence", EVIDENCE_PLACEHOLDER), ("task", TASK_PLACEHOLDER)):
+        if name in blocks:
+            template = template.replace(f"\n{placeholder}\n", f"\n{blocks[name]}\n", 1)
+    return template
+
+
+def unfill(template: str, blocks: dict[str, str]) -> str:
+    """The template as this tool wrote it, before a person filled `blocks` in."""
+    for name, placeholder in (("evidence", EVIDENCE_PLACEHOLDER), ("task", TASK_PLACEHOLDER)):
+        text = blocks.get(name)
+        if text is None:
+            continue
+        if name == "evidence":
+            template = template.replace(f"\n{text}\n", f"\n{placeholder}\n", 1)
+        else:
+            head, sep, tail = template.rpartition(f"\n{text}\n")
+            template = f"{head}\n{placeholder}\n{tail}" if sep else template
+    return template
