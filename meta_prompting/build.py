@@ -20,6 +20,8 @@ from meta_prompting.files import os_reason
 from meta_prompting.library import Goal, Library, Part
 from meta_prompting.parts import NEEDS_TEXT, PRESENT, PartState, inspect_parts, source_of
 from meta_prompting.toolkit import (
+    PERSONA_FILE,
+    PROMPT_FILE,
     TEMPLATE_FILE,
     FileAction,
     Filled,
@@ -56,6 +58,7 @@ class BuildOptions(NamedTuple):
     describe: dict[str, str] = {}  # part key or file name -> description (never mutated)
     regenerate: frozenset[str] = frozenset()  # part keys or file names
     filling: Filling | None = None  # a task and evidence: also write 02_PROMPT.md
+    suffix: str = ""  # the flags that fill (and run) it, for "run this again" hints
     make: MakeText | None = None  # the wizard's own way to make a part's text
     progress: Callable[[str], None] | None = None  # "generating...", "generated x (2.1s)"
     on_wait: Callable[[Part], None] | None = None  # another run is generating this part
@@ -78,6 +81,7 @@ class BuildReport(NamedTuple):
     dry_run: bool = False
     notes: tuple[str, ...] = ()  # e.g. a --regenerate that failed (the old part was kept)
     command: str = ""  # the command that finishes an incomplete toolkit
+    filled: tuple[str, str] | None = None  # (persona, prompt) when a task filled it: a run
 
     @property
     def exit_code(self) -> int:
@@ -114,7 +118,9 @@ class Plan(NamedTuple):
 
 
 def rerun_command(base: str, goal: str, project: str) -> str:
-    return f"{base} --goal {goal} --project {project}"
+    from shlex import quote
+
+    return f"{base} --goal {goal} --project {quote(project)}"
 
 
 def check_goal_change(plan: Plan, options: BuildOptions) -> None:
@@ -147,7 +153,7 @@ def build(library: Library, goal_name: str, project: str,
     """Build output/<project>/ for a goal; the caller renders the report."""
     options = options or BuildOptions()
     plan = plan_build(library, goal_name, project)
-    command = rerun_command(options.command, plan.goal.name, project)
+    command = rerun_command(options.command, plan.goal.name, project) + options.suffix
     regenerate = select_parts(options.regenerate, plan.goal.parts, "--regenerate",
                               f"goal {plan.goal.name}")
     select_parts(frozenset(options.describe), plan.goal.parts, "--describe",
@@ -185,7 +191,7 @@ def build(library: Library, goal_name: str, project: str,
     command += "".join(f" --regenerate {key}" for key in failed)
     made = [o.part.key for o in outcomes.values() if o.status in ("generated", "written")]
     try:
-        actions = assemble(library, plan, filled, command, options)
+        files, actions = assemble(library, plan, filled, command, options)
     except ConflictError as e:
         if not made:
             raise
@@ -193,11 +199,18 @@ def build(library: Library, goal_name: str, project: str,
                             f"toolkit: {e}", e.paths) from e
     complete = all(f.text is not None for f in filled)
     return BuildReport(plan.goal.name, project, plan.out, tuple(reports), tuple(actions),
-                       complete, notes=tuple(notes), command=command)
+                       complete, notes=tuple(notes), command=command,
+                       filled=_filled(files) if complete else None)
+
+
+def _filled(files: dict[str, bytes]) -> tuple[str, str] | None:
+    if PROMPT_FILE not in files:
+        return None
+    return files[PERSONA_FILE].decode("utf-8"), files[PROMPT_FILE].decode("utf-8")
 
 
 def assemble(library: Library, plan: Plan, filled: list[Filled], command: str,
-             options: BuildOptions) -> list[FileAction]:
+             options: BuildOptions) -> tuple[dict[str, bytes], list[FileAction]]:
     """Write the toolkit, whole, under the project's lock: one build at a time per project.
 
     A rebuild that changes nothing takes no lock. Otherwise the project is locked and
@@ -214,7 +227,7 @@ def assemble(library: Library, plan: Plan, filled: list[Filled], command: str,
 
     files, actions, manifest = decide()  # a conflict is reported at once, without a lock
     if all(a.action == "unchanged" for a in actions) and manifest_is(plan.out, manifest):
-        return actions
+        return files, actions
     from meta_prompting.step import StepFailed, locked
 
     try:
@@ -228,7 +241,7 @@ def assemble(library: Library, plan: Plan, filled: list[Filled], command: str,
     except OSError as e:
         where = e.filename or plan.out
         raise UserError(f"{where}: cannot write: {os_reason(e)}") from e
-    return actions
+    return files, actions
 
 
 class FillReport(NamedTuple):
@@ -280,9 +293,11 @@ def _dry_run(plan: Plan, options: BuildOptions, command: str) -> BuildReport:
                              will if s.status in NEEDS_TEXT else None) for s in plan.states)
     filled = [Filled(s.part, s.text, "library") if s.status == PRESENT
               else Filled(s.part, None, "placeholder", reason=will) for s in plan.states]
-    actions = plan_writes(plan.out, render_files(plan.goal, filled, command), options.force)
+    files = render_files(plan.goal, filled, command, options.filling)
+    actions = plan_writes(plan.out, files, options.force)
     return BuildReport(plan.goal.name, plan.project, plan.out, parts, tuple(actions),
-                       not plan.missing, dry_run=True, command=command)
+                       not plan.missing, dry_run=True, command=command,
+                       filled=_filled(files) if not plan.missing else None)
 
 
 def generation_blocker(options: BuildOptions) -> str | None:

@@ -13,8 +13,9 @@ import sys
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from meta_prompting import __version__
-from meta_prompting.build import DEFAULT_JOBS, DEFAULT_MODEL, DEFAULT_TIMEOUT
+from meta_prompting.build import DEFAULT_JOBS, DEFAULT_MODEL, DEFAULT_TIMEOUT, rerun_command
 from meta_prompting.errors import (
+    EXIT_INCOMPLETE,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
@@ -26,7 +27,8 @@ from meta_prompting.errors import (
 
 if TYPE_CHECKING:
     from meta_prompting.build import BuildOptions
-    from meta_prompting.library import Part
+    from meta_prompting.library import Library, Part
+    from meta_prompting.prompt import Filling
 
 EXAMPLES = """\
 examples:
@@ -119,6 +121,22 @@ def make_parser(prog: str | None = None) -> argparse.ArgumentParser:
                      help="what a missing part is for, told to the model (repeatable)")
     gen.add_argument("--regenerate", metavar="FILE", action="append", default=[],
                      help="generate this part again even though it exists (repeatable)")
+    run = parser.add_argument_group(
+        "filling and running the toolkit (each run a fresh session)",
+        "e.g. %(prog)s -g DEBUG -p crash --task-file bug.md --evidence src/ --run")
+    run.add_argument("--task", metavar="TEXT",
+                     help="fill the <task> block: what you want done (also writes 02_PROMPT.md)")
+    run.add_argument("--task-file", metavar="FILE", help="the task from a file (- = stdin)")
+    run.add_argument("--evidence", metavar="PATH", action="append", default=[],
+                     help="a file or folder for the <evidence> block (repeatable; - = stdin)")
+    run.add_argument("--run", action="store_true",
+                     help="send the filled prompt to the model; keep the answer in runs/")
+    run.add_argument("--samples", metavar="N", type=_positive_int,
+                     help="make sure N independent answers exist (default 1; implies --run)")
+    run.add_argument("--again", action="store_true",
+                     help="one more answer beside those kept (implies --run)")
+    run.add_argument("--max-tokens", metavar="N", type=_positive_int,
+                     help="the longest answer the model may give (default: the model's)")
     return parser
 
 
@@ -212,14 +230,45 @@ def _dispatch(args: argparse.Namespace) -> int:
         elif not args.quiet or filled.exit_code:
             show.fill(filled)
         return filled.exit_code
+    options = _options(args)
+    if args.run:
+        return _run(library, args, options)
     from meta_prompting.build import build
 
-    report = build(library, args.goal, args.project, _options(args))
+    report = build(library, args.goal, args.project, options)
     if args.json:
         _print_json({"ok": True, "exit_code": report.exit_code, **report.to_dict()})
     elif not args.quiet:
         show.build(report)
     return report.exit_code
+
+
+def _run(library: Library, args: argparse.Namespace, options: BuildOptions) -> int:
+    from meta_prompting import show
+    from meta_prompting.build import default_model
+    from meta_prompting.run import RunOptions, Settings, run_toolkit
+
+    quiet = args.quiet or args.json
+    stream = None if quiet or args.dry_run or not sys.stdout.isatty() else _stream
+    run_options = RunOptions(
+        samples=args.samples or 1, again=args.again, jobs=args.jobs, timeout=args.timeout,
+        dry_run=args.dry_run, command=rerun_command(options.command, args.goal, args.project)
+        + options.suffix, on_text=stream, progress=None if quiet else _progress,
+        on_wait=None if quiet else _waiting_run)
+    settings = Settings(args.model or default_model(), args.max_tokens)
+    built, ran = run_toolkit(library, args.goal, args.project, options, run_options, settings)
+    code = ran.exit_code if ran is not None else max(built.exit_code, EXIT_INCOMPLETE)
+    if args.json:
+        _print_json({"ok": True, "exit_code": code, **built.to_dict(),
+                     "run": ran.to_dict() if ran else None})
+    elif not args.quiet:
+        show.run(built, ran)
+    return code
+
+
+def _stream(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
 
 
 def _require_terminal(args: argparse.Namespace) -> None:
@@ -250,7 +299,9 @@ def _options(args: argparse.Namespace) -> BuildOptions:
     if args.model:
         base += f" --model {shlex.quote(args.model)}"
     quiet = args.quiet or args.json
+    filling, suffix = _filling(args)
     return BuildOptions(
+        filling=filling, suffix=suffix,
         force=args.force, dry_run=args.dry_run, command=base, generate=not args.no_generate,
         model=args.model, jobs=args.jobs, timeout=args.timeout, describe=dict(args.describe),
         regenerate=frozenset(args.regenerate),
@@ -259,12 +310,45 @@ def _options(args: argparse.Namespace) -> BuildOptions:
     )
 
 
+def _filling(args: argparse.Namespace) -> tuple[Filling | None, str]:
+    """The task and evidence the flags give, and the flags that say them again."""
+    from meta_prompting.evidence import collect, read_task
+
+    args.run = args.run or bool(args.samples) or args.again
+    if args.task_file == "-" and "-" in args.evidence:
+        raise UsageError("--task-file - and --evidence -: only one can read standard input")
+    task = read_task(args.task, args.task_file)
+    if args.run and args.no_generate:
+        raise UsageError("--run and --no-generate: a run calls the model")
+    if task is None:
+        if args.run:
+            raise UsageError("--run needs a task: give --task TEXT or --task-file FILE")
+        if args.evidence:
+            raise UsageError("--evidence fills the toolkit's evidence block: give --task "
+                             "(or --task-file) too")
+        return None, ""
+    evidence = collect(args.evidence, task)
+    for note in evidence.notes:
+        if not (args.quiet or args.json):
+            _progress(f"  {note}")
+    flags = (f" --task {shlex.quote(args.task)}" if args.task is not None
+             else f" --task-file {shlex.quote(args.task_file)}")
+    flags += "".join(f" --evidence {shlex.quote(p)}" for p in args.evidence)
+    if args.run:
+        flags += " --run" + (f" --max-tokens {args.max_tokens}" if args.max_tokens else "")
+    return evidence.filling, flags
+
+
 def _progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
 def _waiting(part: Part) -> None:
     _progress(f"  waiting: another run is generating {part.key}")
+
+
+def _waiting_run(run_id: str) -> None:
+    _progress(f"  waiting: another run is making {run_id}")
 
 
 def _fail(message: str, code: int, want_json: bool, prefix: str = "error: ") -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from meta_prompting.errors import GenerationError
@@ -53,6 +54,15 @@ class PartRequest(NamedTuple):
     examples: tuple[tuple[str, str], ...] = ()  # (file name, text) of same-kind parts
     draft: str | None = None  # only when a person asks for a revision
     comment: str | None = None
+
+
+class Answer(NamedTuple):
+    """A model's answer to one fresh session, with what is worth recording about it."""
+
+    text: str
+    model: str  # the model version that answered
+    finish_reason: str
+    usage: dict[str, int | None]  # prompt, answer, thinking and total token counts
 
 
 class Generated(NamedTuple):
@@ -106,10 +116,19 @@ def clean_answer(text: str) -> str:
 
 
 def check_response(response: Any) -> str:
-    """The part's text from a generateContent response, or GenerationError saying why not.
+    """The part's text from a generateContent response, or GenerationError saying why not."""
+    text = clean_answer(raw_answer(response))
+    if not text.strip():
+        raise GenerationError("the model returned an empty answer")
+    return text
+
+
+def raw_answer(response: Any, text: str | None = None) -> str:
+    """The answer's literal text, or GenerationError saying why there is none.
 
     `response.text` is None when blocked and *truncated* at MAX_TOKENS, so the finish
-    reason is checked first: a cut-off part must never be saved as if it were whole.
+    reason is checked first: a cut-off answer must never be kept as if it were whole.
+    For a stream, `response` is the last chunk and `text` what the chunks carried.
     """
     feedback = getattr(response, "prompt_feedback", None)
     block = getattr(feedback, "block_reason", None)
@@ -123,15 +142,21 @@ def check_response(response: Any) -> str:
         raise GenerationError("the answer was cut off at the token limit (MAX_TOKENS)")
     if reason not in ("STOP", "None"):
         raise GenerationError(f"the model stopped without a usable answer ({reason})")
-    content = getattr(candidates[0], "content", None)
-    parts = getattr(content, "parts", None) or []
-    # Skip "thought" parts: a thinking model's reasoning is not the answer.
-    raw = "".join(p.text for p in parts if getattr(p, "text", None) and not getattr(
-        p, "thought", False))
-    text = clean_answer(raw)
+    if text is None:
+        text = text_of(response)
     if not text.strip():
         raise GenerationError("the model returned an empty answer")
     return text
+
+
+def text_of(response: Any) -> str:
+    """The text parts of a response (or a streamed chunk), without "thought" parts:
+    a thinking model's reasoning is not the answer."""
+    candidates = getattr(response, "candidates", None) or []
+    content = getattr(candidates[0], "content", None) if candidates else None
+    parts = getattr(content, "parts", None) or []
+    return "".join(p.text for p in parts if getattr(p, "text", None) and not getattr(
+        p, "thought", False))
 
 
 def _name(value: Any) -> str:
@@ -204,6 +229,49 @@ class GeminiGenerator:
             raise GenerationError(self._scrub(self.explain(e))) from e
         version = getattr(response, "model_version", None) or self.model
         return Generated(text, str(version))
+
+    def complete(self, system: str, prompt: str, *, max_tokens: int | None = None,
+                 json_schema: dict[str, Any] | None = None,
+                 on_text: Callable[[str], None] | None = None) -> Answer:
+        """One fresh session: `system` as the system instruction, `prompt` as the one
+        user turn, no history. With `on_text`, the answer streams to it as it comes;
+        a stream that ends without STOP is refused like a cut-off answer."""
+        try:
+            from google.genai import types
+
+            client = self._get_client()
+            config = types.GenerateContentConfig(
+                system_instruction=system, max_output_tokens=max_tokens,
+                response_mime_type="application/json" if json_schema else None,
+                response_json_schema=json_schema)
+            if on_text is None:
+                last = client.models.generate_content(model=self.model, contents=prompt,
+                                                      config=config)
+                text = raw_answer(last)
+            else:
+                last, pieces = None, []
+                for chunk in client.models.generate_content_stream(
+                        model=self.model, contents=prompt, config=config):
+                    last, piece = chunk, text_of(chunk)
+                    if piece:
+                        pieces.append(piece)
+                        on_text(piece)
+                if last is None:
+                    raise GenerationError("the model returned no answer (an empty stream)")
+                text = raw_answer(last, "".join(pieces))
+        except GenerationError as e:
+            if "MAX_TOKENS" in str(e):
+                raise GenerationError(f"{e}: raise the limit with --max-tokens "
+                                      f"(now {max_tokens or 'the model default'})") from e
+            raise
+        except Exception as e:  # noqa: BLE001 - every SDK failure becomes a reason
+            raise GenerationError(self._scrub(self.explain(e))) from e
+        usage = getattr(last, "usage_metadata", None)
+        counts = {name: getattr(usage, field, None) for name, field in (
+            ("prompt", "prompt_token_count"), ("answer", "candidates_token_count"),
+            ("thinking", "thoughts_token_count"), ("total", "total_token_count"))}
+        version = getattr(last, "model_version", None) or self.model
+        return Answer(text, str(version), "STOP", counts)
 
     def explain(self, e: Exception) -> str:
         """One line a person can act on, for any failure the SDK or its transport raises."""

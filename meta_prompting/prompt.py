@@ -78,7 +78,7 @@ def render_prompt(sections: Sections, filling: Filling | None) -> str:
         evidence = EVIDENCE_PLACEHOLDER
         inner: list[str] = [evidence]
     elif filling.documents:
-        inner = [d.text for d in filling.documents]
+        inner = [filling.task, *(d.text for d in filling.documents)]
         doc_tag = pick_tag("document", inner)
         evidence = "\n\n".join(
             f'<{doc_tag} name="{_attribute(d.name)}">\n{d.text.rstrip(chr(10))}\n</{doc_tag}>'
@@ -94,9 +94,12 @@ def render_prompt(sections: Sections, filling: Filling | None) -> str:
     if output_format:
         blocks.append(("output_format", output_format, [output_format]))
     blocks.append(("task", task, [task]))
+    # Every tag avoids everything a person supplied: a document holding "<task>" must
+    # not be able to pass for the real task, even inside its own block.
+    supplied = [task, *(d.text for d in filling.documents)] if filling else []
     out: list[str] = []
     for name, body, texts in blocks:
-        tag = pick_tag(name, texts)
+        tag = pick_tag(name, texts + supplied)
         out += [f"<{tag}>", body, f"</{tag}>", ""]
     out.append(CLOSING)
     return "\n".join(out) + "\n"

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
     from meta_prompting.build import BuildReport, FillReport
     from meta_prompting.library import Library
+    from meta_prompting.run import RunReport, Sample
     from meta_prompting.survey import CheckReport, GoalListing
 
 STATUS_STYLE = {"present": "green", "generated": "cyan", "missing": "yellow",
@@ -65,8 +66,59 @@ def build(report: BuildReport) -> None:
     if report.exit_code:
         write(f"To finish: fix the cause above, then run again: {report.command}\n")
     if report.complete:
-        write(f"Next: use {out}/00_PERSONA.md as the system prompt, then fill in the <task> and"
-              f" <evidence> blocks of {out}/01_PROMPT_TEMPLATE.md and send it.\n")
+        write(next_step(report) + "\n")
+
+
+def next_step(report: BuildReport) -> str:
+    """What to do with a complete toolkit: run it from here, rather than copy and paste."""
+    out = nice_path(report.out_dir)
+    if report.filled is not None:
+        return (f"Next: run it with {report.command} --run, or send {out}/02_PROMPT.md "
+                f"with {out}/00_PERSONA.md as the system prompt.")
+    return (f"Next: fill and run it from here: {report.command} --task 'what you want done' "
+            f"--evidence PATH --run (or fill in the <task> and <evidence> blocks of "
+            f"{out}/01_PROMPT_TEMPLATE.md by hand).")
+
+
+def run(built: BuildReport, ran: RunReport | None) -> None:
+    """A run: the toolkit in a line, then each sample, then where the answers are."""
+    out = nice_path(built.out_dir)
+    write = sys.stdout.write
+    if ran is None:
+        build(built)
+        if not built.dry_run:
+            write("Not run: the toolkit is incomplete, and a placeholder must never reach "
+                  "the model.\n")
+        return
+    changed = [f.name for f in built.files if f.action != "unchanged"]
+    verb = "would write" if built.dry_run else "wrote"
+    write(f"Toolkit {out}/ for goal {built.goal}"
+          + (f" ({verb} {', '.join(changed)})" if changed else " (unchanged)") + "\n")
+    if ran.dry_run:
+        sizes = ran.sizes
+        write(f"Dry run: would send {sizes['system_chars']:,} + {sizes['prompt_chars']:,} "
+              f"characters (about {sizes['estimated_tokens']:,} tokens) per sample\n")
+    for sample in ran.samples:
+        write(f"  {_sample_line(sample, out)}\n")
+    failed = [s for s in ran.samples if not s.ok]
+    if failed:
+        write(f"{len(failed)} of {len(ran.samples)} sample(s) failed; nothing was kept for "
+              f"them. To finish, run again: {ran.command}\n")
+
+
+def _sample_line(sample: Sample, out: str) -> str:
+    where = f"{out}/runs/{sample.run_id}/answer.md"
+    if sample.status == "failed":
+        return f"sample {sample.number}: failed: {sample.reason}"
+    if sample.status == "would run":
+        return f"sample {sample.number}: would run"
+    tokens = (sample.record.get("tokens") or {}).get("answer")
+    seconds = sample.record.get("seconds")
+    facts = ", ".join(x for x in (f"{tokens:,} answer tokens" if tokens else "",
+                                  f"{seconds:.1f}s" if seconds is not None else "") if x)
+    word = {"cached": "cached", "ran": "answered", "imported": "imported"}[sample.status]
+    edited = ", edited by hand" if sample.edited else ""
+    return f"sample {sample.number}: {word}{edited}: {where}" + (f" ({facts})" if facts else "")
 
 
 def fill(report: FillReport) -> None:

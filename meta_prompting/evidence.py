@@ -1,0 +1,170 @@
+"""Filling the toolkit: the task and the evidence documents, read and checked.
+
+Everything is read and refused here, before any file is written or any model called:
+a missing path, a named file that is binary or not UTF-8, an empty task, evidence over
+the limit. Folders are walked in sorted order (hidden entries skipped, binary files
+skipped with a note), so the same folder always gives the same prompt, and so the
+same run.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import NamedTuple
+
+from meta_prompting.errors import UserError
+from meta_prompting.prompt import Document, Filling
+
+# 1 MiB of text is about 250,000 tokens: a quarter of the context window of the Gemini
+# Flash models, leaving the rest for the instructions and a long answer, and a request
+# a person would not send by accident. Larger evidence is better cut down by hand.
+MAX_EVIDENCE_BYTES = 1024 * 1024
+MAX_TASK_BYTES = 64 * 1024
+_SNIFF = 8192  # a NUL byte this early is a binary file
+
+
+class Evidence(NamedTuple):
+    filling: Filling
+    notes: tuple[str, ...] = ()  # e.g. "skipped binary file logs/core.dump"
+    size: int = 0  # bytes of evidence text
+
+
+def read_task(text: str | None, file: str | None,
+              read_stdin: Callable[[], bytes] | None = None) -> str | None:
+    """The task from --task or --task-file (`-`: standard input); None when neither."""
+    if text is not None and file is not None:
+        raise UserError("--task and --task-file: give one of them")
+    if file is not None:
+        data = _stdin(read_stdin, "--task-file") if file == "-" else _read_named(
+            file, "--task-file", MAX_TASK_BYTES)
+        where = "--task-file -" if file == "-" else f"--task-file {file}"
+        text = _decode(data, where)
+        if len(data) > MAX_TASK_BYTES:
+            raise UserError(f"{where}: the task is over {MAX_TASK_BYTES // 1024} KiB; put "
+                            "long material in --evidence instead")
+    if text is None:
+        return None
+    if not text.strip():
+        raise UserError("--task: the task is empty; say what you want done")
+    return text.strip("\n") + "\n"
+
+
+def collect(paths: list[str], task: str, base: Path | None = None,
+            read_stdin: Callable[[], bytes] | None = None) -> Evidence:
+    """The documents --evidence names, each named by its path relative to `base`."""
+    base = base or Path.cwd()
+    documents: list[Document] = []
+    notes: list[str] = []
+    seen: set[str] = set()
+    size = 0
+    for given in paths:
+        if given == "-":
+            found = [Document("stdin", _decode(_stdin(read_stdin, "--evidence"),
+                                              "--evidence -"))]
+        else:
+            found = _documents(Path(given), given, base, notes)
+        for doc in found:
+            if doc.name in seen:
+                continue  # named twice (a file and its folder): once is enough
+            seen.add(doc.name)
+            size += len(doc.text.encode("utf-8"))
+            if size > MAX_EVIDENCE_BYTES:
+                raise UserError(f"--evidence: over {MAX_EVIDENCE_BYTES // 1024} KiB of text "
+                                f"(at {doc.name}); give fewer or smaller files")
+            documents.append(doc)
+    return Evidence(Filling(task, tuple(documents)), tuple(notes), size)
+
+
+def _documents(path: Path, given: str, base: Path, notes: list[str]) -> list[Document]:
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise UserError(f"--evidence {given}: no such file or folder") from None
+    except OSError as e:
+        raise UserError(f"--evidence {given}: cannot read: {_reason(e)}") from e
+    if stat.S_ISREG(info.st_mode):
+        data = _read_named(given, "--evidence", MAX_EVIDENCE_BYTES)
+        if b"\0" in data[:_SNIFF]:
+            raise UserError(f"--evidence {given}: a binary file, not text")
+        return [Document(_name(path, base), _decode(data, f"--evidence {given}"))]
+    if not stat.S_ISDIR(info.st_mode):
+        raise UserError(f"--evidence {given}: not a regular file or folder")
+    found: list[Document] = []
+    for folder, dirs, files in os.walk(path, onerror=_raise):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if name.startswith("."):
+                continue
+            file = Path(folder) / name
+            shown = _name(file, base)
+            try:
+                if not stat.S_ISREG(file.stat().st_mode):
+                    notes.append(f"skipped {shown}: not a regular file")
+                    continue
+                data = _read_regular(file, MAX_EVIDENCE_BYTES)
+            except OSError as e:
+                raise UserError(f"--evidence {shown}: cannot read: {_reason(e)}") from e
+            if b"\0" in data[:_SNIFF]:
+                notes.append(f"skipped binary file {shown}")
+                continue
+            try:
+                found.append(Document(shown, data.decode("utf-8")))
+            except UnicodeDecodeError:
+                notes.append(f"skipped {shown}: not UTF-8 text")
+    return found
+
+
+def _raise(e: OSError) -> None:
+    raise UserError(f"--evidence {e.filename}: cannot read: {_reason(e)}")
+
+
+def _read_named(given: str, flag: str, limit: int) -> bytes:
+    path = Path(given)
+    try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise UserError(f"{flag} {given}: not a regular file")
+        return _read_regular(path, limit)
+    except FileNotFoundError:
+        raise UserError(f"{flag} {given}: no such file") from None
+    except OSError as e:
+        raise UserError(f"{flag} {given}: cannot read: {_reason(e)}") from e
+
+
+def _read_regular(path: Path, limit: int) -> bytes:
+    """At most `limit` + 1 bytes (so "too big" can be told), never blocking on a FIFO."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise OSError(0, "not a regular file")
+        return f.read(limit + 1)
+
+
+def _stdin(read_stdin: Callable[[], bytes] | None, flag: str) -> bytes:
+    if read_stdin is not None:
+        return read_stdin()
+    if sys.stdin is None or sys.stdin.closed:
+        raise UserError(f"{flag} -: standard input is closed")
+    return sys.stdin.buffer.read(MAX_EVIDENCE_BYTES + 1)
+
+
+def _decode(data: bytes, where: str) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise UserError(f"{where}: not UTF-8 text (byte {e.start})") from None
+
+
+def _name(path: Path, base: Path) -> str:
+    """The path as the person would type it from where they ran the command."""
+    try:
+        return Path(os.path.relpath(path, base)).as_posix()
+    except ValueError:  # another drive on Windows
+        return path.as_posix()
+
+
+def _reason(e: OSError) -> str:
+    return (e.strerror or str(e)).lower()
