@@ -1,0 +1,95 @@
+"""Runs as real processes: racing, killed with SIGKILL, stopped with Ctrl+C."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import AUDIT, AUDIT_PARTS, REPO, MakeLibrary
+from tests.fake_gemini import FakeGemini, hang, ok
+from tests.test_processes import child_env
+
+ANSWER = ("A whole answer, line after line. " * 300).strip() + "\n"
+
+
+def run_args(root: Path, samples: int) -> list[str]:
+    return ["--root", str(root), "-g", "AUDIT", "-p", "x", "--task", "Review it.",
+            "--samples", str(samples)]
+
+
+def kept_runs(root: Path) -> list[Path]:
+    runs = root / "output/x/runs"
+    return sorted(p for p in runs.iterdir() if not p.name.startswith(".")) if runs.exists() else []
+
+
+def assert_whole(root: Path) -> None:
+    for folder in kept_runs(root):
+        assert sorted(p.name for p in folder.iterdir()) == ["answer.md", "run.json"]
+        assert (folder / "answer.md").read_text() == ANSWER
+        assert json.loads((folder / "run.json").read_text())["sha256"]["answer"]
+
+
+def test_two_processes_running_the_same_command_make_one_call_per_sample(
+        make_library: MakeLibrary) -> None:
+    root = make_library(AUDIT, AUDIT_PARTS)
+    with FakeGemini(latency=0.5, default=ok(ANSWER)) as fake:
+        procs = [subprocess.Popen([sys.executable, str(REPO / "orchestrator.py"),
+                                   *run_args(root, 3), "-q"], env=child_env(fake),
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for _ in range(3)]
+        results = [p.communicate(timeout=60) + (p.returncode,) for p in procs]
+        assert [code for *_, code in results] == [0, 0, 0], results
+        assert fake.count == 3
+    assert len(kept_runs(root)) == 3
+    assert_whole(root)
+
+
+@pytest.mark.parametrize("trial", range(3))
+def test_a_run_killed_at_any_moment_is_finished_by_running_it_again(
+        make_library: MakeLibrary, trial: int) -> None:
+    root = make_library(AUDIT, AUDIT_PARTS)
+    rng = random.Random(trial)
+    with FakeGemini(latency=0.3, default=ok(ANSWER)) as fake:
+        env = child_env(fake)
+        proc = subprocess.Popen([sys.executable, str(REPO / "tests" / "crashy.py"), "0.1",
+                                 *run_args(root, 4), "--jobs", "2"], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(1.2, 2.6))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        assert_whole(root)  # nothing partial: each run folder whole or absent
+        kept, asked = len(kept_runs(root)), fake.count
+        done = subprocess.run([sys.executable, str(REPO / "orchestrator.py"),
+                               *run_args(root, 4)], env=env, capture_output=True, text=True,
+                              timeout=60)
+        assert done.returncode == 0, done.stdout + done.stderr
+        # Exactly the samples not kept were asked for again; none that was finished.
+        assert fake.count - asked == 4 - kept
+    assert len(kept_runs(root)) == 4
+    assert_whole(root)
+    assert [p.name for p in (root / "output/x/runs").iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_ctrl_c_during_a_run_stops_at_once_and_keeps_nothing(make_library: MakeLibrary) -> None:
+    root = make_library(AUDIT, AUDIT_PARTS)
+    with FakeGemini(default=hang(30)) as fake:
+        proc = subprocess.Popen([sys.executable, str(REPO / "orchestrator.py"),
+                                 *run_args(root, 2)], env=child_env(fake),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 30
+        while fake.count < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 130
+    assert err.endswith("Stopped by user\n") and "Traceback" not in err
+    assert kept_runs(root) == []
+    assert [n for n in os.listdir(root / "output/x/runs") if n.endswith(".tmp")] == []
