@@ -137,7 +137,27 @@ def make_parser(prog: str | None = None) -> argparse.ArgumentParser:
                      help="one more answer beside those kept (implies --run)")
     run.add_argument("--max-tokens", metavar="N", type=_positive_int,
                      help="the longest answer the model may give (default: the model's)")
+    grade = parser.add_argument_group(
+        "grading answers with the scorecard (exit 4 when one fails)",
+        "e.g. %(prog)s -g SIMULATE -p cache --task-file task.md --evidence src/ --grade")
+    grade.add_argument("--grade", action="store_true",
+                       help="grade every answer kept for this task (running it first if need "
+                            "be): a PASS/FAIL per criterion")
+    grade.add_argument("--answer", metavar="FILE",
+                       help="grade this answer, made elsewhere, against the filled toolkit")
+    grade.add_argument("--grade-with", metavar="GOAL", default="GRADE",
+                       help="the goal whose protocol holds the rubric (default: GRADE)")
+    grade.add_argument("--judges", metavar="K", type=_odd_int, default=1,
+                       help="independent judgments per answer, verdicts by majority "
+                            "(odd; default 1)")
     return parser
+
+
+def _odd_int(text: str) -> int:
+    value = _positive_int(text)
+    if value % 2 == 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be odd, so a majority always exists")
+    return value
 
 
 def _positive_int(text: str) -> int:
@@ -256,6 +276,20 @@ def _run(library: Library, args: argparse.Namespace, options: BuildOptions) -> i
         + options.suffix, on_text=stream, progress=None if quiet else _progress,
         on_wait=None if quiet else _waiting_run)
     settings = Settings(args.model or default_model(), args.max_tokens)
+    if args.grade:
+        from meta_prompting.scorecard import GradeOptions, grade_toolkit
+
+        graded = grade_toolkit(library, args.goal, args.project, options, run_options,
+                               settings, GradeOptions(args.grade_with, args.judges,
+                                                      args.answer))
+        if args.json:
+            _print_json({"ok": True, "exit_code": graded.exit_code, **graded.built.to_dict(),
+                         "run": graded.ran.to_dict() if graded.ran else None,
+                         "grade": graded.to_dict()})
+        elif not args.quiet:
+            show.run(graded.built, graded.ran)
+            show.grade(graded)
+        return graded.exit_code
     built, ran = run_toolkit(library, args.goal, args.project, options, run_options, settings)
     code = ran.exit_code if ran is not None else max(built.exit_code, EXIT_INCOMPLETE)
     if args.json:
@@ -314,7 +348,8 @@ def _filling(args: argparse.Namespace) -> tuple[Filling | None, str]:
     """The task and evidence the flags give, and the flags that say them again."""
     from meta_prompting.evidence import collect, read_task
 
-    args.run = args.run or bool(args.samples) or args.again
+    args.grade = args.grade or args.answer is not None
+    args.run = args.run or bool(args.samples) or args.again or args.grade
     if args.task_file == "-" and "-" in args.evidence:
         raise UsageError("--task-file - and --evidence -: only one can read standard input")
     task = read_task(args.task, args.task_file)
@@ -322,7 +357,8 @@ def _filling(args: argparse.Namespace) -> tuple[Filling | None, str]:
         raise UsageError("--run and --no-generate: a run calls the model")
     if task is None:
         if args.run:
-            raise UsageError("--run needs a task: give --task TEXT or --task-file FILE")
+            flag = "--grade" if args.grade else "--run"
+            raise UsageError(f"{flag} needs a task: give --task TEXT or --task-file FILE")
         if args.evidence:
             raise UsageError("--evidence fills the toolkit's evidence block: give --task "
                              "(or --task-file) too")
@@ -334,8 +370,13 @@ def _filling(args: argparse.Namespace) -> tuple[Filling | None, str]:
     flags = (f" --task {shlex.quote(args.task)}" if args.task is not None
              else f" --task-file {shlex.quote(args.task_file)}")
     flags += "".join(f" --evidence {shlex.quote(p)}" for p in args.evidence)
-    if args.run:
-        flags += " --run" + (f" --max-tokens {args.max_tokens}" if args.max_tokens else "")
+    if args.grade:
+        flags += " --grade" + (f" --grade-with {args.grade_with}" if args.grade_with != "GRADE"
+                               else "") + (f" --judges {args.judges}" if args.judges > 1 else "")
+    elif args.run:
+        flags += " --run"
+    if args.run and args.max_tokens:
+        flags += f" --max-tokens {args.max_tokens}"
     return evidence.filling, flags
 
 

@@ -118,6 +118,16 @@ def _documents(path: Path, given: str, base: Path, notes: list[str]) -> list[Doc
     return found
 
 
+def read_text(given: str, flag: str, limit: int = MAX_EVIDENCE_BYTES) -> str:
+    """A named UTF-8 text file, or one line saying why not (--answer, a chain's files)."""
+    data = _read_named(given, flag, limit)
+    if b"\0" in data[:_SNIFF]:
+        raise UserError(f"{flag} {given}: a binary file, not text")
+    if len(data) > limit:
+        raise UserError(f"{flag} {given}: over {limit // 1024} KiB")
+    return _decode(data, f"{flag} {given}")
+
+
 def _raise(e: OSError) -> None:
     raise UserError(f"--evidence {e.filename}: cannot read: {_reason(e)}")
 

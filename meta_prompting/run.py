@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from meta_prompting import __version__
-from meta_prompting.errors import EXIT_INCOMPLETE, EXIT_OK, GenerationError
+from meta_prompting.errors import EXIT_INCOMPLETE, EXIT_OK, GenerationError, UserError
 from meta_prompting.files import sha256_bytes
 
 if TYPE_CHECKING:
@@ -36,8 +36,9 @@ TOOL = "meta-prompting"
 
 CACHED, RAN, FAILED, IMPORTED = "cached", "ran", "failed", "imported"
 
-# The model call: (system, prompt, settings, on_text) -> Answer; raises GenerationError.
-Call = Callable[[str, str, "Settings", "Callable[[str], None] | None"], "Answer"]
+# The model call: (system, prompt, *, max_tokens, json_schema, on_text) -> Answer, one
+# fresh session; raises GenerationError.
+Call = Callable[..., "Answer"]
 
 
 class Settings(NamedTuple):
@@ -155,14 +156,13 @@ class LazyCall:
         self._call: Call | None = None
         self._why: str | None = None
 
-    def __call__(self, system: str, prompt: str, settings: Settings,
-                 on_text: Callable[[str], None] | None) -> Answer:
+    def __call__(self, system: str, prompt: str, **options: Any) -> Answer:
         with self._lock:
             if self._call is None and self._why is None:
                 self._call, self._why = make_call(self.model, self.timeout)
         if self._call is None:
             raise GenerationError(self._why or "no model")
-        return self._call(system, prompt, settings, on_text)
+        return self._call(system, prompt, **options)
 
 
 def run_samples(out_dir: Path, session: Session, options: RunOptions,
@@ -206,7 +206,8 @@ def ensure_sample(runs: Path, session: Session, number: int, options: RunOptions
             return Sample(number, rid, folder, FAILED, blocker or "no model")
         start = time.monotonic()
         try:
-            answer = call(session.system, session.prompt, session.settings, on_text)
+            answer = call(session.system, session.prompt,
+                          max_tokens=session.settings.max_tokens, on_text=on_text)
         except GenerationError as e:
             return Sample(number, rid, folder, FAILED, str(e))
         record = _record(session, rid, number, answer, time.monotonic() - start)
@@ -227,6 +228,43 @@ def ensure_sample(runs: Path, session: Session, number: int, options: RunOptions
                       on_wait=(lambda: waiting(rid)) if waiting else None)[1]
     except StepFailed as e:
         return Sample(number, rid, folder, FAILED, e.reason)
+
+
+def import_answer(out_dir: Path, session: Session, given: str, command: str) -> RunReport:
+    """An answer made elsewhere (pasted from a chat), kept in runs/ like any other.
+
+    Its run id joins the inputs it answers with its own text, so importing the same
+    answer twice keeps it once, and a different answer is a run of its own.
+    """
+    from meta_prompting.evidence import read_text
+    from meta_prompting.step import StepFailed, ensure, remove_dead_folders
+
+    text = read_text(given, "--answer")
+    if not text.strip():
+        raise UserError(f"--answer {given}: the file is empty")
+    digest = sha256_bytes(text.encode("utf-8"))
+    rid = f"{session.key[:12]}-i{digest[:8]}"
+    runs = out_dir / RUNS
+    folder = runs / rid
+
+    def make() -> Sample:
+        record = {"tool": TOOL, "version": __version__, "run_id": rid, "sample": 0,
+                  "imported": True, "source": given, "inputs": session.key,
+                  "sha256": {"system": sha256_bytes(session.system.encode("utf-8")),
+                             "prompt": sha256_bytes(session.prompt.encode("utf-8")),
+                             "answer": digest},
+                  "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+        keep(folder, text, record)
+        return Sample(0, rid, folder, IMPORTED, record=record)
+
+    try:
+        sample = ensure(runs / f".{rid}.lock", lambda: _look(folder, 0), make, timeout=30,
+                        what=f"run {rid}", clean=lambda: remove_dead_folders(runs, rid))[1]
+    except (StepFailed, OSError) as e:
+        sample = Sample(0, rid, folder, FAILED, f"cannot keep the answer: {e}")
+    from shlex import quote
+
+    return RunReport(out_dir, session.key, (sample,), command + f" --answer {quote(given)}")
 
 
 def keep(folder: Path, text: str, record: dict[str, Any]) -> None:
@@ -292,12 +330,7 @@ def make_call(model: str, timeout: float) -> tuple[Call | None, str | None]:
     except GenerationError as e:
         return None, str(e)
 
-    def call(system: str, prompt: str, settings: Settings,
-             on_text: Callable[[str], None] | None) -> Answer:
-        return generator.complete(system, prompt, max_tokens=settings.max_tokens,
-                                  on_text=on_text)
-
-    return with_deadline(call, timeout), None
+    return with_deadline(generator.complete, timeout), None
 
 
 def _count(n: int, word: str) -> str:

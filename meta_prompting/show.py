@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from meta_prompting.build import BuildReport, FillReport
     from meta_prompting.library import Library
     from meta_prompting.run import RunReport, Sample
+    from meta_prompting.scorecard import GradeReport
     from meta_prompting.survey import CheckReport, GoalListing
 
 STATUS_STYLE = {"present": "green", "generated": "cyan", "missing": "yellow",
@@ -104,6 +105,59 @@ def run(built: BuildReport, ran: RunReport | None) -> None:
     if failed:
         write(f"{len(failed)} of {len(ran.samples)} sample(s) failed; nothing was kept for "
               f"them. To finish, run again: {ran.command}\n")
+
+
+def grade(report: GradeReport) -> None:
+    """The scorecard: a row a criterion (votes of K judges, or samples that passed)."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    cards = [g for g in report.graded if g.scorecard is not None]
+    out = console()
+    for g in report.graded:
+        if g.scorecard is None:
+            out.print(f"[red]not graded[/] {g.sample.run_id}: {escape(g.reason or '')}",
+                      soft_wrap=True)
+    if not cards:
+        if report.graded:
+            out.print(f"Run the same command again to finish: {escape(report.ran.command)}"
+                      if report.ran else "", soft_wrap=True)
+        return
+    first = cards[0].scorecard
+    assert first is not None
+    k = report.judges
+    table = Table(box=None, pad_edge=False, show_edge=False, padding=(0, 2, 0, 0))
+    table.add_column("criterion", no_wrap=True,
+                     min_width=max(len(c) for c in first.rubric.criteria))
+    table.add_column("verdict", no_wrap=True, min_width=4 if k == 1 else 8)
+    table.add_column("reason" if len(cards) == 1 else "passed", overflow="ellipsis",
+                     no_wrap=True)
+    for name in first.rubric.criteria:
+        if len(cards) == 1:
+            ok = first.criterion_passes(name)
+            votes = f" {first.votes(name)}/{k}" if k > 1 else ""
+            reason = next((v.reasoning for v in first.judgments[0].verdicts
+                           if v.criterion == name), "")
+            unsupported = any(not v.supported for j in first.judgments for v in j.verdicts
+                              if v.criterion == name)
+            table.add_row(escape(name), ("[green]PASS[/]" if ok else "[red]FAIL[/]") + votes,
+                          ("[yellow](quote not in the answer)[/] " if unsupported else "")
+                          + escape(" ".join(reason.split())))
+        else:
+            n = sum(bool(g.scorecard and g.scorecard.criterion_passes(name)) for g in cards)
+            table.add_row(escape(name), "", f"{n}/{len(cards)} samples")
+    out.print(table)
+    if len(cards) == 1:
+        word = "[green]PASS[/]" if first.passed else "[red]FAIL[/]"
+        yes = first.path_votes * 2 > k
+        out.print(f"Path forward: {'YES' if yes else 'NO'}"
+                  + (f" ({first.path_votes}/{k})" if k > 1 else "")
+                  + f". Overall: {word}. Scorecard: "
+                  + escape(nice_path(cards[0].path or cards[0].sample.folder)), soft_wrap=True)
+    else:
+        passed = sum(bool(g.scorecard and g.scorecard.passed) for g in cards)
+        out.print(f"{passed} of {len(cards)} answers pass the scorecard "
+                  f"(scorecards in each runs/<id>/)")
 
 
 def _sample_line(sample: Sample, out: str) -> str:

@@ -107,7 +107,23 @@ def check_library(root: Path) -> CheckReport:
     keys = {p.key for p in used}
     findings += [Finding(WARNING, f"{JOBS_FILE}: \"{key}\" is not a part any goal uses")
                  for key in jobs if key not in keys]
+    findings += _rubric_findings(library)
     return CheckReport(root, len(goals), len(used), tuple(findings), generated)
+
+
+def _rubric_findings(library: Library) -> list[Finding]:
+    """The default rubric goal must be one --grade can read its criteria from."""
+    from meta_prompting.grade import DEFAULT_RUBRIC, criteria_of
+
+    goal = library.goals.get(DEFAULT_RUBRIC)
+    if goal is None:
+        return []
+    state = inspect_part(library, goal.protocol)
+    if state.text is None:
+        return []  # already reported as missing or unreadable
+    _, _, problem = criteria_of(state.text)
+    return [Finding(ERROR, f"{goal.protocol.key}: the {DEFAULT_RUBRIC} rubric's criteria "
+                           f"cannot be read: {problem}")] if problem else []
 
 
 def _unused(library: Library, used: set[Part]) -> list[str]:

@@ -1,0 +1,281 @@
+"""Grading with the scorecard, against the fake server and the real SDK."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from meta_prompting.cli import main
+from meta_prompting.grade import criteria_of, is_quoted, parse_judgment
+from tests.conftest import MakeLibrary
+from tests.fake_gemini import KEEP, FakeGemini, RequestRecord, error, json_reply, ok
+
+RUBRIC = """Simulation grading rubric
+
+Judge the answer.
+
+Criterion 1: Structure
+Criterion 2: Flaw Analysis
+Criterion 3: Solution
+
+Final question: Did this give a clear, actionable, superior path forward?
+
+Output format
+## Scorecard
+One row per criterion.
+"""
+GOALS = {
+    "SIMULATE": {"description": "Simulate", "persona": "architect.txt",
+                 "protocol": "simulate.txt", "constraints": ["rules.txt"]},
+    "GRADE": {"description": "Grade", "persona": "reviewer.txt", "protocol": "rubric.txt",
+              "constraints": ["rules.txt"]},
+}
+PARTS = {
+    "personas/architect.txt": "You are an architect.\n",
+    "personas/reviewer.txt": "You are a senior staff reviewer.\n",
+    "protocols/simulate.txt": ("Simulation\n\nAnalyze, simulate, decide.\n\nOutput format\n"
+                               "## Decision\n"),
+    "protocols/rubric.txt": RUBRIC,
+    "constraints/rules.txt": "Evidence only\n\nCite the material.\n",
+}
+ANSWER = "## Decision\nUse a write-through cache keyed by tenant, because keys expire together.\n"
+QUOTE = "keys expire together"
+CRITERIA = ["Structure", "Flaw Analysis", "Solution"]
+
+
+@pytest.fixture(autouse=True)
+def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("META_PROMPTING_RETRY_DELAY", "0.01")
+
+
+@pytest.fixture
+def lib(make_library: MakeLibrary) -> Path:
+    return make_library(GOALS, PARTS)
+
+
+def is_judge(record: RequestRecord) -> bool:
+    return record.response_schema is not None
+
+
+def grading(fake: FakeGemini, verdicts: dict[str, str] | None = None, quote: str = QUOTE,
+            path: str = "YES") -> None:
+    """Answer runs with ANSWER, and judgments shaped by the schema the request sent."""
+    def shape(at: tuple[str | int, ...], _schema: dict[str, Any]) -> Any:
+        if at and at[-1] == "quote":
+            return quote
+        if at[-1:] == ("verdict",) and at[0] == "criteria":
+            return (verdicts or {}).get(str(at[1]), "PASS")
+        if at == ("path_forward", "verdict"):
+            return path
+        return KEEP
+
+    fake.schema_overrides = shape
+    fake.responder = lambda r: None if is_judge(r) else ok(ANSWER)
+
+
+def grade(capsys: pytest.CaptureFixture[str], lib: Path, *extra: str) -> tuple[int, str, str]:
+    code = main(["--root", str(lib), "-g", "SIMULATE", "-p", "s", "--task",
+                 "Pick a cache design.", "--grade", *extra])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def scorecard(lib: Path) -> dict[str, Any]:
+    [path] = (lib / "output/s/runs").glob("*/scorecard.json")
+    return json.loads(path.read_text())  # type: ignore[no-any-return]
+
+
+def test_a_passing_answer_passes_and_the_judge_is_the_rubric_toolkit(
+        capsys: pytest.CaptureFixture[str], lib: Path, fake_gemini: FakeGemini) -> None:
+    grading(fake_gemini)
+    code, out, err = grade(capsys, lib)
+    assert code == 0, out + err
+    run, judge = fake_gemini.requests
+    assert run.system == "You are an architect.\n" and run.response_schema is None
+    assert judge.system == "You are a senior staff reviewer.\n" and judge.contents_count == 1
+    schema = judge.response_schema
+    assert schema is not None
+    assert schema["properties"]["criteria"]["required"] == CRITERIA
+    assert ANSWER.strip() in judge.prompt and "Pick a cache design." in judge.prompt
+    assert "Analyze, simulate, decide." in judge.prompt  # the blueprint the answer followed
+    assert "Overall: PASS" in out
+    card = scorecard(lib)
+    assert card["passed"] is True and card["criteria"] == CRITERIA and card["judges"] == 1
+    assert (lib / "output/s/runs").glob("*/scorecard.md")
+
+
+def test_a_failing_criterion_fails_the_answer_with_exit_4(
+        capsys: pytest.CaptureFixture[str], lib: Path, fake_gemini: FakeGemini) -> None:
+    grading(fake_gemini, {"Solution": "FAIL"})
+    code, out, _ = grade(capsys, lib)
+    assert code == 4
+    assert "Overall: FAIL" in out
+    assert [m["passed"] for m in scorecard(lib)["majority"].values()] == [True, True, False]
+
+
+def test_a_no_to_the_final_question_fails_the_answer(
+        capsys: pytest.CaptureFixture[str], lib: Path, fake_gemini: FakeGemini) -> None:
+    grading(fake_gemini, path="NO")
+    assert grade(capsys, lib)[0] == 4
+
+
+def test_a_quote_that_is_not_in_the_answer_is_unsupported(
+        capsys: pytest.CaptureFixture[str], lib: Path, fake_gemini: FakeGemini) -> None:
+    grading(fake_gemini, quote="keys never expire at all")
+    code, out, _ = grade(capsys, lib)
+    assert code == 4 and "(quote not in the answer)" in out
+    verdicts = scorecard(lib)["judgments"][0]["verdicts"]
+    assert [v["verdict"] for v in verdicts] == ["PASS"] * 3  # what the judge said...
+    assert [v["supported"] for v in verdicts] == [False] * 3  # ...does not count
+
+
+def test_an_invalid_judgment_is_asked_again_once_then_the_grade_fails(
+        capsys: pytest.CaptureFixture[str], lib: Path, fake_gemini: FakeGemini) -> None:
+    grading(fake_gemini)
+    missing = {"criteria": {"Structure": {"reasoning": "r", "quote": QUOTE, "verdict": "PASS"}},
+               "path_forward": {"reasoning": "r", "verdict": "YES"}}
+    fake_gemini.responder = lambda r: json_reply(missing) if is_judge(r) else ok(ANSWER)
+    code, out, _ = grade(capsys, lib)
+    assert code == 3
+    assert sum(map(is_judge, fake_gemini.requests)) == 2
+    assert "no valid judgment in 2 fresh requests (criteria do not match the rubric; " \
+           "missing Flaw Analysis, Solution)" in out
+    assert not list((lib / "output/s/runs").glob("*/scorecard*"))
+
+
+def test_malformed_json_then_a_valid_judgment(
+        capsys: pytest.CaptureFixture[str], lib: Path, fake_gemini: FakeGemini) -> None:
+    grading(fake_gemini)
+    fake_gemini.fail_when(is_judge, ok("{not json"), times=1)
+    assert grade(capsys, lib)[0] == 0
+    assert sum(map(is_judge, fake_gemini.requests)) == 2
+
+
+def test_the_criteria_come_from_the_library_text(
+        capsys: pytest.CaptureFixture[str], make_library: MakeLibrary,
+        fake_gemini: FakeGemini) -> None:
+    renamed = RUBRIC.replace("Criterion 2: Flaw Analysis", "Criterion 2: Second-Order Effects")
+    renamed = renamed.replace("Criterion 3: Solution\n", "Criterion 3: Solution\n"
+                              "Criterion 4: Operability\n")
+    lib = make_library(GOALS, {**PARTS, "protocols/rubric.txt": renamed})
+    grading(fake_gemini)
+    assert grade(capsys, lib)[0] == 0
+    assert scorecard(lib)["criteria"] == ["Structure", "Second-Order Effects", "Solution",
+                                          "Operability"]
+    judge = [r for r in fake_gemini.requests if is_judge(r)][0]
+    assert judge.response_schema is not None
+    assert list(judge.response_schema["properties"]["criteria"]["properties"]) == [
+        "Structure", "Second-Order Effects", "Solution", "Operability"]
+
+
+def test_three_judges_decide_by_majority_and_show_the_split(
+        capsys: pytest.CaptureFixture[str], lib: Path, fake_gemini: FakeGemini) -> None:
+    grading(fake_gemini)
+    judgments = iter([{"Solution": "FAIL"}, {}, {"Solution": "FAIL", "Structure": "FAIL"}])
+
+    def split(r: RequestRecord) -> Any:
+        if not is_judge(r):
+            return ok(ANSWER)
+        wanted = next(judgments)
+        return json_reply({"criteria": {c: {"reasoning": "because", "quote": QUOTE,
+                                            "verdict": wanted.get(c, "PASS")} for c in CRITERIA},
+                           "path_forward": {"reasoning": "r", "verdict": "YES"}})
+
+    fake_gemini.responder = split
+    code, out, _ = grade(capsys, lib, "--judges", "3")
+    assert code == 4
+    assert "PASS 2/3" in out and "FAIL 1/3" in out  # Structure 2 of 3, Solution 1 of 3
+    majority = scorecard(lib)["majority"]
+    assert majority["Structure"] == {"passed": True, "votes": 2}
+    assert majority["Solution"] == {"passed": False, "votes": 1}
+
+
+def test_grading_again_makes_no_call_and_an_edit_is_judged_again(
+        capsys: pytest.CaptureFixture[str], lib: Path, fake_gemini: FakeGemini) -> None:
+    grading(fake_gemini)
+    assert grade(capsys, lib)[0] == 0
+    assert grade(capsys, lib)[0] == 0 and fake_gemini.count == 2
+    [answer] = (lib / "output/s/runs").glob("*/answer.md")
+    answer.write_text(ANSWER + "\nA person's correction: keys expire together at midnight.\n")
+    assert grade(capsys, lib)[0] == 0
+    assert fake_gemini.count == 3 and is_judge(fake_gemini.requests[-1])
+    assert "A person's correction" in fake_gemini.requests[-1].prompt
+    assert "correction" in answer.read_text()
+
+
+def test_a_grade_that_fails_is_made_alone_by_the_rerun(
+        capsys: pytest.CaptureFixture[str], lib: Path, fake_gemini: FakeGemini) -> None:
+    grading(fake_gemini)
+    fake_gemini.fail_when(is_judge, error(504, "DEADLINE_EXCEEDED"), times=4)
+    code, out, _ = grade(capsys, lib)
+    assert code == 3 and "not graded" in out
+    before = fake_gemini.count
+    assert grade(capsys, lib)[0] == 0
+    assert fake_gemini.count == before + 1 and is_judge(fake_gemini.requests[-1])
+
+
+def test_an_answer_made_elsewhere_is_imported_and_graded(
+        capsys: pytest.CaptureFixture[str], lib: Path, tmp_path: Path,
+        fake_gemini: FakeGemini) -> None:
+    grading(fake_gemini)
+    pasted = tmp_path / "work" / "chat.md"
+    pasted.write_text(ANSWER)
+    code, out, err = grade(capsys, lib, "--answer", "chat.md")
+    assert code == 0, out + err
+    assert fake_gemini.count == 1 and is_judge(fake_gemini.requests[0])
+    [record] = (lib / "output/s/runs").glob("*/run.json")
+    assert json.loads(record.read_text())["imported"] is True
+    assert "imported" in out
+    assert grade(capsys, lib, "--answer", "chat.md")[0] == 0 and fake_gemini.count == 1
+
+
+def test_check_reports_a_rubric_whose_criteria_cannot_be_read(
+        capsys: pytest.CaptureFixture[str], make_library: MakeLibrary) -> None:
+    lib = make_library(GOALS, {**PARTS, "protocols/rubric.txt": "Rubric\n\nJudge it well.\n"})
+    assert main(["--root", str(lib), "--check"]) == 1
+    assert ("protocols/rubric.txt: the GRADE rubric's criteria cannot be read: no "
+            '"Criterion N: Name" lines') in capsys.readouterr().out
+
+
+def test_grading_with_an_unreadable_rubric_calls_nothing(
+        capsys: pytest.CaptureFixture[str], make_library: MakeLibrary,
+        fake_gemini: FakeGemini) -> None:
+    lib = make_library(GOALS, {**PARTS, "protocols/rubric.txt": "Criterion 2: B\n"})
+    code, _, err = grade(capsys, lib)
+    assert code == 1 and fake_gemini.count == 0
+    assert "--grade-with GRADE: protocols/rubric.txt: criteria are not numbered" in err
+
+
+@pytest.mark.parametrize(("quote", "found"), [
+    ("keys expire together", True),
+    ('"keys   expire\ntogether"', True),
+    ("write-through cache ... keys expire together", True),
+    ("keys expire apart", False),
+    ("cache", False),  # too short to support a verdict
+    ("", False),
+], ids=["exact", "quoted-and-spaced", "ellipsis", "absent", "too-short", "empty"])
+def test_quotes_must_really_be_in_the_answer(quote: str, found: bool) -> None:
+    assert is_quoted(quote, " ".join(ANSWER.split())) is found
+
+
+def test_criteria_are_read_from_lines_of_their_own() -> None:
+    assert criteria_of(RUBRIC) == (tuple(CRITERIA), "Did this give a clear, actionable, "
+                                   "superior path forward?", None)
+    assert criteria_of("Criterion 1: A\nCriterion 1: B\n")[2] == (
+        "criteria are not numbered 1, 2, 3... in order")
+    assert criteria_of("Criterion 1: A\nCriterion 2: a\n")[2] == "two criteria have the same name"
+
+
+def test_a_judgment_naming_an_unknown_criterion_is_invalid() -> None:
+    from meta_prompting.grade import Rubric
+    from meta_prompting.prompt import Sections
+
+    rubric = Rubric("GRADE", ("A",), "Q?", "s", Sections("p", ()), "0")
+    text = json.dumps({"criteria": {"A": {"verdict": "PASS", "quote": "q"},
+                                    "Z": {"verdict": "PASS", "quote": "q"}},
+                       "path_forward": {"verdict": "YES"}})
+    with pytest.raises(ValueError, match="not in the rubric: Z"):
+        parse_judgment(text, rubric, "answer")
