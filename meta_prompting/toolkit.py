@@ -10,9 +10,14 @@ from typing import NamedTuple
 from meta_prompting import __version__
 from meta_prompting.errors import ConflictError, UnsafeNameError, UserError
 from meta_prompting.files import (
+    RECORD_LIMIT,
+    TOOLKIT_LIMIT,
+    NotRegularFile,
     check_project_name,
     is_temporary,
     os_reason,
+    read_regular,
+    real_path,
     remove_stale_temporaries,
     sha256_bytes,
     write_atomic,
@@ -108,8 +113,11 @@ def project_dir(library: Library, project: str) -> Path:
     if why:
         raise UnsafeNameError(f"--project: {why}")
     out = library.output / project
-    real_output = library.output.resolve()
-    real = out.resolve()
+    try:
+        real_output = real_path(library.output)
+        real = real_path(out)
+    except OSError as e:  # a symlink loop
+        raise UnsafeNameError(f"{out}: cannot be used: {os_reason(e)}") from e
     if real.parent != real_output:
         raise UnsafeNameError(f"{out} resolves to {real}, outside {real_output}; refused")
     return out
@@ -192,7 +200,7 @@ def write_toolkit(out: Path, files: dict[str, bytes], manifest: bytes,
         write_atomic(out / name, files[name])
     path = out / MANIFEST_FILE
     try:
-        if path.read_bytes() == manifest:
+        if read_regular(path, RECORD_LIMIT, follow_links=False) == manifest:
             return
     except OSError:
         pass
@@ -213,10 +221,13 @@ def _existing(out: Path) -> dict[str, str]:
             continue  # a write cut short by a crash; never taken for a file
         if entry.is_file(follow_symlinks=False):
             try:
-                found[entry.name] = sha256_bytes(Path(entry.path).read_bytes())
+                found[entry.name] = sha256_bytes(read_regular(entry.path, TOOLKIT_LIMIT,
+                                                              follow_links=False))
+            except NotRegularFile:  # too large, or swapped for a FIFO: not ours either way
+                found[entry.name] = ""
             except OSError as e:
                 raise UserError(f"{entry.path}: cannot read: {os_reason(e)}") from e
-        else:
+        else:  # a folder, a link, a FIFO: never opened, and never a file we wrote
             found[entry.name] = ""
     return found
 
@@ -224,8 +235,8 @@ def _existing(out: Path) -> dict[str, str]:
 def _recorded_hashes(out: Path) -> tuple[dict[str, set[str]], str | None]:
     """What the manifest vouches for: each file's sha256 (two, mid-write: old and new)."""
     try:
-        data = json.loads((out / MANIFEST_FILE).read_bytes())
-    except (OSError, ValueError):
+        data = json.loads(read_regular(out / MANIFEST_FILE, RECORD_LIMIT, follow_links=False))
+    except (OSError, ValueError, RecursionError):
         return {}, "not a manifest this tool can read"
     if not isinstance(data, dict) or data.get("tool") != TOOL or not isinstance(
             data.get("files"), dict):
