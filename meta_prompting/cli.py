@@ -41,6 +41,8 @@ examples:
   every goal and its parts; validate the whole library (for CI):
     %(prog)s --list
     %(prog)s --check
+  start your own library here from the built-in one, to edit and extend:
+    %(prog)s --init
   generate every missing part of the library, five at a time:
     GEMINI_API_KEY=... %(prog)s --generate-missing --jobs 5
 
@@ -89,6 +91,9 @@ def make_parser(prog: str | None = None) -> argparse.ArgumentParser:
     mode.add_argument("--generate-missing", action="store_true",
                       help="generate every missing part the map names (or --goal's), "
                            "without building a toolkit")
+    mode.add_argument("--init", nargs="?", const=".", metavar="DIR",
+                      help="copy the built-in library into DIR (default: here) to start "
+                           "your own; never overwrites a file")
     parser.add_argument("--dry-run", action="store_true",
                         help="show what a build would do; write nothing")
     parser.add_argument("--force", action="store_true",
@@ -101,9 +106,11 @@ def make_parser(prog: str | None = None) -> argparse.ArgumentParser:
                         help="never ask questions (also when CI is set or there is no "
                              "terminal); --goal and --project are then required")
     parser.add_argument("--root", metavar="DIR",
-                        help="folder with goal_map.json, components/ and output/ "
-                             "(default: $META_PROMPTING_ROOT, else the current folder if "
-                             "it has a goal_map.json, else this program's folder)")
+                        help="the project library: a folder with goal_map.json, "
+                             "components/ and output/ (default: $META_PROMPTING_ROOT, else "
+                             "the current folder if it has a goal_map.json). What it lacks "
+                             "comes from $META_PROMPTING_HOME's library, then the built-in "
+                             "one")
     parser.add_argument("--version", action="version", version=f"meta-prompting {__version__}")
     gen = parser.add_argument_group("generating missing parts (Gemini)")
     gen.add_argument("--no-generate", action="store_true",
@@ -209,6 +216,20 @@ def _dispatch(args: argparse.Namespace) -> int:
     from meta_prompting import show
     from meta_prompting.library import find_root, load_library
 
+    if args.init is not None:
+        if args.goal or args.project or args.root:
+            raise UsageError("--init only copies the built-in library; it takes no "
+                             "--goal/--project/--root")
+        from pathlib import Path
+
+        from meta_prompting.layers import init_library
+
+        made = init_library(Path(args.init))
+        if args.json:
+            _print_json(show.init_json(made))
+        elif not args.quiet:
+            show.init(made)
+        return EXIT_OK
     if args.check:
         if args.goal or args.project:
             raise UsageError("--check looks at the whole library; it takes no --goal/--project")

@@ -9,6 +9,7 @@ same run.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import sys
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from meta_prompting.errors import UserError
+from meta_prompting.files import read_regular
 from meta_prompting.prompt import Document, Filling
 
 # 1 MiB of text is about 250,000 tokens: a quarter of the context window of the Gemini
@@ -105,9 +107,9 @@ def _documents(path: Path, given: str, base: Path, notes: list[str]) -> list[Doc
                 if not stat.S_ISREG(file.stat().st_mode):
                     notes.append(f"skipped {shown}: not a regular file")
                     continue
-                data = _read_regular(file, MAX_EVIDENCE_BYTES)
             except OSError as e:
                 raise UserError(f"--evidence {shown}: cannot read: {_reason(e)}") from e
+            data = _read_named(str(file), "--evidence", MAX_EVIDENCE_BYTES)
             if b"\0" in data[:_SNIFF]:
                 notes.append(f"skipped binary file {shown}")
                 continue
@@ -123,8 +125,6 @@ def read_text(given: str, flag: str, limit: int = MAX_EVIDENCE_BYTES) -> str:
     data = _read_named(given, flag, limit)
     if b"\0" in data[:_SNIFF]:
         raise UserError(f"{flag} {given}: a binary file, not text")
-    if len(data) > limit:
-        raise UserError(f"{flag} {given}: over {limit // 1024} KiB")
     return _decode(data, f"{flag} {given}")
 
 
@@ -133,24 +133,14 @@ def _raise(e: OSError) -> None:
 
 
 def _read_named(given: str, flag: str, limit: int) -> bytes:
-    path = Path(given)
     try:
-        if not stat.S_ISREG(path.stat().st_mode):
-            raise UserError(f"{flag} {given}: not a regular file")
-        return _read_regular(path, limit)
+        return read_regular(given, limit)
     except FileNotFoundError:
         raise UserError(f"{flag} {given}: no such file") from None
     except OSError as e:
-        raise UserError(f"{flag} {given}: cannot read: {_reason(e)}") from e
-
-
-def _read_regular(path: Path, limit: int) -> bytes:
-    """At most `limit` + 1 bytes (so "too big" can be told), never blocking on a FIFO."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-            raise OSError(0, "not a regular file")
-        return f.read(limit + 1)
+        if e.errno == errno.EFBIG:
+            raise UserError(f"{flag} {given}: over {limit // 1024} KiB of text") from None
+        raise UserError(f"{flag} {given}: {_reason(e)}") from e
 
 
 def _stdin(read_stdin: Callable[[], bytes] | None, flag: str) -> bytes:

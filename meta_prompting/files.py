@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
+import stat
 from pathlib import Path
 
 from meta_prompting.errors import UnsafeNameError
@@ -13,8 +15,27 @@ from meta_prompting.errors import UnsafeNameError
 # of the parts bin or a toolkit can ever take it for a finished file.
 TMP_SUFFIX = ".tmp"
 
-PART_NAME_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*\.(txt|md)$")
-PROJECT_NAME_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$")
+# The longest name the tool derives from a part's is the temporary file of its
+# provenance record, `..<name>.provenance.json.<pid>.<8 hex>.tmp`: 52 bytes around the
+# name with a 20-digit pid (a 64-bit one). Names are ASCII, so 255 - 52 = 203 bytes fit
+# any file system's limit; 200 is the round number below it.
+MAX_PART_NAME = 200
+MAX_PROJECT_NAME = 64
+# Names Windows reserves for devices, with any extension and in any case: a library
+# shared through git with a Windows colleague cannot hold them.
+WINDOWS_DEVICES = r"(?i:con|prn|aux|nul|com[0-9]|lpt[0-9])"
+PART_NAME_RE = re.compile(rf"^(?!{WINDOWS_DEVICES}(?:\.|$))(?=.{{1,{MAX_PART_NAME}}}$)"
+                          r"[A-Za-z0-9_-][A-Za-z0-9_.-]*\.(txt|md)$")
+PROJECT_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+_DEVICE_RE = re.compile(rf"^{WINDOWS_DEVICES}(?:\.|$)")
+
+# Caps on what one read takes in, so that a huge file cannot exhaust memory. A part is
+# a prompt: 1 MiB is hundreds of pages. A map or jobs file of 50,000 goals is ~10 MiB.
+# A toolkit file holds a goal's parts; a manifest and a provenance record are small.
+PART_LIMIT = 1 << 20
+MAP_LIMIT = 32 << 20
+TOOLKIT_LIMIT = 64 << 20
+RECORD_LIMIT = 1 << 20
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -31,6 +52,13 @@ def check_part_name(name: object) -> str | None:
         return f"{name!r} must be a bare file name, with no directory part"
     if name.startswith("."):
         return f"{name!r} must not start with a dot"
+    if len(name) > MAX_PART_NAME:
+        return (f"{name[:20]!r}... is {len(name)} characters long; the limit is "
+                f"{MAX_PART_NAME}, so that the files made beside it fit a file name")
+    if _DEVICE_RE.match(name):
+        return f"{name!r} is a name Windows reserves for a device ({name.split('.')[0]})"
+    if name.endswith((".", " ")):
+        return f"{name!r} must not end in a dot or a space (Windows drops them)"
     if not PART_NAME_RE.fullmatch(name):
         return (
             f"{name!r} must use only letters, digits, '_', '-', '.' "
@@ -47,18 +75,95 @@ def check_project_name(name: str) -> str | None:
         return f"project name {name!r} must be a bare name, with no '/' or '..'"
     if name.startswith("."):
         return f"project name {name!r} must not start with a dot"
-    if len(name) > 64:
-        return f"project name {name[:20]!r}... is longer than 64 characters"
+    if name.startswith("-"):
+        return f"project name {name!r} must not start with '-' (it would read as a flag)"
+    if len(name) > MAX_PROJECT_NAME:
+        return f"project name {name[:20]!r}... is longer than {MAX_PROJECT_NAME} characters"
+    if _DEVICE_RE.match(name):
+        return (f"project name {name!r} is a name Windows reserves for a device "
+                f"({name.split('.')[0]})")
+    if name.endswith((".", " ")):
+        return f"project name {name!r} must not end in a dot or a space (Windows drops them)"
     if not PROJECT_NAME_RE.fullmatch(name):
         return f"project name {name!r} may use only letters, digits, '-', '_' and '.'"
     return None
 
 
+class NotRegularFile(OSError):
+    """A path that is not a regular file where one was expected: never opened to read."""
+
+
+_KINDS = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"),
+          (stat.S_ISDIR, "a folder"), (stat.S_ISLNK, "a symbolic link"))
+
+
+def file_kind(mode: int) -> str:
+    """"a named pipe (FIFO)", "a folder"...: what a non-regular file is, for messages."""
+    return next((word for test, word in _KINDS if test(mode)), "not a regular file")
+
+
+def read_regular(path: Path | str, limit: int, *, follow_links: bool = True) -> bytes:
+    """The bytes of a regular file, at most `limit` of them; never blocks.
+
+    A FIFO blocks an open() for reading until a writer comes, a device can give bytes
+    forever: both are refused before they are opened (stat), and the open itself is
+    non-blocking in case one is swapped in between (then fstat refuses it). Raises
+    FileNotFoundError, NotRegularFile (an OSError whose strerror says what it is) or
+    another OSError.
+    """
+    st = os.stat(path, follow_symlinks=follow_links)
+    if not stat.S_ISREG(st.st_mode):
+        raise _not_regular(path, st.st_mode)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    if not follow_links:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise _not_regular(path, st.st_mode)
+        if st.st_size > limit:
+            raise _too_large(path, limit)
+        chunks: list[bytes] = []
+        size = 0
+        while True:  # a file may grow while we read it: still stop at the cap
+            chunk = os.read(fd, min(limit + 1 - size, 1 << 20) or 1)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(path, limit)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _not_regular(path: Path | str, mode: int) -> NotRegularFile:
+    if stat.S_ISDIR(mode):
+        return NotRegularFile(errno.EISDIR, "is a folder, not a file", str(path))
+    return NotRegularFile(errno.EINVAL, f"is {file_kind(mode)}, not a regular file", str(path))
+
+
+def _too_large(path: Path | str, limit: int) -> NotRegularFile:
+    return NotRegularFile(errno.EFBIG, f"is larger than {limit >> 20} MiB, more than this "
+                          "tool reads", str(path))
+
+
+def real_path(path: Path) -> Path:
+    """`path` with every link resolved; a symlink loop is an OSError, as on Python 3.13."""
+    try:
+        return path.resolve()
+    except RuntimeError as e:  # Python 3.10-3.12 say "Symlink loop" this way
+        raise OSError(errno.ELOOP, "a symlink loop", str(path)) from e
+
+
 def resolve_inside(folder: Path, name: str) -> Path:
     """`folder/name`, refused if it resolves (symlinks included) outside `folder`."""
     path = folder / name
-    real_folder = folder.resolve()
-    real = path.resolve()
+    real_folder = real_path(folder)
+    real = real_path(path)
     if real == real_folder or not real.is_relative_to(real_folder):
         raise UnsafeNameError(f"{path} resolves to {real}, outside {real_folder}; refused")
     return path
@@ -104,6 +209,8 @@ def fsync_dir(folder: Path) -> None:
 
 def os_reason(e: BaseException) -> str:
     """"permission denied", not "[Errno 13] Permission denied: '/x'" (we name the path)."""
+    if isinstance(e, NotRegularFile):
+        return str(e.strerror)
     if isinstance(e, OSError) and e.strerror:
         return e.strerror.lower()
     return str(e)
@@ -124,7 +231,11 @@ def remove_stale_temporaries(folder: Path, name: str, *, live_writers: bool = Tr
         return 0
     for entry in entries:
         found = pattern.fullmatch(entry)
-        if found is None or (live_writers and _alive(int(found.group(1)))):
+        # A number no process id can be is not a name write_atomic made: someone
+        # else's file, left alone (and never passed to os.kill, which overflows).
+        if found is None or len(found.group(1)) > 10 or int(found.group(1)) > MAX_PID:
+            continue
+        if live_writers and _alive(int(found.group(1))):
             continue
         try:
             os.unlink(folder / entry)
@@ -134,6 +245,9 @@ def remove_stale_temporaries(folder: Path, name: str, *, live_writers: bool = Tr
     return removed
 
 
+MAX_PID = 2**31 - 1  # pid_t is a signed 32-bit int on every system we run on
+
+
 def _alive(pid: int) -> bool:
     if pid == os.getpid():
         return True
@@ -141,8 +255,32 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except OSError:  # e.g. another user's process: alive, and not ours to judge
+    except (OSError, OverflowError, ValueError):  # another user's, or not a pid: not ours
         return True
+    return True
+
+
+def write_new(path: Path, data: bytes) -> bool:
+    """Create `path` whole with `data`; False, touching nothing, if it already exists."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}{TMP_SUFFIX}")
+    if os.path.lexists(path):
+        return False
+    write_atomic(tmp, data)
+    try:
+        # link() refuses to replace an existing name, so a file made meanwhile survives.
+        os.link(tmp, path)
+    except FileExistsError:
+        return False
+    except OSError:  # a file system without hard links: the check above has to do
+        if os.path.lexists(path):
+            return False
+        os.replace(tmp, path)
+        return True
+    finally:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
     return True
 
 

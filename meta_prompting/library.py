@@ -1,32 +1,37 @@
-"""The library: goal_map.json and the parts bin (components/) it names.
+"""The library: every layer's goal_map.json and parts bin (components/), merged.
 
-Loading is strict and complete: every problem in the map is collected, so that
-`--check` can list them all and a build can refuse the whole map before it writes.
-The map is only ever read; nothing in this package opens it for writing.
+Loading is strict and complete: every problem in every layer's map is collected, so
+that `--check` can list them all and a build can refuse before it writes. A map is
+only ever read; nothing in this package opens one for writing.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
 from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from meta_prompting.errors import LibraryError, UnknownGoalError
-from meta_prompting.files import PART_NAME_RE, check_part_name, os_reason
+from meta_prompting.files import MAP_LIMIT, os_reason, read_regular, real_path
+from meta_prompting.layers import (
+    COMPONENTS,
+    FOLDERS,
+    JOBS_FILE,
+    KINDS,
+    MAP_FILE,
+    OUTPUT,
+    PROJECT,
+    Layer,
+    discover,
+    find_root,
+)
+from meta_prompting.mapfile import parse_jobs, read_goal_map
 
-MAP_FILE = "goal_map.json"
-JOBS_FILE = "generation_jobs.json"
-COMPONENTS = "components"
-OUTPUT = "output"
-
-KINDS = ("persona", "protocol", "constraint")
-FOLDERS = {"persona": "personas", "protocol": "protocols", "constraint": "constraints"}
-GOAL_NAME_RE = re.compile(r"^[A-Z][A-Z0-9_]*$")
-GOAL_KEYS = {"description", "persona", "protocol", "constraints"}
+__all__ = ["COMPONENTS", "FOLDERS", "JOBS_FILE", "KINDS", "MAP_FILE", "OUTPUT", "Goal",
+           "Library", "Part", "find_root", "load_jobs", "load_library", "parse_goal_map",
+           "read_goal_map"]
 
 
 class Part(NamedTuple):
@@ -57,9 +62,22 @@ class Goal(NamedTuple):
         return (self.persona, self.protocol, *self.constraints)
 
 
-class Library(NamedTuple):
-    root: Path
-    goals: Mapping[str, Goal]
+class Library:
+    """The merged library: goals from every layer, parts looked up layer by layer.
+
+    `root` is the project library (or the current folder when there is none): its
+    output/ is where toolkits go. New parts go to `write_root`'s parts bin.
+    """
+
+    def __init__(self, root: Path, goals: Mapping[str, Goal],
+                 layers: tuple[Layer, ...] | None = None, write_root: Path | None = None,
+                 goal_layers: Mapping[str, tuple[str, ...]] | None = None) -> None:
+        self.root = root
+        self.goals = goals
+        self.layers = layers if layers is not None else (Layer(PROJECT, root),)
+        self.write_root = write_root or root
+        self.goal_layers = goal_layers or {}  # goal -> the layers defining it, highest first
+        self._unsafe: dict[Path, str | None] = {}
 
     @property
     def map_path(self) -> Path:
@@ -74,7 +92,43 @@ class Library(NamedTuple):
         return self.root / OUTPUT
 
     def folder(self, kind: str) -> Path:
-        return _folder(self.root, kind)
+        """Where new parts of `kind` are written: the top writable layer's parts bin."""
+        return _folder(self.write_root, kind)
+
+    def locate(self, part: Part) -> Path:
+        """The part's file in the highest layer that has one, else where it would be made.
+
+        Anything under the name counts, a FIFO or a broken link too: it is then refused
+        by name rather than silently passed over for a lower layer's part.
+        """
+        for layer in self.layers:
+            path = _folder(layer.root, part.kind) / part.name
+            if os.path.lexists(path):
+                return path
+        return self.folder(part.kind) / part.name
+
+    def layer_of(self, path: Path) -> str:
+        """The name of the layer a part's file is in ("project", "user", "built-in")."""
+        root = path.parent.parent.parent
+        for layer in self.layers:
+            if layer.root == root:
+                return layer.name
+        return self.layers[0].name if self.write_root == self.root else "user"
+
+    def part_layers(self, part: Part) -> list[str]:
+        """Every layer holding a file of this name, highest first (the first one wins)."""
+        return [layer.name for layer in self.layers
+                if os.path.lexists(_folder(layer.root, part.kind) / part.name)]
+
+    def unsafe_folder(self, folder: Path) -> str | None:
+        """Why a parts folder may not be used (it leads out of its library), or None.
+
+        Its files would be read (and sent to the model as examples) and new parts,
+        locks and records written wherever the link points: a private folder, say.
+        """
+        if folder not in self._unsafe:
+            self._unsafe[folder] = _folder_escape(folder)
+        return self._unsafe[folder]
 
     def goal(self, name: str) -> Goal:
         """The goal called `name`, in any case; an unknown one names the closest."""
@@ -103,45 +157,67 @@ def _folder(root: Path, kind: str) -> Path:
     return root / COMPONENTS / FOLDERS[kind]
 
 
-def find_root(explicit: str | None = None) -> Path:
-    """The folder holding goal_map.json: --root, $META_PROMPTING_ROOT, cwd, or ours."""
-    given = explicit or os.environ.get("META_PROMPTING_ROOT")
-    if given:
-        root = Path(given).expanduser()
-        flag = "--root" if explicit else "META_PROMPTING_ROOT"
-        if not root.is_dir():
-            raise LibraryError(f"{flag} {given}: no such folder")
-        if not (root / MAP_FILE).is_file():
-            raise LibraryError(f"{flag} {given}: no {MAP_FILE} in that folder")
-        return root
-    cwd = Path.cwd()
-    if (cwd / MAP_FILE).is_file():
-        return cwd
-    # The checkout this package lives in, so `python /path/to/orchestrator.py` works
-    # from anywhere.
-    home = Path(__file__).resolve().parent.parent
-    if (home / MAP_FILE).is_file():
-        return home
-    raise LibraryError(
-        f"no {MAP_FILE} in {cwd}: run from a folder that has one, or pass --root DIR "
-        "(or set META_PROMPTING_ROOT)"
-    )
+def _folder_escape(folder: Path) -> str | None:
+    library = folder.parent.parent
+    # Only a link can lead out; resolving costs a walk of the whole path, so only then.
+    if not (os.path.islink(folder) or os.path.islink(folder.parent)):
+        return None
+    try:
+        real, real_library = real_path(folder), real_path(library)
+    except OSError as e:
+        return f"{folder}: {os_reason(e)}"
+    if real_library in real.parents:
+        return None
+    return (f"{folder} is a symlink leading outside its library (to {real}); refused: "
+            "its files are never read and nothing is written there")
 
 
 def load_library(root: Path) -> Library:
-    """Read and validate goal_map.json; raise LibraryError listing every problem."""
-    path = root / MAP_FILE
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise LibraryError(f"{path}: not found") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise LibraryError(f"{path}: cannot read: {os_reason(e)}") from e
-    specs, problems = read_goal_map(text, MAP_FILE)
+    """Read and validate every layer's map; raise LibraryError listing every problem."""
+    library, problems = read_library(root)
     if problems:
         more = f" (and {len(problems) - 1} more; run --check)" if len(problems) > 1 else ""
         raise LibraryError(problems[0] + more, problems)
-    return Library(root=root, goals=_Goals(specs))
+    if not library.goals:
+        raise LibraryError(f"no goals: no layer has a {MAP_FILE}")
+    return library
+
+
+def read_library(root: Path) -> tuple[Library, list[str]]:
+    """The library merged from the valid goals of every layer, and every map problem."""
+    found = discover(root)
+    specs: dict[str, dict[str, Any]] = {}
+    origins: dict[str, list[str]] = {}
+    problems: list[str] = []
+    for layer in found.layers:  # highest first: its goals come first, and win
+        layer_specs, layer_problems = read_layer_map(layer)
+        problems += layer_problems
+        for name, spec in layer_specs.items():
+            specs.setdefault(name, spec)
+            origins.setdefault(name, []).append(layer.name)
+    library = Library(root, _Goals(specs), found.layers, found.write_root,
+                      {name: tuple(layers) for name, layers in origins.items()})
+    return library, problems
+
+
+def read_layer_map(layer: Layer) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """One layer's goal specs and problems; a layer without a map has neither."""
+    path = layer.root / MAP_FILE
+    label = layer.label(MAP_FILE)
+    try:
+        text = read_text(path, MAP_LIMIT)
+    except FileNotFoundError:
+        if layer.name == PROJECT:
+            return {}, [f"{path}: not found"]
+        return {}, []
+    except (OSError, UnicodeDecodeError) as e:
+        return {}, [f"{label}: cannot read: {os_reason(e)}"]
+    return read_goal_map(text, label)
+
+
+def read_text(path: Path, limit: int) -> str:
+    """A UTF-8 file's text; a byte-order mark (Notepad writes one) is dropped."""
+    return read_regular(path, limit).decode("utf-8-sig")
 
 
 def parse_goal_map(text: str, filename: str = MAP_FILE) -> tuple[dict[str, Goal], list[str]]:
@@ -174,172 +250,32 @@ class _Goals(Mapping[str, Goal]):
         return len(self._specs)
 
 
-def read_goal_map(text: str, filename: str = MAP_FILE
-                  ) -> tuple[dict[str, dict[str, Any]], list[str]]:
-    """Pure: the specs of the valid goals in a map's text, and every problem in it."""
-    duplicates: list[str] = []
-
-    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        obj = dict(pairs)
-        if len(obj) != len(pairs):  # rare: only then find which
-            seen: set[str] = set()
-            for key, _ in pairs:
-                if key in seen:
-                    duplicates.append(key)
-                seen.add(key)
-        return obj
-
-    try:
-        data = json.loads(text, object_pairs_hook=no_duplicates)
-    except json.JSONDecodeError as e:
-        return {}, [f"{filename}:{e.lineno}:{e.colno}: invalid JSON: {e.msg}"]
-    where = _Locator(text, filename)
-    problems = [f"{where.key(k)}: key \"{k}\" appears twice" for k in duplicates]
-    if not isinstance(data, dict):
-        return {}, [f"{filename}:1:1: must be a JSON object mapping goal names to goals"]
-    if not data:
-        return {}, [f"{filename}:1:1: defines no goals"]
-    specs: dict[str, dict[str, Any]] = {}
-    for name, spec in data.items():
-        if _is_valid_goal(name, spec):
-            specs[name] = spec
-        else:
-            problems += _goal_problems(name, spec, where)
-    return specs, problems
-
-
-def _goal_problems(name: str, spec: Any, where: _Locator) -> list[str]:
-    """Every problem with one goal that failed the quick check, each with file:line:col."""
-    problems: list[str] = []
-
-    def at() -> str:  # only on error: each lookup searches the map's text
-        return where.key(name)
-
-    if not GOAL_NAME_RE.fullmatch(name):
-        problems.append(f'{at()}: goal "{name}": the name must be UPPER_SNAKE_CASE, like "AUDIT"')
-    if not isinstance(spec, dict):
-        return problems + [f'{at()}: goal "{name}" must be an object with "persona", '
-                           '"protocol" and "constraints"']
-
-    def field_problem(field: str, message: str) -> None:
-        problems.append(f'{where.key(field, after=name)}: goal "{name}": "{field}" {message}')
-
-    for field in spec:
-        if field not in GOAL_KEYS:
-            import difflib
-
-            close = difflib.get_close_matches(field, sorted(GOAL_KEYS), n=1)
-            hint = f' (did you mean "{close[0]}"?)' if close else ""
-            field_problem(field, f"is not a known field{hint}")
-    description = spec.get("description", "")
-    if not isinstance(description, str):
-        field_problem("description", "must be a string")
-        description = ""
-    for kind in ("persona", "protocol"):
-        if kind not in spec:
-            problems.append(f'{at()}: goal "{name}": "{kind}" is missing')
-            continue
-        why = check_part_name(spec[kind])
-        if why:
-            field_problem(kind, why)
-    constraints: list[str] = []
-    raw = spec.get("constraints")
-    if "constraints" not in spec:
-        problems.append(f'{at()}: goal "{name}": "constraints" is missing (use [] for none)')
-    elif not isinstance(raw, list):
-        field_problem("constraints", "must be a list of file names")
-    else:
-        for i, item in enumerate(raw):
-            why = check_part_name(item)
-            if why:
-                field_problem("constraints", f"item {i + 1}: {why}")
-            elif item in constraints:
-                field_problem("constraints", f"item {i + 1}: {item!r} is listed twice")
-            else:
-                constraints.append(item)
-    return problems
-
-
-def _is_valid_goal(name: str, spec: Any) -> bool:
-    """One cheap pass over a goal; the same verdict as _goal_problems finding nothing.
-
-    A build validates the whole map on every run, so this is per-goal cost: a library
-    of 2,000 goals must not make a one-goal build noticeably slower.
-    """
-    if not (type(spec) is dict and spec.keys() <= GOAL_KEYS and GOAL_NAME_RE.fullmatch(name)):
-        return False
-    persona, protocol = spec.get("persona"), spec.get("protocol")
-    constraints, description = spec.get("constraints"), spec.get("description", "")
-    return bool(type(persona) is str and PART_NAME_RE.fullmatch(persona)
-                and type(protocol) is str and PART_NAME_RE.fullmatch(protocol)
-                and type(constraints) is list and type(description) is str
-                and all(type(c) is str and PART_NAME_RE.fullmatch(c) for c in constraints)
-                and len(set(constraints)) == len(constraints))
-
-
 def _make_goal(name: str, spec: dict[str, Any]) -> Goal:
     return Goal(name, spec.get("description", "").strip(), Part("persona", spec["persona"]),
                 Part("protocol", spec["protocol"]),
                 tuple(Part("constraint", c) for c in spec["constraints"]))
 
 
-class _Locator:
-    """Finds where a key sits in the map's text, so errors can say file:line:col.
-
-    The json module keeps no positions; a search for `"key":` (after the goal's own
-    key, for a field) is right for any map a person would write.
-    """
-
-    def __init__(self, text: str, filename: str) -> None:
-        self.text = text
-        self.filename = filename
-
-    def key(self, key: str, after: str | None = None) -> str:
-        start = 0
-        if after is not None:
-            found = self._find(after, 0)
-            start = found if found >= 0 else 0
-        pos = self._find(key, start)
-        if pos < 0:
-            pos = start
-        line = self.text.count("\n", 0, pos) + 1
-        col = pos - (self.text.rfind("\n", 0, pos) + 1) + 1
-        return f"{self.filename}:{line}:{col}"
-
-    def _find(self, key: str, start: int) -> int:
-        match = re.compile(re.escape(json.dumps(key)) + r"\s*:").search(self.text, start)
-        return match.start() if match else -1
-
-
 def load_jobs(root: Path) -> tuple[dict[str, str], list[str]]:
-    """generation_jobs.json (optional): "<folder>/<file>" -> one-line description."""
-    path = root / JOBS_FILE
+    """Every layer's generation_jobs.json merged, the highest layer's description winning.
+
+    Each is optional: "<folder>/<file>" -> what the part is for, told to the model.
+    """
+    jobs: dict[str, str] = {}
+    problems: list[str] = []
+    for layer in reversed(discover(root).layers):
+        layer_jobs, layer_problems = read_layer_jobs(layer)
+        jobs.update(layer_jobs)
+        problems += layer_problems
+    return jobs, problems
+
+
+def read_layer_jobs(layer: Layer) -> tuple[dict[str, str], list[str]]:
+    label = layer.label(JOBS_FILE)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(layer.root / JOBS_FILE, MAP_LIMIT)
     except FileNotFoundError:
         return {}, []
     except (OSError, UnicodeDecodeError) as e:
-        return {}, [f"{JOBS_FILE}: cannot read: {os_reason(e)}"]
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        return {}, [f"{JOBS_FILE}:{e.lineno}:{e.colno}: invalid JSON: {e.msg}"]
-    if not isinstance(data, dict):
-        return {}, [f'{JOBS_FILE}:1:1: must be a JSON object mapping "folder/file" to a '
-                    "description"]
-    where = _Locator(text, JOBS_FILE)
-    jobs: dict[str, str] = {}
-    problems: list[str] = []
-    folders = set(FOLDERS.values())
-    for key, value in data.items():
-        folder, _, name = key.partition("/")
-        why = check_part_name(name) if folder in folders else (
-            f"must start with one of {', '.join(sorted(folders))}/")
-        if why:
-            problems.append(f"{where.key(key)}: \"{key}\": {why}")
-        elif not isinstance(value, str) or not value.strip():
-            problems.append(f'{where.key(key)}: "{key}": the description must be a non-empty '
-                            "string")
-        else:
-            jobs[key] = " ".join(value.split())
-    return jobs, problems
+        return {}, [f"{label}: cannot read: {os_reason(e)}"]
+    return parse_jobs(text, label)

@@ -8,8 +8,15 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from meta_prompting.errors import UnsafeNameError
-from meta_prompting.files import os_reason, resolve_inside, sha256_bytes
-from meta_prompting.library import FOLDERS, Library, Part
+from meta_prompting.files import (
+    PART_LIMIT,
+    RECORD_LIMIT,
+    os_reason,
+    read_regular,
+    resolve_inside,
+    sha256_bytes,
+)
+from meta_prompting.library import COMPONENTS, FOLDERS, Library, Part
 
 PRESENT = "present"
 MISSING = "missing"
@@ -35,9 +42,13 @@ class PartState(NamedTuple):
 
 
 def inspect_part(library: Library, part: Part) -> PartState:
-    """Read one part, never following a link out of its folder."""
-    folder = library.folder(part.kind)
-    path = folder / part.name
+    """Read one part from the highest layer that has it, never following a link out of
+    its folder, and never blocking on a file that is not a regular one."""
+    path = library.locate(part)
+    folder = path.parent
+    unsafe = library.unsafe_folder(folder)
+    if unsafe:
+        return PartState(part, path, UNSAFE, reason=unsafe)
     try:
         # The name is a bare one (the map was validated), so only a link can lead out
         # of the folder; resolving every part would cost a walk of the whole path each.
@@ -48,12 +59,12 @@ def inspect_part(library: Library, part: Part) -> PartState:
     except OSError as e:  # e.g. a symlink loop
         return PartState(part, path, UNREADABLE, reason=os_reason(e))
     try:
-        data = path.read_bytes()
+        data = read_regular(path, PART_LIMIT)
     except FileNotFoundError:
+        if os.path.islink(path):
+            return PartState(part, path, UNREADABLE, reason="a symlink to nothing")
         return PartState(part, path, MISSING)
-    except IsADirectoryError:
-        return PartState(part, path, UNREADABLE, reason="is a folder, not a file")
-    except OSError as e:
+    except OSError as e:  # NotRegularFile among them: a FIFO, a device, a folder
         return PartState(part, path, UNREADABLE, reason=os_reason(e))
     try:
         text = data.decode("utf-8")
@@ -66,13 +77,15 @@ def inspect_part(library: Library, part: Part) -> PartState:
 
 def provenance_path(library: Library, part: Part) -> Path:
     """Where the record of how a generated part was made is kept: hidden, beside it."""
-    return library.folder(part.kind) / f".{part.name}{PROVENANCE_SUFFIX}"
+    return library.locate(part).parent / f".{part.name}{PROVENANCE_SUFFIX}"
 
 
 def read_provenance(library: Library, part: Part) -> dict[str, Any] | None:
+    """The part's provenance record; None when there is none that can be read."""
     try:
-        data = json.loads(provenance_path(library, part).read_bytes())
-    except (OSError, ValueError):
+        data = json.loads(read_regular(provenance_path(library, part), RECORD_LIMIT,
+                                       follow_links=False))
+    except (OSError, ValueError, RecursionError):  # a record is a courtesy: never fatal
         return None
     return data if isinstance(data, dict) else None
 
@@ -84,9 +97,9 @@ def parts_with_records(library: Library) -> set[str]:
     have none (each miss raises an exception).
     """
     found: set[str] = set()
-    for kind, folder in FOLDERS.items():
+    for folder, layer in ((f, layer) for f in FOLDERS.values() for layer in library.layers):
         try:
-            names = os.listdir(library.folder(kind))
+            names = os.listdir(layer.root / COMPONENTS / folder)
         except OSError:
             continue
         found.update(f"{folder}/{name[1:-len(PROVENANCE_SUFFIX)]}" for name in names

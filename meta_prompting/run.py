@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from meta_prompting import __version__
 from meta_prompting.errors import EXIT_INCOMPLETE, EXIT_OK, GenerationError, UserError
-from meta_prompting.files import sha256_bytes
+from meta_prompting.files import RECORD_LIMIT, TOOLKIT_LIMIT, read_regular, sha256_bytes
 
 if TYPE_CHECKING:
     from meta_prompting.build import BuildOptions, BuildReport
@@ -294,7 +294,7 @@ def _record(session: Session, rid: str, number: int, answer: Answer,
 def _look(folder: Path, number: int) -> Sample | None:
     """A kept run, if there is one: the folder exists only once it is whole."""
     try:
-        record = json.loads((folder / RUN_FILE).read_bytes())
+        record = json.loads(read_regular(folder / RUN_FILE, RECORD_LIMIT, follow_links=False))
     except (OSError, ValueError, RecursionError):
         return None
     if not isinstance(record, dict):
@@ -306,7 +306,7 @@ def _look(folder: Path, number: int) -> Sample | None:
 def is_edited(folder: Path, record: dict[str, Any]) -> bool:
     """Whether a person changed answer.md since it was kept (its sha256 tells)."""
     try:
-        current = sha256_bytes((folder / ANSWER_FILE).read_bytes())
+        current = sha256_bytes(read_regular(folder / ANSWER_FILE, TOOLKIT_LIMIT))
     except OSError:
         return True  # gone or unreadable: certainly not what was kept
     recorded = record.get("sha256")
@@ -315,7 +315,7 @@ def is_edited(folder: Path, record: dict[str, Any]) -> bool:
 
 def read_answer(sample: Sample) -> str:
     """The answer's text as it stands now: a person's edit included."""
-    return sample.answer_path.read_text(encoding="utf-8", errors="replace")
+    return read_regular(sample.answer_path, TOOLKIT_LIMIT).decode("utf-8", errors="replace")
 
 
 def make_call(model: str, timeout: float) -> tuple[Call | None, str | None]:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from meta_prompting import __version__
 from meta_prompting.errors import EXIT_INCOMPLETE, EXIT_OK, GenerationError
-from meta_prompting.files import sha256_bytes, write_atomic
+from meta_prompting.files import RECORD_LIMIT, read_regular, sha256_bytes, write_atomic
 from meta_prompting.grade import (
     DEFAULT_RUBRIC,
     Judgment,
@@ -119,7 +119,7 @@ def grade_sample(sample: Sample, session: Session, rubric: Rubric, judges: int, 
 
     def look() -> Graded | None:
         try:
-            data = json.loads(path.read_bytes())
+            data = json.loads(read_regular(path, RECORD_LIMIT, follow_links=False))
             if data.get("key") == key:
                 return Graded(sample, CACHED, _from_dict(rubric, data), path=path)
         except (OSError, ValueError, RecursionError, TypeError, KeyError, AttributeError):

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from meta_prompting.build import BuildReport, FillReport
+    from meta_prompting.layers import InitReport
     from meta_prompting.library import Library
     from meta_prompting.run import RunReport, Sample
     from meta_prompting.scorecard import GradeReport
@@ -203,33 +204,73 @@ def listing(library: Library, listings: list[GoalListing]) -> None:
     # as one text and printed once: a print per line cost rich ~0.3 ms each.
     from rich.markup import escape
 
-    lines = [f"[dim]Goals in {escape(nice_path(library.map_path))}[/]"]
+    layers = ", ".join(f"{layer.name} {nice_path(layer.root)}" for layer in library.layers)
+    lines = [f"[dim]Libraries, highest first: {escape(layers)}[/]"]
     for item in listings:
-        lines += ["", f"[bold]{item.goal.name}[/]  {escape(item.goal.description)}"]
+        goal_layers = library.goal_layers.get(item.goal.name, ())
+        lines += ["", f"[bold]{item.goal.name}[/]  {escape(item.goal.description)}"
+                      f"{_origin(goal_layers)}"]
         for s in item.states:
             status = "generated" if s.part in item.generated else s.status
             mark = "" if status == PRESENT else (
                 f"  [{STATUS_STYLE.get(status, '')}]({status})[/]")
-            lines.append(f"  {s.part.kind:<10}  {s.part.name}{mark}")
+            # A part's layer only where it is news: not the goal's own, or hiding another.
+            found = library.part_layers(s.part) if s.status != "missing" else []
+            news = found and (len(found) > 1 or found[0] != (goal_layers or ("",))[0])
+            lines.append(f"  {s.part.kind:<10}  {s.part.name}{mark}"
+                         f"{_origin(found) if news else ''}")
     console().print("\n".join(lines), overflow="fold")
 
 
+def _origin(layers: tuple[str, ...] | list[str]) -> str:
+    """"  · user, overrides built-in": the layer a goal or part comes from, what it hides."""
+    if not layers:
+        return ""
+    hidden = f", overrides {' and '.join(layers[1:])}" if len(layers) > 1 else ""
+    return f"  [dim]· {layers[0]}{hidden}[/]"
+
+
 def list_json(library: Library, listings: list[GoalListing]) -> dict[str, Any]:
+    def layers(found: tuple[str, ...] | list[str]) -> dict[str, Any]:
+        return {"layer": found[0] if found else None, "overrides": list(found[1:])}
+
     return {
         "ok": True,
         "root": str(library.root),
+        "layers": [{"name": layer.name, "root": str(layer.root)} for layer in library.layers],
         "goals": [
             {
                 "name": item.goal.name,
                 "description": item.goal.description,
                 "complete": item.complete,
+                **layers(library.goal_layers.get(item.goal.name, ())),
                 "parts": [{"kind": s.part.kind, "file": s.part.key, "status": s.status,
-                           "generated": s.part in item.generated}
+                           "generated": s.part in item.generated, "path": str(s.path),
+                           **layers(library.part_layers(s.part))}
                           for s in item.states],
             }
             for item in listings
         ],
     }
+
+
+def init(report: InitReport) -> None:
+    where = nice_path(report.folder)
+    write = sys.stdout.write
+    if not report.created:
+        write(f"Nothing to do: {where} already has all {len(report.kept)} files of the "
+              "built-in library.\n")
+        return
+    write(f"Copied {len(report.created)} files of the built-in library into {where}/.\n")
+    if report.kept:
+        write(f"Left alone (already there): {', '.join(report.kept)}\n")
+    write("It is now a project library: edit goal_map.json and components/ there; "
+          "goals and parts you remove still come from the built-in library.\n")
+
+
+def init_json(report: InitReport) -> dict[str, Any]:
+    return {"ok": True, "folder": str(report.folder), "created": list(report.created),
+            "kept": list(report.kept)}
 
 
 def check(report: CheckReport) -> None:

@@ -19,13 +19,14 @@ from typing import NamedTuple
 from meta_prompting import __version__
 from meta_prompting.errors import GenerationError
 from meta_prompting.files import (
+    check_part_name,
     os_reason,
     remove_stale_temporaries,
     sha256_bytes,
     write_atomic,
 )
 from meta_prompting.generate import Generated, PartRequest
-from meta_prompting.library import Goal, Library, Part
+from meta_prompting.library import COMPONENTS, FOLDERS, Goal, Library, Part
 from meta_prompting.parts import NEEDS_TEXT, PRESENT, inspect_part, provenance_path
 from meta_prompting.step import StepFailed, ensure
 
@@ -49,6 +50,8 @@ MakeText = Callable[[PartRequest], "Generated | None"]
 
 
 def lock_path(library: Library, part: Part) -> Path:
+    """Beside where the part will be written (the top writable layer), wherever a lower
+    layer holds it: a --regenerate never writes into the installed package."""
     return library.folder(part.kind) / f".{part.name}.lock"
 
 
@@ -65,16 +68,24 @@ def describe(part: Part, goal: Goal, given: dict[str, str], jobs: dict[str, str]
 
 def pick_examples(library: Library, part: Part, goal: Goal, limit: int = 2,
                   max_chars: int = 4000) -> tuple[tuple[str, str], ...]:
-    """Up to `limit` present parts of the same kind, the goal's own first: the house voice."""
-    folder = library.folder(part.kind)
+    """Up to `limit` present parts of the same kind, the goal's own first: the house voice.
+
+    These go to the model, so only real parts qualify: names the map could use (never a
+    `.env` or `notes.docx`), regular files inside their library (inspect_part refuses
+    links out, parts folders linked out, FIFOs and devices without opening them).
+    """
     names = [p.name for p in goal.parts if p.kind == part.kind and p != part]
-    try:
-        names += sorted(n for n in os.listdir(folder) if not n.startswith("."))
-    except OSError:
-        pass
+    for layer in library.layers:
+        folder = layer.root / COMPONENTS / FOLDERS[part.kind]
+        if library.unsafe_folder(folder):
+            continue
+        try:
+            names += sorted(os.listdir(folder))
+        except OSError:
+            pass
     examples: list[tuple[str, str]] = []
     for name in dict.fromkeys(names):
-        if name == part.name or len(examples) >= limit:
+        if name == part.name or len(examples) >= limit or check_part_name(name):
             continue
         state = inspect_part(library, Part(part.kind, name))
         if state.status == PRESENT and state.text:
@@ -88,6 +99,9 @@ def supply_part(library: Library, request: PartRequest, make: MakeText, *,
     """Make one part exist, whole, exactly once across every run that needs it."""
     part = request.part
     folder = library.folder(part.kind)
+    unsafe = library.unsafe_folder(folder)
+    if unsafe:  # never a lock, a part or a record where the link points
+        return Outcome(part, PLACEHOLDER, reason=unsafe)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -117,10 +131,11 @@ def supply_part(library: Library, request: PartRequest, make: MakeText, *,
         if made is None:
             return Outcome(part, PLACEHOLDER, reason="left as a placeholder")
         data = made.text.encode("utf-8")
+        target = folder / part.name  # the top writable layer, over any lower one's part
         try:
-            write_atomic(state.path, data)
+            write_atomic(target, data)
         except OSError as e:  # a full disk, a read-only folder: nothing was kept
-            return Outcome(part, PLACEHOLDER, reason=f"cannot write {state.path}: "
+            return Outcome(part, PLACEHOLDER, reason=f"cannot write {target}: "
                            f"{os_reason(e)}")
         if made.model is None:
             return Outcome(part, WRITTEN, made.text, sha256=sha256_bytes(data))

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 from typing import NamedTuple
 
-from meta_prompting.errors import LibraryError
-from meta_prompting.files import is_temporary
+from meta_prompting.errors import UnsafeNameError
+from meta_prompting.files import (
+    check_part_name,
+    file_kind,
+    is_temporary,
+    os_reason,
+    resolve_inside,
+)
+from meta_prompting.layers import BUILTIN, COMPONENTS, PROJECT, Layer
 from meta_prompting.library import (
     FOLDERS,
     JOBS_FILE,
@@ -15,9 +23,10 @@ from meta_prompting.library import (
     Goal,
     Library,
     Part,
-    load_jobs,
-    parse_goal_map,
+    read_layer_jobs,
+    read_library,
 )
+from meta_prompting.mapfile import printable
 from meta_prompting.parts import (
     MISSING,
     PRESENT,
@@ -70,17 +79,13 @@ def list_goals(library: Library) -> list[GoalListing]:
 
 
 def check_library(root: Path) -> CheckReport:
-    """Every problem in the library, not just the first: made for CI."""
-    findings: list[Finding] = []
-    try:
-        text = (root / MAP_FILE).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise LibraryError(f"{root / MAP_FILE}: cannot read: {e}") from e
-    goals, problems = parse_goal_map(text)
-    findings += [Finding(ERROR, p) for p in problems]
-    library = Library(root, goals)
+    """Every problem in every layer and in the merged library, not just the first."""
+    library, problems = read_library(root)
+    findings = [Finding(ERROR, p) for p in problems]
+    if not library.goals and not problems:
+        findings.append(Finding(ERROR, f"no goals: no layer has a {MAP_FILE}"))
     used: dict[Part, list[str]] = {}
-    for goal in goals.values():
+    for goal in library.goals.values():
         for part in goal.parts:
             used.setdefault(part, []).append(goal.name)
     generated = 0
@@ -97,18 +102,78 @@ def check_library(root: Path) -> CheckReport:
                              f"{record.get('generated_at', '?')} and has been edited since"))
         if state.status != PRESENT:
             detail = f"expected at {state.path}" if state.status == MISSING else (
-                state.reason or str(state.path))
+                f"{state.path}: {state.reason}" if state.reason else str(state.path))
             findings.append(Finding(
                 ERROR, f"{part.key} is {state.status} ({detail}); needed by {', '.join(users)}"))
-    findings += [Finding(WARNING, f"{key} is in the parts bin but no goal uses it")
-                 for key in _unused(library, set(used))]
-    jobs, job_problems = load_jobs(root)
-    findings += [Finding(ERROR, p) for p in job_problems]
     keys = {p.key for p in used}
-    findings += [Finding(WARNING, f"{JOBS_FILE}: \"{key}\" is not a part any goal uses")
-                 for key in jobs if key not in keys]
+    for layer in library.layers:
+        findings += _check_bins(library, layer, keys)
+    for layer in library.layers:
+        jobs, job_problems = read_layer_jobs(layer)
+        findings += [Finding(ERROR, p) for p in job_problems]
+        if layer.name != BUILTIN:  # the built-in one describes goals you may override
+            findings += [Finding(WARNING, f"{layer.label(JOBS_FILE)}: \"{key}\" is not a "
+                                          "part any goal uses")
+                         for key in jobs if key not in keys]
     findings += _rubric_findings(library)
-    return CheckReport(root, len(goals), len(used), tuple(findings), generated)
+    return CheckReport(root, len(library.goals), len(used),
+                       tuple(Finding(f.level, printable(f.message)) for f in findings),
+                       generated)
+
+
+def _check_bins(library: Library, layer: Layer, used: set[str]) -> list[Finding]:
+    """A layer's parts bins: links leading out, FIFOs and devices, and unused files.
+
+    Each is looked at without being opened, whether a goal uses it or not: an unused
+    FIFO still hangs whatever reads the folder, and a link out still leaks its target
+    to the model as an example. Unused files are only news in the project's and the
+    user's library: the built-in one's are there for goals you may have overridden.
+    """
+    where = "" if layer.name == PROJECT else f" ({layer.name} library {layer.root})"
+    found: list[Finding] = []
+    for folder_name in FOLDERS.values():
+        folder = layer.root / COMPONENTS / folder_name
+        unsafe = library.unsafe_folder(folder)
+        if unsafe:
+            found.append(Finding(ERROR, unsafe))
+            continue
+        try:
+            entries = sorted(os.listdir(folder))
+        except OSError:
+            continue
+        for name in entries:
+            key = f"{folder_name}/{name}"
+            problem = _entry_problem(folder, name)
+            if problem:
+                found.append(Finding(ERROR, f"{key}{where} {problem}"))
+            # Hidden files are ours (locks, provenance, interrupted writes) or a
+            # person's dotfiles; neither is a part.
+            elif (key not in used and layer.name != BUILTIN and not name.startswith(".")
+                  and not is_temporary(name)):
+                why = check_part_name(name)
+                note = f" (and cannot be one: {why})" if why else ""
+                found.append(Finding(WARNING, f"{key}{where} is in the parts bin but no goal "
+                                              f"uses it{note}"))
+    return found
+
+
+def _entry_problem(folder: Path, name: str) -> str | None:
+    """Why an entry of a parts bin is a hazard (never opened to find out), or None."""
+    path = folder / name
+    try:
+        mode = os.lstat(path).st_mode
+        if stat.S_ISLNK(mode):
+            resolve_inside(folder, name)
+            mode = os.stat(path).st_mode
+    except UnsafeNameError:
+        return "is a symlink leading outside the parts bin; it is never read"
+    except FileNotFoundError:
+        return None if not os.path.islink(path) else "is a symlink to nothing"
+    except OSError as e:
+        return f"cannot be looked at: {os_reason(e)}"
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    return f"is {file_kind(mode)}, not a regular file; it is never read"
 
 
 def _rubric_findings(library: Library) -> list[Finding]:
@@ -124,21 +189,3 @@ def _rubric_findings(library: Library) -> list[Finding]:
     _, _, problem = criteria_of(state.text)
     return [Finding(ERROR, f"{goal.protocol.key}: the {DEFAULT_RUBRIC} rubric's criteria "
                            f"cannot be read: {problem}")] if problem else []
-
-
-def _unused(library: Library, used: set[Part]) -> list[str]:
-    names = {p.key for p in used}
-    found: list[str] = []
-    for folder in FOLDERS.values():
-        try:
-            entries = sorted(os.listdir(library.components / folder))
-        except OSError:
-            continue
-        for name in entries:
-            # Hidden files are ours (locks, provenance, interrupted writes) or a
-            # person's dotfiles; neither is a part.
-            if name.startswith(".") or is_temporary(name):
-                continue
-            if f"{folder}/{name}" not in names:
-                found.append(f"{folder}/{name}")
-    return found

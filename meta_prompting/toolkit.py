@@ -10,9 +10,14 @@ from typing import NamedTuple
 from meta_prompting import __version__
 from meta_prompting.errors import ConflictError, UnsafeNameError, UserError
 from meta_prompting.files import (
+    RECORD_LIMIT,
+    TOOLKIT_LIMIT,
+    NotRegularFile,
     check_project_name,
     is_temporary,
     os_reason,
+    read_regular,
+    real_path,
     remove_stale_temporaries,
     sha256_bytes,
     write_atomic,
@@ -102,8 +107,11 @@ def project_dir(library: Library, project: str) -> Path:
     if why:
         raise UnsafeNameError(f"--project: {why}")
     out = library.output / project
-    real_output = library.output.resolve()
-    real = out.resolve()
+    try:
+        real_output = real_path(library.output)
+        real = real_path(out)
+    except OSError as e:  # a symlink loop
+        raise UnsafeNameError(f"{out}: cannot be used: {os_reason(e)}") from e
     if real.parent != real_output:
         raise UnsafeNameError(f"{out} resolves to {real}, outside {real_output}; refused")
     return out
@@ -176,7 +184,7 @@ def carried_blocks(out: Path) -> dict[str, str]:
     conflict: the new template carries the person's text over, and nothing is lost.
     """
     try:
-        data = (out / TEMPLATE_FILE).read_bytes()
+        data = read_regular(out / TEMPLATE_FILE, TOOLKIT_LIMIT, follow_links=False)
         text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError):
         return {}
@@ -200,7 +208,7 @@ def kept_records(out: Path, files: dict[str, bytes]) -> dict[str, str]:
         if name in files or name not in recorded:
             continue
         try:
-            sha = sha256_bytes((out / name).read_bytes())
+            sha = sha256_bytes(read_regular(out / name, TOOLKIT_LIMIT, follow_links=False))
         except OSError:
             continue
         if sha in recorded[name]:
@@ -211,7 +219,7 @@ def kept_records(out: Path, files: dict[str, bytes]) -> dict[str, str]:
 def manifest_is(out: Path, manifest: bytes) -> bool:
     """Whether `out`'s manifest already says exactly this (then nothing needs writing)."""
     try:
-        return (out / MANIFEST_FILE).read_bytes() == manifest
+        return read_regular(out / MANIFEST_FILE, RECORD_LIMIT, follow_links=False) == manifest
     except OSError:
         return False
 
@@ -238,7 +246,7 @@ def write_toolkit(out: Path, files: dict[str, bytes], manifest: bytes,
         write_atomic(out / name, files[name])
     path = out / MANIFEST_FILE
     try:
-        if path.read_bytes() == manifest:
+        if read_regular(path, RECORD_LIMIT, follow_links=False) == manifest:
             return
     except OSError:
         pass
@@ -259,10 +267,13 @@ def _existing(out: Path) -> dict[str, str]:
             continue  # a write cut short by a crash; never taken for a file
         if entry.is_file(follow_symlinks=False):
             try:
-                found[entry.name] = sha256_bytes(Path(entry.path).read_bytes())
+                found[entry.name] = sha256_bytes(read_regular(entry.path, TOOLKIT_LIMIT,
+                                                              follow_links=False))
+            except NotRegularFile:  # too large, or swapped for a FIFO: not ours either way
+                found[entry.name] = ""
             except OSError as e:
                 raise UserError(f"{entry.path}: cannot read: {os_reason(e)}") from e
-        else:
+        else:  # a folder, a link, a FIFO: never opened, and never a file we wrote
             found[entry.name] = ""
     return found
 
@@ -270,8 +281,8 @@ def _existing(out: Path) -> dict[str, str]:
 def _recorded_hashes(out: Path) -> tuple[dict[str, set[str]], str | None]:
     """What the manifest vouches for: each file's sha256 (two, mid-write: old and new)."""
     try:
-        data = json.loads((out / MANIFEST_FILE).read_bytes())
-    except (OSError, ValueError):
+        data = json.loads(read_regular(out / MANIFEST_FILE, RECORD_LIMIT, follow_links=False))
+    except (OSError, ValueError, RecursionError):
         return {}, "not a manifest this tool can read"
     if not isinstance(data, dict) or data.get("tool") != TOOL or not isinstance(
             data.get("files"), dict):
@@ -287,7 +298,7 @@ def _recorded_hashes(out: Path) -> tuple[dict[str, set[str]], str | None]:
 def project_goal(out: Path) -> str | None:
     """The goal whose toolkit `out` holds, from its manifest; None when it holds none."""
     try:
-        data = json.loads((out / MANIFEST_FILE).read_bytes())
+        data = json.loads(read_regular(out / MANIFEST_FILE, RECORD_LIMIT, follow_links=False))
     except (OSError, ValueError, RecursionError):
         return None
     goal = data.get("goal") if isinstance(data, dict) and data.get("tool") == TOOL else None

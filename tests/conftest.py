@@ -17,6 +17,7 @@ REPO = Path(__file__).resolve().parent.parent
 SCRUBBED = (
     "GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GEMINI_BASE_URL", "GOOGLE_GENAI_API_VERSION",
     "GOOGLE_GENAI_USE_VERTEXAI", "GOOGLE_CLOUD_PROJECT", "META_PROMPTING_ROOT",
+    "META_PROMPTING_HOME", "XDG_CONFIG_HOME",
     "META_PROMPTING_MODEL", "NO_COLOR", "CI", "EDITOR", "VISUAL",
     "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy",
 )
@@ -29,6 +30,8 @@ def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     monkeypatch.setenv("COLUMNS", "100")
+    # The user library: a private, empty one (not yet made, as on a first run).
+    monkeypatch.setenv("META_PROMPTING_HOME", str(tmp_path / "user-library"))
     # A working folder with no goal_map.json, so only --root finds a library.
     work = tmp_path / "work"
     work.mkdir()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from meta_prompting.cli import main
-from tests.conftest import AUDIT, AUDIT_PARTS, MakeLibrary
+from tests.conftest import AUDIT, AUDIT_PARTS, REPO, MakeLibrary
 
 
 class Result:
@@ -25,6 +25,16 @@ def run(capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
         return Result(code, captured.out, captured.err)
 
     return run
+
+
+def builtin_counts(project: dict) -> tuple[int, int]:
+    """Goals and parts of a project library's map merged over the built-in one."""
+    builtin = json.loads((REPO / "goal_map.json").read_text())
+    merged = {**builtin, **project}
+    parts = {(kind, name) for spec in merged.values()
+             for kind, name in [("persona", spec["persona"]), ("protocol", spec["protocol"]),
+                                *(("constraint", c) for c in spec["constraints"])]}
+    return len(merged), len(parts)
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
@@ -246,7 +256,8 @@ def test_root_errors(run, tmp_path: Path) -> None:
     r = run("--root", tmp_path / "nowhere", "--list")
     assert (r.code, r.err) == (1, f"error: --root {tmp_path / 'nowhere'}: no such folder\n")
     r = run("--root", tmp_path, "--list")
-    assert (r.code, r.err) == (1, f"error: --root {tmp_path}: no goal_map.json in that folder\n")
+    assert (r.code, r.err) == (1, f"error: --root {tmp_path}: no goal_map.json in that folder "
+                                  f"(start one with: meta-prompting --init {tmp_path})\n")
 
 
 def test_list_shows_goals_parts_and_status(run, make_library: MakeLibrary) -> None:
@@ -257,15 +268,21 @@ def test_list_shows_goals_parts_and_status(run, make_library: MakeLibrary) -> No
     assert "  constraint  brief.md  (missing)\n" in r.out
     data = json.loads(run("--root", root, "--list", "--json").out)
     assert data["goals"][0]["complete"] is False
-    assert data["goals"][0]["parts"][3] == {"kind": "constraint", "file": "constraints/brief.md",
-                                            "status": "missing", "generated": False}
+    assert data["goals"][0]["parts"][3] == {
+        "kind": "constraint", "file": "constraints/brief.md", "status": "missing",
+        "generated": False, "layer": None, "overrides": [],
+        "path": str(root / "components/constraints/brief.md")}
+    assert data["goals"][0]["layer"] == "project"
+    assert data["goals"][0]["overrides"] == ["built-in"]  # the built-in AUDIT
 
 
 def test_check_passes_a_clean_library_and_lists_every_problem(run, audit_lib: Path,
                                                               make_library: MakeLibrary) -> None:
     r = run("--root", audit_lib, "--check")
     assert r.code == 0
-    assert r.out == "ok: 1 goals, 4 parts, 0 errors, 0 warnings " f"({audit_lib})\n"
+    # The built-in library's goals count too (AUDIT is the project's, over the built-in one).
+    n_goals, n_parts = builtin_counts(AUDIT)
+    assert r.out == f"ok: {n_goals} goals, {n_parts} parts, 0 errors, 0 warnings ({audit_lib})\n"
     goals = {**AUDIT, "BAD": {"persona": "../x.txt", "protocol": "p.txt", "constraints": []}}
     parts = {**AUDIT_PARTS, "constraints/spare.txt": "unused", "constraints/brief.md": ""}
     root = make_library(goals, parts)
@@ -278,7 +295,7 @@ def test_check_passes_a_clean_library_and_lists_every_problem(run, audit_lib: Pa
         f"error: constraints/brief.md is empty ({root}/components/constraints/brief.md); "
         "needed by AUDIT",
         "warning: constraints/spare.txt is in the parts bin but no goal uses it",
-        f"FAILED: 1 goals, 4 parts, 2 errors, 1 warnings ({root})",
+        f"FAILED: {n_goals} goals, {n_parts} parts, 2 errors, 1 warnings ({root})",
     ]
     data = json.loads(run("--root", root, "--check", "--json").out)
     assert data["ok"] is False and data["exit_code"] == 1 and len(data["findings"]) == 3
@@ -299,16 +316,13 @@ def test_help_snapshot(run, monkeypatch: pytest.MonkeyPatch) -> None:
     assert run("--help").out == expected
 
 
-def test_no_library_anywhere_says_how_to_point_at_one(run, monkeypatch: pytest.MonkeyPatch,
-                                                      tmp_path: Path) -> None:
-    import meta_prompting.library as library
-
-    # As installed in site-packages: no goal_map.json beside the package either.
-    monkeypatch.setattr(library, "__file__", str(tmp_path / "site" / "pkg" / "library.py"))
-    r = run("--list")
-    assert r.code == 1
-    assert r.err == (f"error: no goal_map.json in {Path.cwd()}: run from a folder that has one, "
-                     "or pass --root DIR (or set META_PROMPTING_ROOT)\n")
+def test_no_library_anywhere_uses_the_built_in_one(run) -> None:
+    # From a folder without a goal_map.json and with no user library: the built-in goals.
+    r = run("-g", "AUDIT", "-p", "x")
+    assert r.code == 0, r.err
+    assert r.out.startswith("Built output/x/ for goal AUDIT (complete)")
+    assert (Path.cwd() / "output/x/00_PERSONA.md").is_file()
+    assert not (Path.cwd() / "components").exists()
 
 
 def test_an_output_that_is_a_file_is_refused_before_writing(run, audit_lib: Path) -> None:

@@ -8,7 +8,8 @@ import pytest
 
 from meta_prompting.errors import UnknownGoalError
 from meta_prompting.files import check_part_name, check_project_name
-from meta_prompting.library import Library, Part, load_jobs, parse_goal_map
+from meta_prompting.library import Library, Part, parse_goal_map
+from meta_prompting.mapfile import parse_jobs
 
 
 def goal(**overrides: object) -> dict[str, object]:
@@ -123,17 +124,13 @@ def test_goal_lookup_is_case_insensitive_and_suggests(tmp_path: object) -> None:
     assert str(e.value) == 'unknown goal "audt"; did you mean "AUDIT"? Valid goals: AUDIT, DEBUG'
 
 
-def test_generation_jobs_are_validated(tmp_path: object) -> None:
-    from pathlib import Path
-
-    root = Path(str(tmp_path))
-    (root / "generation_jobs.json").write_text(json.dumps({
+def test_generation_jobs_are_validated() -> None:
+    jobs, problems = parse_jobs(json.dumps({
         "protocols/a.txt": "  what   a is for ",
         "elsewhere/b.txt": "x",
         "personas/../c.txt": "x",
         "constraints/d.txt": "",
     }, indent=2))
-    jobs, problems = load_jobs(root)
     assert jobs == {"protocols/a.txt": "what a is for"}
     assert len(problems) == 3
     assert problems[0].startswith('generation_jobs.json:3:3: "elsewhere/b.txt": must start with')
@@ -144,10 +141,12 @@ def test_generation_jobs_are_validated(tmp_path: object) -> None:
     goal(persona=".a.txt"), goal(persona="a/b.txt"), goal(constraints=["a.txt", "a.txt"]),
     goal(constraints=[1]), goal(constraints=("a.txt",)), goal(extra=1), goal(description=1),
     goal(protocol="x.md"), goal(protocol="x.MD"), goal(constraints=["a..txt"]), [], "x", None,
+    goal(description="bad \ud800 text"), goal(persona="CON.txt"), goal(constraints=["Aux.md"]),
+    goal(protocol="x" * 197 + ".txt"), goal(protocol="x" * 196 + ".txt"), goal(persona="a.txt."),
 ])
 @pytest.mark.parametrize("name", ["AUDIT", "audit", "A1_B", "_X"])
 def test_the_quick_check_and_the_full_one_agree(name: str, spec: object) -> None:
-    from meta_prompting.library import _goal_problems, _is_valid_goal, _Locator
+    from meta_prompting.mapfile import _goal_problems, _is_valid_goal, _Locator
 
     text = json.dumps({name: spec})
     assert _is_valid_goal(name, spec) == (not _goal_problems(name, spec, _Locator(text, "m")))

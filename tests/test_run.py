@@ -207,7 +207,7 @@ def test_evidence_over_the_limit_is_refused(
     big.write_text("x" * (1024 * 1024 + 1))
     code = main(["--root", str(lib), "-g", "AUDIT", "-p", "x", "--task", "t", "--evidence",
                  "big.log", "--run"])
-    assert code == 1 and "--evidence: over 1024 KiB of text (at big.log)" in capsys.readouterr().err
+    assert code == 1 and "--evidence big.log: over 1024 KiB of text" in capsys.readouterr().err
     assert fake_gemini.count == 0
 
 
