@@ -302,15 +302,13 @@ def _dry_run(plan: Plan, options: BuildOptions, command: str) -> BuildReport:
 
 def generation_blocker(options: BuildOptions) -> str | None:
     """Why parts cannot be generated now (cheap: no SDK import), or None."""
-    from meta_prompting.generate import find_key
+    from meta_prompting.generate import key_blocker
 
     if options.make is not None:
         return None
     if not options.generate:
         return "generation is off (--no-generate)"
-    if find_key() is None:
-        return "no API key: set GEMINI_API_KEY (or GOOGLE_API_KEY)"
-    return None
+    return key_blocker()  # no key, or a blank one the SDK would still use
 
 
 def select_parts(names: frozenset[str], parts: tuple[Part, ...] | list[Part], flag: str,
@@ -353,8 +351,11 @@ def supply_parts(library: Library, goal: Goal | None,
         request = request_for(library, goal or (owner or {})[state.part], state.part, options,
                               jobs_file)
         start = time.monotonic()
-        outcome = supply_part(library, request, make, lock_timeout=options.timeout + 30,
-                              regenerate=state.part in regenerate, on_wait=options.on_wait)
+        try:
+            outcome = supply_part(library, request, make, lock_timeout=options.timeout + 30,
+                                  regenerate=state.part in regenerate, on_wait=options.on_wait)
+        except OSError as e:  # e.g. out of file descriptors: this part fails, not the build
+            outcome = Outcome(state.part, PLACEHOLDER, reason=f"{state.part.key}: {os_reason(e)}")
         if progress:
             why = f": {outcome.reason}" if outcome.reason else ""
             word = {"present": "made by another run", "placeholder": "failed",

@@ -12,7 +12,7 @@ import shlex
 import sys
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from meta_prompting import __version__
+from meta_prompting import __version__, streams
 from meta_prompting.build import DEFAULT_JOBS, DEFAULT_MODEL, DEFAULT_TIMEOUT, rerun_command
 from meta_prompting.errors import (
     EXIT_INCOMPLETE,
@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from meta_prompting.build import BuildOptions
     from meta_prompting.library import Library, Part
     from meta_prompting.prompt import Filling
+
+MAX_JOBS = 64  # more threads than this only queue on the service and exhaust descriptors
+MAX_TIMEOUT = 24 * 3600.0  # seconds; beyond it a thread wait overflows
 
 EXAMPLES = """\
 examples:
@@ -58,9 +61,10 @@ class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
         # shutil (~4 ms, 0.2x a bare start-up) to ask the terminal's. Ask it ourselves.
         if width is None:
             try:
-                width = int(os.environ.get("COLUMNS") or os.get_terminal_size().columns) - 2
+                width = int(os.environ.get("COLUMNS") or os.get_terminal_size().columns)
             except (ValueError, OSError):
-                width = 78
+                width = 80
+            width = min(width if width > 0 else 80, 1000) - 2  # COLUMNS=0 or 100000
         super().__init__(prog, indent_increment, max_help_position, max(width, 40))
 
 
@@ -78,6 +82,7 @@ def make_parser(prog: str | None = None) -> argparse.ArgumentParser:
                     "a wizard asks what it needs.",
         epilog=EXAMPLES,
         formatter_class=_HelpFormatter,
+        allow_abbrev=False,  # --js must not quietly mean --json: flags are a contract
     )
     parser.add_argument("--goal", "-g", metavar="GOAL",
                         help="the goal to build, e.g. AUDIT (any case)")
@@ -117,9 +122,9 @@ def make_parser(prog: str | None = None) -> argparse.ArgumentParser:
                      help="never call the model; missing parts become placeholders")
     gen.add_argument("--model", metavar="NAME",
                      help=f"Gemini model (default: $META_PROMPTING_MODEL or {DEFAULT_MODEL})")
-    gen.add_argument("--jobs", "-j", metavar="N", type=_positive_int, default=DEFAULT_JOBS,
+    gen.add_argument("--jobs", "-j", metavar="N", type=_jobs, default=DEFAULT_JOBS,
                      help=f"parts generated at once (default: {DEFAULT_JOBS})")
-    gen.add_argument("--timeout", metavar="SECONDS", type=_positive_float,
+    gen.add_argument("--timeout", metavar="SECONDS", type=_timeout,
                      default=DEFAULT_TIMEOUT,
                      help=f"give up on a part after this long, retries included "
                           f"(default: {DEFAULT_TIMEOUT:g})")
@@ -187,6 +192,21 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _jobs(text: str) -> int:
+    value = _positive_int(text)
+    if value > MAX_JOBS:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at most {MAX_JOBS}")
+    return value
+
+
+def _timeout(text: str) -> float:
+    value = _positive_float(text)
+    if value > MAX_TIMEOUT:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at most {MAX_TIMEOUT:g} seconds "
+                                         "(24 hours)")
+    return value
+
+
 def _description(text: str) -> tuple[str, str]:
     name, sep, description = text.partition("=")
     if not sep or not name.strip() or not description.strip():
@@ -198,9 +218,23 @@ def _description(text: str) -> tuple[str, str]:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit code (tests call this in-process)."""
     argv = sys.argv[1:] if argv is None else argv
-    want_json = "--json" in argv
+    streams.set_up()
+    try:
+        code = _run(argv)
+        sys.stdout.flush()  # a full disk or a gone reader shows here, not at exit
+    except OSError as e:
+        if not streams.stdout_failed(e):
+            raise  # not the output: a bug, with its traceback
+        return streams.lost_stdout(e)
+    return code
+
+
+def _run(argv: list[str]) -> int:
+    # Until the flags parse, a usage error is JSON if --json is among them.
+    want_json = "--json" in argv[:argv.index("--")] if "--" in argv else "--json" in argv
     try:
         args = make_parser().parse_args(argv)
+        want_json = args.json
         return _dispatch(args)
     except SystemExit as e:  # --help and --version print and exit 0
         return int(e.code or 0)
@@ -273,7 +307,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return filled.exit_code
     options = _options(args)
     if args.run:
-        return _run(library, args, options)
+        return _run_toolkit(library, args, options)
     from meta_prompting.build import build
 
     report = build(library, args.goal, args.project, options)
@@ -284,7 +318,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
-def _run(library: Library, args: argparse.Namespace, options: BuildOptions) -> int:
+def _run_toolkit(library: Library, args: argparse.Namespace, options: BuildOptions) -> int:
     from meta_prompting import show
     from meta_prompting.build import default_model
     from meta_prompting.run import RunOptions, Settings, run_toolkit
@@ -402,7 +436,9 @@ def _filling(args: argparse.Namespace) -> tuple[Filling | None, str]:
 
 
 def _progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    from meta_prompting.show import printable
+
+    streams.say(printable(message))  # a reason may quote the model or the map
 
 
 def _waiting(part: Part) -> None:
@@ -414,15 +450,30 @@ def _waiting_run(run_id: str) -> None:
 
 
 def _fail(message: str, code: int, want_json: bool, prefix: str = "error: ") -> int:
-    if want_json:
+    from meta_prompting.show import printable
+
+    streams.say(f"{prefix}{printable(message)}")  # one line: a name cannot forge a second
+    if want_json:  # the document alone on stdout; the line on stderr is for a person
         _print_json({"ok": False, "error": message, "exit_code": code})
-    print(f"{prefix}{message}", file=sys.stderr)
     return code
 
 
 def _print_json(data: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    sys.stdout.write(json.dumps(_scrubbed(data), indent=2) + "\n")
     sys.stdout.flush()
+
+
+def _scrubbed(data: Any) -> Any:
+    """`data` with any API key scrubbed from its strings; the real text otherwise."""
+    from meta_prompting.generate import scrub_secrets
+
+    if isinstance(data, str):
+        return scrub_secrets(data)
+    if isinstance(data, dict):
+        return {k: _scrubbed(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_scrubbed(v) for v in data]
+    return data
 
 
 def _prog() -> str:

@@ -3,10 +3,14 @@
 The prompt and the checks on the answer are pure. `GeminiGenerator` is the only code
 that touches google-genai, imported there and only there (it costs ~1 s), and it
 turns every SDK failure into a GenerationError whose message a person can act on.
+The key never leaves: `scrub_secrets` and `check_no_key` are for every caller that
+prints, writes or keeps text the model or the SDK gave back.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import re
 import threading
@@ -17,6 +21,9 @@ from meta_prompting.errors import GenerationError
 from meta_prompting.library import Goal, Part
 
 KEY_VARIABLES = ("GOOGLE_API_KEY", "GEMINI_API_KEY")  # the SDK's order: the first wins
+NO_KEY = "no API key: set GEMINI_API_KEY (or GOOGLE_API_KEY)"
+KEY_RUN = 8  # this many characters of a key in a row identify it, e.g. at a cut
+MIN_WORDS = 5  # fewer, once the preamble, titles and fences are gone, is no part
 RETRY_STATUSES = [408, 429, 500, 502, 503, 504]
 
 KIND_INSTRUCTIONS = {
@@ -120,6 +127,7 @@ def check_response(response: Any) -> str:
     text = clean_answer(raw_answer(response))
     if not text.strip():
         raise GenerationError("the model returned an empty answer")
+    check_substance(text)
     return text
 
 
@@ -144,6 +152,7 @@ def raw_answer(response: Any, text: str | None = None) -> str:
         raise GenerationError(f"the model stopped without a usable answer ({reason})")
     if text is None:
         text = text_of(response)
+    check_no_key(text)
     if not text.strip():
         raise GenerationError("the model returned an empty answer")
     return text
@@ -159,17 +168,117 @@ def text_of(response: Any) -> str:
         p, "thought", False))
 
 
+# Lines that say nothing by themselves: a heading, a line in bold, a lead-in ending in a
+# colon, a fence; a lone "Sure, here is the persona." or "Okay!".
+_EMPTY_LINE = re.compile(
+    r"^\s*(?:#.*|([*_]{1,3})[^*_]+\1[:.]?|[^.!?]*:|```.*|\W*"
+    r"|\W*(?:sure|certainly|of course|okay|ok|absolutely|great|done)\b\W*"
+    r"|.{0,40}\b(?:here(?:'s| is| are)|below is|this is)\b.{0,60}"
+    r"\b(?:persona|protocol|constraint|part|text|draft|version|revision)\b[^.!?]{0,30}\W*)"
+    r"\s*$",
+    re.IGNORECASE)
+_WORD = re.compile(r"\w*[^\W\d_]\w*")
+_SENTENCE_END = re.compile(r"[.!?][\"')\]]*\s*$")
+
+
+def check_substance(text: str) -> None:
+    """Refuse a cleaned answer that says nothing: a lone preamble, title or fence.
+
+    Substance is one sentence, or MIN_WORDS words, beyond such lines. Checked after
+    `clean_answer`, which strips a preamble only when text follows it: a reply that is
+    only "Sure, here is the persona:" survives cleaning, and is no persona.
+    """
+    lines = [line for line in text.splitlines() if not _EMPTY_LINE.match(line)]
+    words = sum(len(_WORD.findall(line)) for line in lines)
+    sentence = any(_WORD.search(line) and _SENTENCE_END.search(line) for line in lines)
+    if words < MIN_WORDS and not sentence:
+        raise GenerationError("the answer says nothing: no sentence beyond a preamble, a "
+                              "title or a code fence")
+
+
 def _name(value: Any) -> str:
     return str(getattr(value, "name", value))
 
 
 def find_key() -> tuple[str, str] | None:
-    """(variable name, key) the SDK will use, or None."""
+    """(variable, value) of the key the SDK will use, or None; the one place that knows.
+
+    Exactly the SDK's rule (`_api_client.get_env_api_key`): the first variable that is
+    set and not the empty string, unstripped, so a blank GOOGLE_API_KEY hides a good
+    GEMINI_API_KEY. The SDK strips the value before sending it.
+    """
     for name in KEY_VARIABLES:
-        value = os.environ.get(name, "").strip()
+        value = os.environ.get(name)
         if value:
             return name, value
     return None
+
+
+def key_blocker() -> str | None:
+    """Why the SDK has no usable key, naming the variable it reads; None when it has one."""
+    found = find_key()
+    if found is None:
+        return NO_KEY
+    name, value = found
+    if not value.strip():
+        hides = " and is read before GEMINI_API_KEY" if name == "GOOGLE_API_KEY" else ""
+        return f"{name} is set but blank{hides}: put the key in it, or unset it"
+    return None
+
+
+def scrub_secrets(text: str) -> str:
+    """`text` with every trace of an API key replaced by ***; for anything shown or kept.
+
+    A trace is a run of KEY_RUN or more characters of a key (a key cut short still
+    counts) in any spelling the SDK or its transport may quote it in: plain, repr,
+    bytes repr, JSON, URL-encoded.
+    """
+    spans = _key_spans(text)
+    for start, end in reversed(spans):
+        text = text[:start] + "***" + text[end:]
+    return text
+
+
+def check_no_key(text: str) -> None:
+    """Refuse text that carries an API key (a model's answer): never save or show it."""
+    if _key_spans(text):
+        raise GenerationError("the answer contains the API key; refused")
+
+
+def _key_spans(text: str) -> list[tuple[int, int]]:
+    keys = tuple(sorted({v.strip() for v in map(os.environ.get, KEY_VARIABLES)
+                         if v and v.strip()}))
+    if not keys or not text:
+        return []
+    covered = bytearray(len(text))
+    for width, runs in _key_runs(keys):
+        for i in range(len(text) - width + 1):
+            if text[i:i + width] in runs:
+                covered[i:i + width] = b"\1" * width
+    spans: list[tuple[int, int]] = []
+    for i, flag in enumerate(covered):
+        if flag and spans and spans[-1][1] == i:
+            spans[-1] = (spans[-1][0], i + 1)
+        elif flag:
+            spans.append((i, i + 1))
+    return spans
+
+
+@functools.lru_cache(maxsize=4)
+def _key_runs(keys: tuple[str, ...]) -> tuple[tuple[int, frozenset[str]], ...]:
+    """For each key: every run of KEY_RUN characters (the whole key if shorter), in
+    every spelling of it."""
+    from urllib.parse import quote, quote_plus
+
+    found = []
+    for key in keys:
+        width = min(KEY_RUN, len(key))
+        spellings = {key, repr(key)[1:-1], repr(key.encode("utf-8", "backslashreplace"))[2:-1],
+                     json.dumps(key)[1:-1], json.dumps(key, ensure_ascii=False)[1:-1],
+                     quote(key, safe=""), quote_plus(key, safe=""), quote(key)}
+        found.append((width, frozenset(s[i:i + width] for s in spellings
+                                       for i in range(len(s) - width + 1))))
+    return tuple(found)
 
 
 def retry_delay() -> float:
@@ -184,10 +293,10 @@ class GeminiGenerator:
     """Generator over the real google-genai client, built the standard way."""
 
     def __init__(self, model: str, timeout: float, attempts: int = 4) -> None:
-        found = find_key()
-        if found is None:
-            raise GenerationError("no API key: set GEMINI_API_KEY (or GOOGLE_API_KEY)")
-        self.key_variable, self._key = found
+        blocker, found = key_blocker(), find_key()
+        if blocker or found is None:
+            raise GenerationError(blocker or NO_KEY)
+        self.key_variable = found[0]
         self.model = model
         self.timeout = timeout
         self.attempts = attempts
@@ -223,12 +332,13 @@ class GeminiGenerator:
                 config=types.GenerateContentConfig(system_instruction=SYSTEM_INSTRUCTION),
             )
             text = check_response(response)
-        except GenerationError:
-            raise
+        except GenerationError as e:  # its words may quote the service: scrub them too
+            raise GenerationError(scrub_secrets(str(e))) from e
         except Exception as e:  # noqa: BLE001 - every SDK failure becomes a reason
-            raise GenerationError(self._scrub(self.explain(e))) from e
+            raise GenerationError(scrub_secrets(self.explain(e))) from e
+        # Kept in the provenance record and shown: the service's words, so scrubbed.
         version = getattr(response, "model_version", None) or self.model
-        return Generated(text, str(version))
+        return Generated(text, _first_line(str(version)) or self.model)
 
     def complete(self, system: str, prompt: str, *, max_tokens: int | None = None,
                  json_schema: dict[str, Any] | None = None,
@@ -255,36 +365,43 @@ class GeminiGenerator:
                     last, piece = chunk, text_of(chunk)
                     if piece:
                         pieces.append(piece)
-                        on_text(piece)
+                        on_text(scrub_secrets(piece))  # shown before the whole is checked
                 if last is None:
                     raise GenerationError("the model returned no answer (an empty stream)")
                 text = raw_answer(last, "".join(pieces))
-        except GenerationError as e:
-            if "MAX_TOKENS" in str(e):
-                raise GenerationError(f"{e}: raise the limit with --max-tokens "
-                                      f"(now {max_tokens or 'the model default'})") from e
-            raise
+        except GenerationError as e:  # its words may quote the service: scrub them too
+            why = scrub_secrets(str(e))
+            if "MAX_TOKENS" in why:
+                why += (f": raise the limit with --max-tokens (now "
+                        f"{max_tokens or 'the model default'})")
+            raise GenerationError(why) from e
         except Exception as e:  # noqa: BLE001 - every SDK failure becomes a reason
-            raise GenerationError(self._scrub(self.explain(e))) from e
+            raise GenerationError(scrub_secrets(self.explain(e))) from e
         usage = getattr(last, "usage_metadata", None)
         counts = {name: getattr(usage, field, None) for name, field in (
             ("prompt", "prompt_token_count"), ("answer", "candidates_token_count"),
             ("thinking", "thoughts_token_count"), ("total", "total_token_count"))}
         version = getattr(last, "model_version", None) or self.model
-        return Answer(text, str(version), "STOP", counts)
+        return Answer(text, _first_line(str(version)) or self.model, "STOP", counts)
 
     def explain(self, e: Exception) -> str:
         """One line a person can act on, for any failure the SDK or its transport raises."""
-        import json
+        try:
+            from google.genai import errors
+        except Exception:  # noqa: BLE001 - e.g. out of file descriptors: say what failed
+            return f"{type(e).__name__}: {_first_line(str(e))}"
 
-        from google.genai import errors
-
+        variable = self.key_variable
         if isinstance(e, errors.APIError):
             code, status = e.code, e.status or ""
-            if code == 400 and "API_KEY_INVALID" in str(e.details):
-                return f"the API key was refused (API_KEY_INVALID): fix {self.key_variable}"
+            said = f"{e.details} {e.message}"
+            if code in (400, 401) and ("API_KEY_INVALID" in said
+                                       or "api key not valid" in said.lower()):
+                return f"the API key was refused (API_KEY_INVALID): fix {variable}"
+            if "API_KEY_EXPIRED" in said or "api key expired" in said.lower():
+                return f"the API key has expired (API_KEY_EXPIRED): renew it in {variable}"
             if code in (401, 403):
-                return (f"access denied ({code} {status}): check {self.key_variable} "
+                return (f"access denied ({code} {status}): check {variable} "
                         "and that the key may use the Gemini API")
             if code == 404:
                 return (f"model {self.model!r} not found (404): choose another with --model "
@@ -300,12 +417,14 @@ class GeminiGenerator:
             return f"cannot reach the service ({_first_line(str(e)) or kind})"
         if "RemoteProtocol" in kind:
             return "the service dropped the connection without answering"
+        if "Illegal header value" in str(e) or isinstance(e, UnicodeEncodeError):
+            # The key goes in a header: a line break or a non-ASCII letter cannot.
+            return (f"the API key in {variable} holds a character an HTTP header cannot "
+                    f"carry (a line break, a non-ASCII letter): fix {variable}")
         return f"{kind}: {_first_line(str(e))}"
-
-    def _scrub(self, message: str) -> str:
-        # The key must never reach a terminal, a log or a manifest, whatever echoes it.
-        return message.replace(self._key, "***") if self._key else message
 
 
 def _first_line(text: str | None) -> str:
-    return (text or "").strip().splitlines()[0][:200] if (text or "").strip() else ""
+    """The first line of the service's words, scrubbed of the key *before* it is cut."""
+    text = scrub_secrets(text or "").strip()
+    return text.splitlines()[0][:200] if text else ""

@@ -50,7 +50,7 @@ def read_goal_map(text: str, filename: str = MAP_FILE
             specs[name] = spec
         else:
             problems += _goal_problems(name, spec, where)
-    return specs, [printable(p) for p in problems]
+    return specs, [escape_surrogates(p) for p in problems]
 
 
 def _parse_json(text: str, filename: str, **kwargs: Any) -> tuple[Any, str | None]:
@@ -65,7 +65,7 @@ def _parse_json(text: str, filename: str, **kwargs: Any) -> tuple[Any, str | Non
         return None, f"{filename}:1:1: {TOO_DEEP}"
 
 
-def printable(text: str) -> str:
+def escape_surrogates(text: str) -> str:
     """`text` with any lone surrogate written as \\udxxx, so that it can be printed."""
     if text.isascii() or not _SURROGATE.search(text):
         return text
@@ -221,4 +221,4 @@ def parse_jobs(text: str, label: str = JOBS_FILE) -> tuple[dict[str, str], list[
                             "surrogate code point, which is not Unicode text")
         else:
             jobs[key] = " ".join(value.split())
-    return jobs, [printable(p) for p in problems]
+    return jobs, [escape_surrogates(p) for p in problems]

@@ -6,10 +6,13 @@ bare Python start-up, and a build is meant to cost about five. Tables use rich.
 
 from __future__ import annotations
 
+import errno
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from meta_prompting.generate import scrub_secrets
 from meta_prompting.parts import PRESENT
 
 if TYPE_CHECKING:
@@ -25,12 +28,56 @@ if TYPE_CHECKING:
 STATUS_STYLE = {"present": "green", "generated": "cyan", "missing": "yellow",
                 "empty": "yellow", "placeholder": "yellow", "unreadable": "red", "unsafe": "red"}
 ACTION_WORD = {"create": "created", "replace": "replaced", "unchanged": "unchanged"}
+WIDTHS = (20, 1000)  # what $COLUMNS may ask for; beyond it, the nearest of the two
+
+# C0 and C1 controls, DEL, and the bidirectional overrides that reorder what is shown:
+# from a map, a flag or a model they could retitle the terminal, clear it, forge a line.
+_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
+_CONTROLS.update({0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r"})
+_CONTROLS.update({c: f"\\u{c:04x}" for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A),
+                                             0x2028, 0x2029)})
+_LINES = {k: v for k, v in _CONTROLS.items() if k not in (0x09, 0x0A)}
+
+
+def printable(text: str, lines: bool = False) -> str:
+    """`text` safe for a terminal: control characters escaped, any API key scrubbed.
+
+    For everything shown that came from the library, a flag, the model or the SDK.
+    `lines=True` keeps line breaks and tabs (a part's text); otherwise the result is
+    one line, so an error line cannot forge a second one.
+    """
+    return scrub_secrets(text).translate(_LINES if lines else _CONTROLS)
+
+
+def width() -> int | None:
+    """A sane width when $COLUMNS asks for one; None lets rich ask the terminal.
+
+    COLUMNS=0 made rich print nothing at all: a result must never be hidden.
+    """
+    columns = os.environ.get("COLUMNS")
+    if columns is None:
+        return None
+    try:
+        wanted = int(columns)
+    except ValueError:
+        wanted = 0
+    if wanted < 1:
+        try:
+            wanted = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, OSError, ValueError):
+            wanted = 80
+    return min(max(wanted, WIDTHS[0]), WIDTHS[1])
 
 
 def console(stderr: bool = False) -> Console:
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            # rich would exit 1 itself; cli.main gives every gone reader the same exit.
+            raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+
+    return _Console(stderr=stderr, highlight=False, soft_wrap=False, width=width())
 
 
 def nice_path(path: Path) -> str:
@@ -43,7 +90,10 @@ def nice_path(path: Path) -> str:
 
 def build(report: BuildReport) -> None:
     out = nice_path(report.out_dir)
-    write = sys.stdout.write
+
+    def write(line: str) -> None:  # reasons, paths and the command quote the input
+        sys.stdout.write(printable(line.rstrip("\n")) + "\n")
+
     if report.dry_run:
         write(f"Dry run: goal {report.goal} into {out}/ (nothing written)\n")
         for part in report.parts:
@@ -190,8 +240,8 @@ def fill(report: FillReport) -> None:
     word = {"generated": "[cyan]generated[/]", "present": "[green]made by another run[/]",
             "placeholder": "[red]failed[/]"}
     for p in report.parts:
-        why = f": {escape(p.reason)}" if p.reason else ""
-        table.add_row(p.file, word.get(p.status, p.status) + why)
+        why = f": {escape(printable(p.reason))}" if p.reason else ""
+        table.add_row(escape(printable(p.file)), word.get(p.status, p.status) + why)
     out.print(table)
     failed = sum(p.status == "placeholder" for p in report.parts)
     made = len(report.parts) - failed
@@ -204,11 +254,14 @@ def listing(library: Library, listings: list[GoalListing]) -> None:
     # as one text and printed once: a print per line cost rich ~0.3 ms each.
     from rich.markup import escape
 
+    def safe(text: str) -> str:
+        return escape(printable(text))
+
     layers = ", ".join(f"{layer.name} {nice_path(layer.root)}" for layer in library.layers)
-    lines = [f"[dim]Libraries, highest first: {escape(layers)}[/]"]
+    lines = [f"[dim]Libraries, highest first: {safe(layers)}[/]"]
     for item in listings:
         goal_layers = library.goal_layers.get(item.goal.name, ())
-        lines += ["", f"[bold]{item.goal.name}[/]  {escape(item.goal.description)}"
+        lines += ["", f"[bold]{safe(item.goal.name)}[/]  {safe(item.goal.description)}"
                       f"{_origin(goal_layers)}"]
         for s in item.states:
             status = "generated" if s.part in item.generated else s.status
@@ -217,7 +270,7 @@ def listing(library: Library, listings: list[GoalListing]) -> None:
             # A part's layer only where it is news: not the goal's own, or hiding another.
             found = library.part_layers(s.part) if s.status != "missing" else []
             news = found and (len(found) > 1 or found[0] != (goal_layers or ("",))[0])
-            lines.append(f"  {s.part.kind:<10}  {s.part.name}{mark}"
+            lines.append(f"  {s.part.kind:<10}  {safe(s.part.name)}{mark}"
                          f"{_origin(found) if news else ''}")
     console().print("\n".join(lines), overflow="fold")
 
@@ -279,13 +332,14 @@ def check(report: CheckReport) -> None:
     out = console()
     for f in report.findings:
         style = "red" if f.level == "error" else "yellow"
-        out.print(f"[{style}]{f.level}:[/] {escape(f.message)}", soft_wrap=True)
+        out.print(f"[{style}]{f.level}:[/] {escape(printable(f.message))}", soft_wrap=True)
     errors = sum(f.level == "error" for f in report.findings)
     warnings = len(report.findings) - errors
     verdict = "[green]ok[/]" if report.ok else "[red]FAILED[/]"
     made = f" ({report.generated} generated)" if report.generated else ""
     out.print(f"{verdict}: {report.goals} goals, {report.parts} parts{made}, "
-              f"{errors} errors, {warnings} warnings ({nice_path(report.root)})", soft_wrap=True)
+              f"{errors} errors, {warnings} warnings ({escape(printable(nice_path(report.root)))})",
+              soft_wrap=True)
 
 
 def check_json(report: CheckReport) -> dict[str, Any]:

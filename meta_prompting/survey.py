@@ -26,7 +26,7 @@ from meta_prompting.library import (
     read_layer_jobs,
     read_library,
 )
-from meta_prompting.mapfile import printable
+from meta_prompting.mapfile import escape_surrogates
 from meta_prompting.parts import (
     MISSING,
     PRESENT,
@@ -117,7 +117,7 @@ def check_library(root: Path) -> CheckReport:
                          for key in jobs if key not in keys]
     findings += _rubric_findings(library)
     return CheckReport(root, len(library.goals), len(used),
-                       tuple(Finding(f.level, printable(f.message)) for f in findings),
+                       tuple(Finding(f.level, escape_surrogates(f.message)) for f in findings),
                        generated)
 
 

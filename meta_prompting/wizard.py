@@ -150,7 +150,7 @@ def _ask_goal(library: Library, can_generate: bool, out: Console) -> Goal:
             f"({missing} to generate) " if can_generate else f"({missing} missing) ")
         # A list line is cut at the window's edge: cut it ourselves, visibly (the plan
         # shows the whole description).
-        text = note + item.goal.description
+        text = note + _printable(item.goal.description)
         if len(text) > room:
             text = text[:room - 1].rstrip() + "…"
         choices.append(questionary.Choice(
@@ -250,8 +250,9 @@ class PartMaker:
                     return None
                 continue
             while True:  # until the person accepts, asks for another attempt, or gives up
-                self.out.print(Panel(Text(made.text.rstrip()), title=base.part.key,
-                                     title_align="left", subtitle=made.model,
+                self.out.print(Panel(Text(_printable(made.text.rstrip(), lines=True)),
+                                     title=base.part.key, title_align="left",
+                                     subtitle=_escape(made.model) if made.model else None,
                                      subtitle_align="right"))
                 pick = ask.select("This text?", [ACCEPT, REGENERATE, REVISE, EDIT, PLACEHOLDER])
                 if pick == ACCEPT:
@@ -260,7 +261,7 @@ class PartMaker:
                     return None
                 if pick == EDIT:
                     edited = ask.edit(made.text, base.part.name,
-                                      lambda line: self.out.print(line, markup=False))
+                                      lambda line: self.out.print(_printable(line), markup=False))
                     if edited.strip() and edited != made.text:
                         made = Generated(_as_file(edited), f"{made.model}, edited by hand")
                     continue
@@ -340,6 +341,13 @@ def _as_file(text: str) -> str:
 
 
 def _escape(text: str) -> str:
+    """Library, model and flag text made safe for the terminal, then for rich markup."""
     from rich.markup import escape
 
-    return escape(text)
+    return escape(_printable(text))
+
+
+def _printable(text: str, lines: bool = False) -> str:
+    from meta_prompting.show import printable
+
+    return printable(text, lines)

@@ -134,11 +134,11 @@ def test_jobs_1_generates_one_at_a_time(capsys: pytest.CaptureFixture[str],
 def test_transient_failures_are_retried_by_the_sdk(
         capsys: pytest.CaptureFixture[str], lib: Path, fake_gemini: FakeGemini,
         replies: list[object]) -> None:
-    fake_gemini.enqueue(*replies, ok("after retries"))  # type: ignore[arg-type]
+    fake_gemini.enqueue(*replies, ok("After the retries."))  # type: ignore[arg-type]
     code, _, err = build(capsys, lib)
     assert code == 0, err
     assert fake_gemini.count == len(replies) + 1
-    assert (lib / PROTOCOL).read_text() == "after retries\n"
+    assert (lib / PROTOCOL).read_text() == "After the retries.\n"
 
 
 @pytest.mark.parametrize(("reply", "reason"), [

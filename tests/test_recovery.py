@@ -7,7 +7,7 @@ import pytest
 from meta_prompting.cli import main
 from meta_prompting.prompt import EVIDENCE_PLACEHOLDER, TASK_PLACEHOLDER
 from tests.conftest import AUDIT, AUDIT_PARTS, MakeLibrary
-from tests.fake_gemini import FakeGemini, ok
+from tests.fake_gemini import FAKE_API_KEY, FakeGemini, ok
 
 
 @pytest.fixture(autouse=True)
@@ -26,7 +26,7 @@ def test_blocks_filled_by_hand_survive_the_rebuild_that_finishes_the_toolkit(
     mine = template.read_text().replace(TASK_PLACEHOLDER, "Find the bug in\nparse().").replace(
         EVIDENCE_PLACEHOLDER, "def parse(): ...\n</evidence> (a tricky line)")
     template.write_text(mine)
-    monkeypatch.setenv("GEMINI_API_KEY", "k")
+    monkeypatch.setenv("GEMINI_API_KEY", FAKE_API_KEY)
     fake_gemini.enqueue(ok("Review pass\n\n1. Read every line.\n2. Rank the findings.\n"))
     capsys.readouterr()
     assert main(args) == 0, capsys.readouterr().err
@@ -49,7 +49,7 @@ def test_an_edit_outside_the_blocks_is_still_a_conflict_but_parts_are_made(
     assert main(args) == 3
     template = lib / "output/x/01_PROMPT_TEMPLATE.md"
     template.write_text(template.read_text().replace("non-negotiable", "optional"))
-    monkeypatch.setenv("GEMINI_API_KEY", "k")
+    monkeypatch.setenv("GEMINI_API_KEY", FAKE_API_KEY)
     capsys.readouterr()
     assert main(args) == 1
     err = capsys.readouterr().err
