@@ -304,8 +304,9 @@ def supply_parts(library: Library, goal: Goal | None,
         return outcome
 
     if progress:
-        progress(f"Generating {len(targets)} missing part(s) with "
-                 f"{options.model or default_model()}...")
+        what = targets[0].part.key if len(targets) == 1 else f"{len(targets)} parts"
+        verb = "Generating" if any(s.status in NEEDS_TEXT for s in targets) else "Regenerating"
+        progress(f"{verb} {what} with {options.model or default_model()}...")
     from meta_prompting.supply import run_all
 
     tasks = [partial(task, s) for s in targets]

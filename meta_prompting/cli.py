@@ -10,6 +10,8 @@ import json
 import os
 import shlex
 import sys
+import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from meta_prompting import __version__
@@ -206,7 +208,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.generate_missing:
         from meta_prompting.build import fill_library
 
-        filled = fill_library(library, args.goal, _options(args))
+        with show.retries_told(_retrying(args)):
+            filled = fill_library(library, args.goal, _options(args))
         if args.json:
             _print_json({"ok": True, **filled.to_dict()})
         elif not args.quiet or filled.exit_code:
@@ -214,11 +217,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         return filled.exit_code
     from meta_prompting.build import build
 
-    report = build(library, args.goal, args.project, _options(args))
+    with show.retries_told(_retrying(args)):
+        report = build(library, args.goal, args.project, _options(args))
     if args.json:
         _print_json({"ok": True, "exit_code": report.exit_code, **report.to_dict()})
     elif not args.quiet:
         show.build(report)
+    elif report.exit_code:
+        show.incomplete(report)
     return report.exit_code
 
 
@@ -259,12 +265,23 @@ def _options(args: argparse.Namespace) -> BuildOptions:
     )
 
 
+_PROGRESS_LOCK = threading.Lock()
+
+
 def _progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    # Parts are generated on several threads: one whole write per line, one at a time,
+    # or two lines land on one (print() writes the text and its newline separately).
+    with _PROGRESS_LOCK:
+        sys.stderr.write(message + "\n")
+        sys.stderr.flush()
 
 
 def _waiting(part: Part) -> None:
     _progress(f"  waiting: another run is generating {part.key}")
+
+
+def _retrying(args: argparse.Namespace) -> Callable[[str], None] | None:
+    return None if args.quiet or args.json else lambda note: _progress(f"  {note}")
 
 
 def _fail(message: str, code: int, want_json: bool, prefix: str = "error: ") -> int:
