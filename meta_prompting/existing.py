@@ -51,7 +51,7 @@ def describe_rebuild(library: Library, folder: Path, options: BuildOptions,
                   f"overwrites your edits.{kept}")
         return [REBUILD, RENAME, CANCEL]
     out.print(f"{holds}. [yellow]You edited {names}[/]: a rebuild would overwrite your "
-              f"edits, so it is offered only as that.{kept}")
+              f"edits. Overwrite them, or keep them by choosing another name.{kept}")
     return [OVERWRITE, RENAME, CANCEL]
 
 

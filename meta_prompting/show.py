@@ -125,8 +125,9 @@ def build(report: BuildReport) -> None:
 
 
 @contextmanager
-def retries_told(say: Callable[[str], None] | None) -> Iterator[None]:
-    """Meanwhile, tell `say` of each retry of a generation: "retrying x.txt in 2.0s (...)".
+def retries_told(say: Callable[[str], None] | None, named: bool = True) -> Iterator[None]:
+    """Meanwhile, tell `say` of each retry of a generation: "retrying x.txt in 2.0s (...)"
+    (without the part's name unless `named`).
 
     google-genai retries inside the SDK (tenacity) and takes no callback, but before
     each wait it logs one INFO line to its logger ("Retrying ... in 2.0 seconds as it
@@ -141,7 +142,7 @@ def retries_told(say: Callable[[str], None] | None) -> Iterator[None]:
 
     class Told(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
-            note = retry_note(record.getMessage(), record.threadName or "")
+            note = retry_note(record.getMessage(), (named and record.threadName) or "")
             if note:
                 tell(note)
 

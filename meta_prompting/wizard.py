@@ -155,9 +155,10 @@ def _choose_goal(library: Library, project: str, given: Goal | None, can_generat
         goal = given or _ask_goal(library, can_generate, out, current)
         if current is None or goal.name == current:
             return goal
-        # A default of No: pressing Enter through the questions must never switch it.
-        if ask.confirm(f"{nice_path(folder)}/ holds {a_goal(current)} toolkit. Switch it to "
-                       f"{goal.name}?", default=False):
+        # Said by rich, which wraps at words; the question stays short. A default of No:
+        # pressing Enter through the questions must never switch it.
+        out.print(f"{_escape(nice_path(folder))}/ holds {a_goal(current)} toolkit.")
+        if ask.confirm(f"Switch it to {goal.name}?", default=False):
             return goal
         if given is not None:  # --goal said it: there is no list to go back to
             return None
@@ -265,14 +266,14 @@ class PartMaker:
         from rich.text import Text
 
         from meta_prompting.generate import Generated
-        from meta_prompting.show import retries_told
+        from meta_prompting.show import SERVICE_FAILURE, retries_told
 
         spinning = f"Generating {base.part.name}… (Ctrl+C stops)"
         attempt = base
         while True:
             try:
                 with ask.keys_ignored(), self.err.status(spinning) as status, retries_told(
-                        partial(_retrying, status, spinning)):
+                        partial(_retrying, status, base.part.name), named=False):
                     made = self._make()(attempt)
                 if made is None:
                     raise GenerationError("the model gave no text")
@@ -280,6 +281,9 @@ class PartMaker:
                 made = made._replace(description=base.description)
             except GenerationError as e:
                 self.out.print(f"[red]Generation failed:[/] {_escape(str(e))}")
+                if SERVICE_FAILURE.search(str(e)):
+                    self.out.print("The model's service is busy or down, not your set-up: "
+                                   "try again now, or later (the same command finishes it).")
                 pick = ask.select("What now?", [AGAIN, WRITE, PLACEHOLDER])
                 if pick == WRITE:
                     return self._write(base)
@@ -334,7 +338,7 @@ class PartMaker:
 
 def _show_result(out: Console, report: BuildReport) -> None:
     """What was written and made, what is left to do, and how to use the toolkit."""
-    from meta_prompting.show import ACTION_WORD, WOULD, nice_path, service_failed
+    from meta_prompting.show import ACTION_WORD, WOULD, nice_path
     from meta_prompting.toolkit import PERSONA_FILE, TEMPLATE_FILE
 
     where = _escape(f"{nice_path(report.out_dir)}/")
@@ -358,9 +362,6 @@ def _show_result(out: Console, report: BuildReport) -> None:
     for note in report.notes:
         out.print(f"Note: {_escape(note)}")
     if report.exit_code:
-        if service_failed(report):
-            out.print("The model's service failed (busy or down; not your set-up): running "
-                      "the same command again later finishes the job.")
         out.print("To finish, run again (leave out --goal to be asked again):")
         out.print(f"  {_escape(report.command)}", soft_wrap=True)  # whole, to paste
     if report.complete:
@@ -376,8 +377,9 @@ def _count_asked(plan: Plan, options: BuildOptions) -> int:
                for s in plan.states)
 
 
-def _retrying(status: Status, spinning: str, note: str) -> None:
-    status.update(f"{spinning} {_escape(note)}")  # the SDK's retry thread: rich locks
+def _retrying(status: Status, name: str, note: str) -> None:
+    # Called on the SDK's thread (rich's status has its own lock); short, to fit 80 columns.
+    status.update(f"Generating {_escape(name)}… {_escape(note)}")
 
 
 def _as_file(text: str) -> str:

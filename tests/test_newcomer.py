@@ -92,7 +92,8 @@ def test_switching_the_goal_is_confirmed(wizard, two_goals: Path) -> None:
                keys=[("Goal:", "audit" + ENTER), ("Switch it to AUDIT?", "y"),
                      ("Build it?", "y")])
     assert s.code == 0, s.err
-    assert "holds a TEST tool" in s.screen and "Switch it to AUDIT?" in s.screen
+    assert "output/demo/ holds a TEST toolkit." in " ".join(s.out.split())
+    assert "Switch it to AUDIT? Yes" in s.screen
     assert held(two_goals) == "AUDIT"
 
 
@@ -314,3 +315,13 @@ def test_parallel_progress_lines_are_never_run_together(make_library: MakeLibrar
             bad = [line for line in lines[1:] if not shape.fullmatch(line)]
             assert (bad, len(lines)) == ([], 25)
         assert fake.count == 72
+
+
+def test_the_wizard_calls_a_failing_service_its_fault(wizard, make_library, model) -> None:
+    root = make_library(AUDIT, {k: v for k, v in AUDIT_PARTS.items() if "review" not in k})
+    model.default = error(503, "UNAVAILABLE")
+    s = wizard("--root", root, "-g", "AUDIT",
+               keys="demo" + ENTER + "y" + "generate" + ENTER + ENTER + "placeholder" + ENTER)
+    assert s.code == 3, s.err
+    assert ("The model's service is busy or down, not your set-up: try again now, or later "
+            "(the same command finishes it).") in " ".join(s.out.split())
