@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import string
 import subprocess
 import sys
 import tempfile
@@ -19,18 +20,146 @@ from typing import Any
 
 import questionary
 from prompt_toolkit.key_binding import KeyBindings, merge_key_bindings
+from questionary import Choice, Separator
+from questionary.constants import DEFAULT_SELECTED_POINTER
+from questionary.prompts.common import InquirerControl
 
 FINISH_HINT = "press Esc then Enter to finish"
 
 
-def select(message: str, choices: list[Any], **kwargs: Any) -> Any:
-    # Typing filters the list and arrows move in it (j/k would be eaten by the filter).
-    return _ask(questionary.select(message, choices=choices, use_search_filter=True,
-                                   use_jk_keys=False, **kwargs))
+def select(message: str, choices: list[Any], default: Any = None,
+           nothing: str = "nothing matches") -> Any:
+    """One of `choices`: arrows move, typing filters; the answer stays on screen, short.
+
+    Not questionary.select: its filter keeps list order (typing "test" lit DEBUG, whose
+    description mentions a test, above TEST) and, when nothing matches, shows the whole
+    list, where Enter took the first. Here a match on a choice's name ranks first, and
+    Enter takes only the line that is highlighted.
+    """
+    from prompt_toolkit import Application
+    from prompt_toolkit.keys import Keys
+    from questionary.prompts.common import create_inquirer_layout
+    from questionary.styles import merge_styles_default
+
+    control = _Ranked(choices, default, nothing)
+
+    def prompt() -> list[tuple[str, str]]:
+        tokens = [("class:qmark", "?"), ("class:question", f" {message} ")]
+        if control.is_answered:
+            return [*tokens, ("class:answer", _name(control.get_pointed_at()))]
+        return [*tokens, ("class:instruction", "(Use arrow keys, type to filter)")]
+
+    keys = KeyBindings()
+
+    @keys.add(Keys.ControlC, eager=True)
+    def _stop(event: Any) -> None:
+        event.app.exit(exception=KeyboardInterrupt, style="class:aborting")
+
+    @keys.add(Keys.Down, eager=True)
+    def _down(event: Any) -> None:
+        control.move(1)
+
+    @keys.add(Keys.Up, eager=True)
+    def _up(event: Any) -> None:
+        control.move(-1)
+
+    def _type(event: Any) -> None:
+        control.add_search_character(event.key_sequence[0].key)
+
+    for key in string.printable.strip() + " ":  # no j/k moving: they are letters to type
+        keys.add(key, eager=True)(_type)
+    keys.add(Keys.Backspace, eager=True)(_type)
+
+    @keys.add(Keys.ControlM, eager=True)
+    def _enter(event: Any) -> None:
+        if control.is_selection_valid():  # nothing shown, nothing taken
+            control.is_answered = True
+            event.app.exit(result=control.get_pointed_at().value)
+
+    @keys.add(Keys.Any)
+    def _other(event: Any) -> None:
+        """Nothing else is typed into a list."""
+
+    return _ask(questionary.Question(Application(
+        layout=create_inquirer_layout(control, prompt), key_bindings=keys,
+        style=merge_styles_default([None]))))
 
 
-def confirm(message: str) -> bool:
-    return bool(_ask(questionary.confirm(message, default=True)))
+def rank(choices: list[Choice], typed: str) -> list[Choice]:
+    """The choices `typed` matches, best first: the start of a name, then anywhere in a
+    name, then anywhere in the rest of the line; in list order within each."""
+    typed = typed.lower()
+    ranked: list[tuple[int, int, Choice]] = []
+    for i, choice in enumerate(choices):
+        name = _name(choice).lower()
+        names = (name, name.replace("_", " "))
+        if any(n.startswith(typed) for n in names):
+            ranked.append((0, i, choice))
+        elif any(typed in n for n in names):
+            ranked.append((1, i, choice))
+        elif typed in _title(choice).lower():
+            ranked.append((2, i, choice))
+    return [choice for _, _, choice in sorted(ranked, key=lambda r: r[:2])]
+
+
+class _Ranked(InquirerControl):
+    """questionary's list, filtered by `rank`, that says when nothing matches."""
+
+    def __init__(self, choices: list[Any], default: Any, nothing: str) -> None:
+        super().__init__(choices, pointer=DEFAULT_SELECTED_POINTER, use_indicator=False,
+                         initial_choice=default)
+        self.nothing = nothing
+
+    @property
+    def filtered_choices(self) -> list[Choice]:
+        if not self.search_filter:
+            return list(self.choices)
+        found = rank(list(self.choices), self.search_filter)
+        self.found_in_search = bool(found)
+        return found
+
+    def _get_choice_tokens(self) -> list[tuple[str, str]]:
+        if self.filtered_choices:
+            tokens: list[tuple[str, str]] = super()._get_choice_tokens()  # type: ignore[no-untyped-call]
+            return tokens
+        return [("class:text", "   "), ("class:search_none", self.nothing)]
+
+    def add_search_character(self, char: Any) -> None:
+        super().add_search_character(char)
+        self.pointed_at = 0
+        if not self.is_selection_valid():
+            self.move(1)  # past a disabled line
+
+    def move(self, step: int) -> None:
+        shown = self.filtered_choices
+        for _ in shown:  # at most once round, even when every line is disabled
+            self.pointed_at = (self.pointed_at + step) % len(shown)
+            if self.is_selection_valid():
+                return
+
+    def is_selection_disabled(self) -> Any:
+        # questionary looks this up in the unfiltered list: the wrong line once filtered.
+        shown = self.filtered_choices
+        return shown[self.pointed_at].disabled if self.pointed_at < len(shown) else True
+
+    def is_selection_valid(self) -> bool:
+        shown = self.filtered_choices
+        return (self.pointed_at < len(shown) and not shown[self.pointed_at].disabled
+                and not isinstance(shown[self.pointed_at], Separator))
+
+
+def _name(choice: Choice) -> str:
+    """What a choice is called: its value when that is text (a goal's name), else its title."""
+    return choice.value if isinstance(choice.value, str) else _title(choice)
+
+
+def _title(choice: Choice) -> str:
+    title = choice.title
+    return title if isinstance(title, str) else "".join(t[1] for t in title or [])
+
+
+def confirm(message: str, default: bool = True) -> bool:
+    return bool(_ask(questionary.confirm(message, default=default)))
 
 
 def text(message: str, **kwargs: Any) -> str:

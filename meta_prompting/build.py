@@ -365,8 +365,9 @@ def supply_parts(library: Library, goal: Goal | None,
         return outcome
 
     if progress:
-        progress(f"Generating {len(targets)} missing part(s) with "
-                 f"{options.model or default_model()}...")
+        what = targets[0].part.key if len(targets) == 1 else f"{len(targets)} parts"
+        verb = "Generating" if any(s.status in NEEDS_TEXT for s in targets) else "Regenerating"
+        progress(f"{verb} {what} with {options.model or default_model()}...")
     from meta_prompting.step import run_all
 
     tasks = [partial(task, s) for s in targets]
@@ -387,7 +388,8 @@ def default_maker(options: BuildOptions) -> tuple[MakeText | None, str | None]:
         generator = GeminiGenerator(options.model or default_model(), options.timeout)
     except GenerationError as e:
         return None, str(e)
-    return with_deadline(generator.generate, options.timeout), None
+    return with_deadline(generator.generate, options.timeout,
+                         name=lambda request: f"gen-{request.part.name}"), None
 
 
 def request_for(library: Library, goal: Goal, part: Part, options: BuildOptions,

@@ -10,6 +10,7 @@ import json
 import os
 import shlex
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from meta_prompting import __version__, streams
@@ -299,7 +300,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.generate_missing:
         from meta_prompting.build import fill_library
 
-        filled = fill_library(library, args.goal, _options(args))
+        with show.retries_told(_retrying(args)):
+            filled = fill_library(library, args.goal, _options(args))
         if args.json:
             _print_json({"ok": True, **filled.to_dict()})
         elif not args.quiet or filled.exit_code:
@@ -310,11 +312,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _run_toolkit(library, args, options)
     from meta_prompting.build import build
 
-    report = build(library, args.goal, args.project, options)
+    with show.retries_told(_retrying(args)):
+        report = build(library, args.goal, args.project, options)
     if args.json:
         _print_json({"ok": True, "exit_code": report.exit_code, **report.to_dict()})
     elif not args.quiet:
         show.build(report)
+    elif report.exit_code:
+        show.incomplete(report)
     return report.exit_code
 
 
@@ -447,6 +452,10 @@ def _waiting(part: Part) -> None:
 
 def _waiting_run(run_id: str) -> None:
     _progress(f"  waiting: another run is making {run_id}")
+
+
+def _retrying(args: argparse.Namespace) -> Callable[[str], None] | None:
+    return None if args.quiet or args.json else lambda note: _progress(f"  {note}")
 
 
 def _fail(message: str, code: int, want_json: bool, prefix: str = "error: ") -> int:

@@ -75,6 +75,7 @@ class Answer(NamedTuple):
 class Generated(NamedTuple):
     text: str
     model: str | None  # the model version that answered; None: a person wrote it
+    description: str | None = None  # what the model was told, when a person changed it
 
 
 def build_prompt(request: PartRequest) -> str:

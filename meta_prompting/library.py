@@ -139,7 +139,7 @@ class Library:
 
         valid = ", ".join(self.goals)
         close = difflib.get_close_matches(name.upper(), list(self.goals), n=1, cutoff=0.5)
-        hint = f'; did you mean "{close[0]}"?' if close else ""
+        hint = f'; did you mean "{close[0]}"?' if close else "."
         raise UnknownGoalError(f'unknown goal "{name}"{hint} Valid goals: {valid}')
 
     def all_parts(self) -> list[Part]:

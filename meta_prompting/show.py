@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from meta_prompting.generate import scrub_secrets
-from meta_prompting.parts import PRESENT
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -62,11 +64,19 @@ def width() -> int | None:
     except ValueError:
         wanted = 0
     if wanted < 1:
-        try:
-            wanted = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
-        except (AttributeError, OSError, ValueError):
-            wanted = 80
+        wanted = _terminal_columns()
     return min(max(wanted, WIDTHS[0]), WIDTHS[1])
+
+
+def _terminal_columns() -> int:
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+    except (AttributeError, OSError, ValueError):
+        return 80
+WOULD = {"create": "would create", "replace": "would replace", "unchanged": "would leave unchanged"}
+# Failures that are the service's, not the person's: retried already, and a later run
+# of the same command finishes the job (the reasons generate.GeminiGenerator.explain gives).
+SERVICE_FAILURE = re.compile(r"the service answered (408|429|500|502|503|504)\b")
 
 
 def console(stderr: bool = False) -> Console:
@@ -88,19 +98,62 @@ def nice_path(path: Path) -> str:
         return str(path)
 
 
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def service_failed(report: BuildReport) -> bool:
+    """True when every reason the toolkit is unfinished is the service failing."""
+    reasons = [p.reason or "" for p in report.parts if p.status == "placeholder"]
+    reasons += list(report.notes)
+    return bool(reasons) and all(SERVICE_FAILURE.search(r) for r in reasons)
+
+
+def finish_advice(report: BuildReport) -> str:
+    if service_failed(report):
+        return ("To finish: the model's service failed (busy or down; not your set-up). "
+                "Run the same command again later:")
+    return "To finish: fix the cause above, then run again:"
+
+
+def terminal_width() -> int | None:
+    """The width to wrap stdout at, or None when it is not a terminal: piped output keeps
+    one logical line a line, unpadded, for programs that read it."""
+    if not sys.stdout.isatty():
+        return None
+    return width() or _terminal_columns()
+
+
+def _writer() -> Callable[[str], None]:
+    """sys.stdout.write, wrapping each line at word boundaries in a terminal."""
+    width = terminal_width()
+
+    def write(line: str) -> None:
+        # Reasons, paths and the command quote the input: escaped before they are shown.
+        text = printable(line.rstrip("\n"))
+        if width is None:
+            sys.stdout.write(text + "\n")
+            return
+        import textwrap  # only for a terminal
+
+        indent = " " * (len(text) - len(text.lstrip(" ")) + 2)
+        wrapped = textwrap.wrap(text, max(width - 1, 20), subsequent_indent=indent,
+                                break_long_words=False, break_on_hyphens=False)
+        sys.stdout.write("\n".join(wrapped or [""]) + "\n")
+
+    return write
+
+
 def build(report: BuildReport) -> None:
     out = nice_path(report.out_dir)
-
-    def write(line: str) -> None:  # reasons, paths and the command quote the input
-        sys.stdout.write(printable(line.rstrip("\n")) + "\n")
-
+    write = _writer()
     if report.dry_run:
         write(f"Dry run: goal {report.goal} into {out}/ (nothing written)\n")
         for part in report.parts:
             extra = f" ({part.reason})" if part.reason else ""
             write(f"  {part.file:<44} {part.status}{extra}\n")
         for f in report.files:
-            write(f"  would {f.action} {out}/{f.name}\n")
+            write(f"  {WOULD[f.action]} {out}/{f.name}\n")
         return
     state = "complete" if report.complete else "INCOMPLETE"
     write(f"Built {out}/ for goal {report.goal} ({state})\n")
@@ -116,7 +169,8 @@ def build(report: BuildReport) -> None:
     for note in report.notes:
         write(f"Note: {note}\n")
     if report.exit_code:
-        write(f"To finish: fix the cause above, then run again: {report.command}\n")
+        write(finish_advice(report) + "\n")
+        sys.stdout.write(f"  {report.command}\n")  # whole, never wrapped: to paste
     if report.complete:
         write(next_step(report) + "\n")
 
@@ -226,6 +280,63 @@ def _sample_line(sample: Sample, out: str) -> str:
     return f"sample {sample.number}: {word}{edited}: {where}" + (f" ({facts})" if facts else "")
 
 
+@contextmanager
+def retries_told(say: Callable[[str], None] | None, named: bool = True) -> Iterator[None]:
+    """Meanwhile, tell `say` of each retry of a generation: "retrying x.txt in 2.0s (...)"
+    (without the part's name unless `named`).
+
+    google-genai retries inside the SDK (tenacity) and takes no callback, but before
+    each wait it logs one INFO line to its logger ("Retrying ... in 2.0 seconds as it
+    raised ServerError: 503 UNAVAILABLE. ..."): that line is the hook.
+    """
+    if say is None:
+        yield
+        return
+    import logging
+
+    tell = say
+
+    class Told(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            note = retry_note(record.getMessage(), (named and record.threadName) or "")
+            if note:
+                tell(note)
+
+    logger = logging.getLogger("google_genai._api_client")
+    handler, level = Told(logging.INFO), logger.level
+    logger.addHandler(handler)
+    if logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+_RETRY = re.compile(r"^Retrying .* in ([\d.]+) seconds as it raised (\w+): ?(.*)", re.DOTALL)
+
+
+def retry_note(message: str, thread: str) -> str | None:
+    """Pure: "retrying x.txt in 2.0s (the service answered 503 UNAVAILABLE)" from the
+    SDK's log line, or None for any other line. step.with_deadline names the thread
+    that generates a part "gen-<file name>"."""
+    found = _RETRY.match(message)
+    if not found:
+        return None
+    seconds, kind, value = found.groups()
+    status = re.match(r"(\d{3}) ([A-Z_]+)", value)
+    cause = f"the service answered {status[1]} {status[2]}" if status else kind
+    name = f" {thread[4:]}" if thread.startswith("gen-") else ""
+    return f"retrying{name} in {float(seconds):.1f}s ({cause})"
+
+
+def incomplete(report: BuildReport) -> None:
+    """The one line --quiet keeps for an incomplete toolkit (exit 3): on stderr."""
+    sys.stderr.write(f"{nice_path(report.out_dir)}/ is incomplete; to finish, run again: "
+                     f"{report.command}\n")
+
+
 def fill(report: FillReport) -> None:
     from rich.markup import escape
     from rich.table import Table
@@ -263,16 +374,18 @@ def listing(library: Library, listings: list[GoalListing]) -> None:
         goal_layers = library.goal_layers.get(item.goal.name, ())
         lines += ["", f"[bold]{safe(item.goal.name)}[/]  {safe(item.goal.description)}"
                       f"{_origin(goal_layers)}"]
+        width = max((len(s.part.name) for s in item.states), default=0)  # a goal's column
         for s in item.states:
             status = "generated" if s.part in item.generated else s.status
-            mark = "" if status == PRESENT else (
-                f"  [{STATUS_STYLE.get(status, '')}]({status})[/]")
             # A part's layer only where it is news: not the goal's own, or hiding another.
             found = library.part_layers(s.part) if s.status != "missing" else []
             news = found and (len(found) > 1 or found[0] != (goal_layers or ("",))[0])
-            lines.append(f"  {s.part.kind:<10}  {safe(s.part.name)}{mark}"
+            lines.append(f"  {s.part.kind:<10}  {safe(s.part.name):<{width}}  "
+                         f"[{STATUS_STYLE.get(status, '')}]{status}[/]"
                          f"{_origin(found) if news else ''}")
-    console().print("\n".join(lines), overflow="fold")
+    # A terminal folds long lines; a pipe gets each line whole, and never padded.
+    piped = terminal_width() is None
+    console().print("\n".join(lines), overflow=None if piped else "fold", soft_wrap=piped)
 
 
 def _origin(layers: tuple[str, ...] | list[str]) -> str:
@@ -337,8 +450,10 @@ def check(report: CheckReport) -> None:
     warnings = len(report.findings) - errors
     verdict = "[green]ok[/]" if report.ok else "[red]FAILED[/]"
     made = f" ({report.generated} generated)" if report.generated else ""
-    out.print(f"{verdict}: {report.goals} goals, {report.parts} parts{made}, "
-              f"{errors} errors, {warnings} warnings ({escape(printable(nice_path(report.root)))})",
+    where = nice_path(report.root)
+    where = "the current folder" if where == "." else f"{escape(printable(where))}/"
+    out.print(f"{verdict}: {plural(report.goals, 'goal')}, {plural(report.parts, 'part')}"
+              f"{made}, {plural(errors, 'error')}, {plural(warnings, 'warning')} in {where}",
               soft_wrap=True)
 
 

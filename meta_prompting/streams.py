@@ -9,21 +9,30 @@ from __future__ import annotations
 import errno
 import os
 import sys
+import threading
 
 from meta_prompting.errors import EXIT_USER_ERROR
 
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell shows when any CLI's reader left
 
 
+_SAYING = threading.Lock()
+
+
 def say(line: str) -> None:
-    """A line on stderr, if there is one to write to: never on stdout instead."""
+    """A line on stderr, if there is one to write to: never on stdout instead.
+
+    Parts and samples are made on several threads: one whole write per line, one at
+    a time, or two lines land on one (print() writes the text and its newline apart).
+    """
     if sys.stderr is None:
         return
-    try:
-        sys.stderr.write(line + "\n")
-        sys.stderr.flush()
-    except OSError:
-        pass  # stderr is gone or full: nobody is there to read the line
+    with _SAYING:
+        try:
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+        except OSError:
+            pass  # stderr is gone or full: nobody is there to read the line
 
 
 def set_up() -> None:

@@ -139,7 +139,8 @@ def supply_part(library: Library, request: PartRequest, make: MakeText, *,
                            f"{os_reason(e)}")
         if made.model is None:
             return Outcome(part, WRITTEN, made.text, sha256=sha256_bytes(data))
-        write_provenance(library, part, request, made.model, sha256_bytes(data))
+        told = request._replace(description=made.description or request.description)
+        write_provenance(library, part, told, made.model, sha256_bytes(data))
         return Outcome(part, GENERATED, made.text, sha256=sha256_bytes(data))
 
     try:

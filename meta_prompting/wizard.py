@@ -8,16 +8,19 @@ here and in `ask`, which only the wizard uses: a plain build never pays for them
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from meta_prompting import ask
-from meta_prompting.errors import EXIT_OK, EXIT_USER_ERROR, ConflictError, GenerationError
+from meta_prompting.errors import EXIT_OK, EXIT_USER_ERROR, GenerationError
+from meta_prompting.existing import CANCEL, OVERWRITE, REBUILD, a_goal, describe_rebuild
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from rich.console import Console
+    from rich.status import Status
 
     from meta_prompting.build import BuildOptions, BuildReport, Plan
     from meta_prompting.generate import Generated, PartRequest
@@ -29,7 +32,6 @@ GENERATE, WRITE, PLACEHOLDER = ("Generate it with the model", "Write it myself",
 ACCEPT, REGENERATE, REVISE, EDIT = ("Accept", "Regenerate (a fresh attempt)",
                                     "Revise with a comment", "Edit it")
 AGAIN = "Try again"
-REBUILD, RENAME, CANCEL = "Rebuild it", "Choose another name", "Cancel"
 
 
 def run_wizard(root: Path, goal: str | None, project: str | None,
@@ -37,23 +39,29 @@ def run_wizard(root: Path, goal: str | None, project: str | None,
     """Ask for what the flags left out, build, show the report; return the exit code."""
     from meta_prompting import show
     from meta_prompting.build import build, generation_blocker, plan_build
+    from meta_prompting.toolkit import project_dir, project_goal
 
     out = show.console()
     library = _load_library(root, out)
     if library is None:
         return EXIT_USER_ERROR
     # A flag answers its question before any is asked, so a bad one fails at once.
-    chosen = library.goal(goal) if goal is not None else None
+    given = library.goal(goal) if goal is not None else None
     if project is not None:
         _check_rebuild(library, project, options)
     else:
-        project = _ask_project(library, options, out)
-        if project is None:
+        asked = _ask_project(library, options, out)
+        if asked is None:
             out.print("Cancelled: nothing written.")
             return EXIT_OK
+        project, options = asked
     blocker = generation_blocker(options._replace(make=None))
+    chosen = _choose_goal(library, project, given, blocker is None, out)
     if chosen is None:
-        chosen = _ask_goal(library, blocker is None, out)
+        out.print("Nothing written.")
+        return EXIT_OK
+    if chosen.name != project_goal(project_dir(library, project)):
+        options = options._replace(change_goal=True)  # confirmed, or a new project
     plan = plan_build(library, chosen.name, project)
     _show_plan(out, plan, options, blocker)
     if options.dry_run:
@@ -76,6 +84,7 @@ def _load_library(root: Path, out: Console) -> Library | None:
     """The library, or None after showing every problem in it: check before asking."""
     from meta_prompting.errors import LibraryError
     from meta_prompting.library import load_jobs, load_library
+    from meta_prompting.show import plural
     from meta_prompting.survey import check_library
 
     try:
@@ -89,8 +98,8 @@ def _load_library(root: Path, out: Console) -> Library | None:
     errors = [f.message for f in check_library(root).findings if f.level == "error"]
     for message in errors:
         out.print(f"[red]error:[/] {_escape(message)}")
-    out.print(f"{len(errors)} problem(s) to fix first; nothing was asked and nothing "
-              "written.")
+    out.print(f"{plural(len(errors), 'problem')} to fix first; nothing was asked and "
+              "nothing written.")
     return None
 
 
@@ -101,39 +110,62 @@ def _check_rebuild(library: Library, project: str, options: BuildOptions) -> Non
     plan_writes(project_dir(library, project), None, options.force)
 
 
-def _ask_project(library: Library, options: BuildOptions, out: Console) -> str | None:
+def _ask_project(library: Library, options: BuildOptions, out: Console
+                 ) -> tuple[str, BuildOptions] | None:
+    """The project's name, and the options a person chose for it (overwrite their edits)."""
     from meta_prompting.errors import UnsafeNameError
     from meta_prompting.files import check_project_name
-    from meta_prompting.show import nice_path
     from meta_prompting.toolkit import project_dir
 
+    wrong = ""
     while True:
-        name = ask.text("Project name (its folder under output/):",
-                        validate=lambda text: check_project_name(text.strip()) or True).strip()
+        # Checked after Enter, with the reason printed right below the answer: checked
+        # as one types, questionary shows it at the bottom of the screen, which in a
+        # tall terminal is far from the prompt. A wrong name stays, to be corrected.
+        typed = ask.text("Project name (its folder under output/):", default=wrong).strip()
+        why = check_project_name(typed)
+        wrong = typed if why else ""
+        if why:
+            out.print(f"[red]{_escape(why)}[/]")
+            continue
         try:
-            folder = project_dir(library, name)
+            folder = project_dir(library, typed)
         except UnsafeNameError as e:  # output/<name> is a link that leads out of output/
             out.print(f"[red]{_escape(str(e))}[/]")
             continue
         if not folder.exists():
-            return name
-        choices = [REBUILD, RENAME, CANCEL]
-        where = _escape(f"{nice_path(folder)}/")
-        try:
-            _check_rebuild(library, name, options)
-            out.print(f"{where} already exists. A rebuild is safe: it replaces only the "
-                      "files this tool wrote, never ones you edited.")
-        except ConflictError as e:
-            out.print(f"[yellow]{_escape(str(e))}[/]")
-            choices.remove(REBUILD)
+            return typed, options
+        choices = describe_rebuild(library, folder, options, out)
         pick = ask.select("What now?", choices)
-        if pick == REBUILD:
-            return name
+        if pick in (REBUILD, OVERWRITE):
+            return typed, options._replace(force=options.force or pick == OVERWRITE)
         if pick == CANCEL:
             return None
 
 
-def _ask_goal(library: Library, can_generate: bool, out: Console) -> Goal:
+def _choose_goal(library: Library, project: str, given: Goal | None, can_generate: bool,
+                 out: Console) -> Goal | None:
+    """The goal to build; a switch of the project's goal only once a person confirms it."""
+    from meta_prompting.show import nice_path
+    from meta_prompting.toolkit import project_dir, project_goal
+
+    folder = project_dir(library, project)
+    current = project_goal(folder)
+    while True:
+        goal = given or _ask_goal(library, can_generate, out, current)
+        if current is None or goal.name == current:
+            return goal
+        # Said by rich, which wraps at words; the question stays short. A default of No:
+        # pressing Enter through the questions must never switch it.
+        out.print(f"{_escape(nice_path(folder))}/ holds {a_goal(current)} toolkit.")
+        if ask.confirm(f"Switch it to {goal.name}?", default=False):
+            return goal
+        if given is not None:  # --goal said it: there is no list to go back to
+            return None
+
+
+def _ask_goal(library: Library, can_generate: bool, out: Console,
+              current: str | None = None) -> Goal:
     import questionary
 
     from meta_prompting.errors import LibraryError
@@ -159,8 +191,10 @@ def _ask_goal(library: Library, can_generate: bool, out: Console) -> Goal:
     if all(c.disabled for c in choices):
         raise LibraryError("no goal can be built: each has a part that cannot be read "
                            "(see --check)")
-    # Once answered, the line would repeat the long title: erase it; the plan names it.
-    return library.goal(str(ask.select("Goal:", choices, erase_when_done=True)))
+    # The list starts at the project's goal: Enter keeps it. Answered, it shows the name.
+    start = current if current in library.goals else None
+    return library.goal(str(ask.select("Goal:", choices, default=start,
+                                       nothing="no goal matches")))
 
 
 def _show_plan(out: Console, plan: Plan, options: BuildOptions, blocker: str | None) -> None:
@@ -232,17 +266,24 @@ class PartMaker:
         from rich.text import Text
 
         from meta_prompting.generate import Generated
+        from meta_prompting.show import SERVICE_FAILURE, retries_told
 
+        spinning = f"Generating {base.part.name}… (Ctrl+C stops)"
         attempt = base
         while True:
             try:
-                with ask.keys_ignored(), self.err.status(
-                        f"Generating {base.part.name}… (Ctrl+C stops)"):
+                with ask.keys_ignored(), self.err.status(spinning) as status, retries_told(
+                        partial(_retrying, status, base.part.name), named=False):
                     made = self._make()(attempt)
                 if made is None:
                     raise GenerationError("the model gave no text")
+                # The record keeps what the model was told, edited or not.
+                made = made._replace(description=base.description)
             except GenerationError as e:
                 self.out.print(f"[red]Generation failed:[/] {_escape(str(e))}")
+                if SERVICE_FAILURE.search(str(e)):
+                    self.out.print("The model's service is busy or down, not your set-up: "
+                                   "try again now, or later (the same command finishes it).")
                 pick = ask.select("What now?", [AGAIN, WRITE, PLACEHOLDER])
                 if pick == WRITE:
                     return self._write(base)
@@ -263,7 +304,8 @@ class PartMaker:
                     edited = ask.edit(made.text, base.part.name,
                                       lambda line: self.out.print(_printable(line), markup=False))
                     if edited.strip() and edited != made.text:
-                        made = Generated(_as_file(edited), f"{made.model}, edited by hand")
+                        made = Generated(_as_file(edited), f"{made.model}, edited by hand",
+                                         base.description)
                     continue
                 if pick == REGENERATE:
                     attempt = base
@@ -297,7 +339,7 @@ class PartMaker:
 
 def _show_result(out: Console, report: BuildReport) -> None:
     """What was written and made, what is left to do, and how to use the toolkit."""
-    from meta_prompting.show import ACTION_WORD, nice_path
+    from meta_prompting.show import ACTION_WORD, WOULD, nice_path
     from meta_prompting.toolkit import PERSONA_FILE, TEMPLATE_FILE
 
     where = _escape(f"{nice_path(report.out_dir)}/")
@@ -305,7 +347,7 @@ def _show_result(out: Console, report: BuildReport) -> None:
     if report.dry_run:
         out.print("Dry run: nothing written. A build would:")
         for f in report.files:
-            out.print(f"  {f.action} {where}{f.name}")
+            out.print(f"  {WOULD[f.action]} {where}{f.name}")
         return
     state = "[green]complete[/]" if report.complete else "[yellow]INCOMPLETE[/]"
     out.print(f"[bold]Built {where}[/] for goal {report.goal} ({state})")
@@ -334,6 +376,11 @@ def _count_asked(plan: Plan, options: BuildOptions) -> int:
     again = options.regenerate
     return sum(s.status in NEEDS_TEXT or s.part.key in again or s.part.name in again
                for s in plan.states)
+
+
+def _retrying(status: Status, name: str, note: str) -> None:
+    # Called on the SDK's thread (rich's status has its own lock); short, to fit 80 columns.
+    status.update(f"Generating {_escape(name)}… {_escape(note)}")
 
 
 def _as_file(text: str) -> str:

@@ -200,8 +200,8 @@ def test_a_missing_part_without_a_key_becomes_a_placeholder(run, make_library: M
         "  01_PROMPT_TEMPLATE.md    created",
         "Placeholder for protocols/review.txt: no API key: set GEMINI_API_KEY (or GOOGLE_API_KEY)",
         "Placeholder for constraints/brief.md: no API key: set GEMINI_API_KEY (or GOOGLE_API_KEY)",
-        f"To finish: fix the cause above, then run again: python orchestrator.py --root {root} "
-        "--goal AUDIT --project x",
+        "To finish: fix the cause above, then run again:",
+        f"  python orchestrator.py --root {root} --goal AUDIT --project x",
     ]
     assert not (root / "components/protocols/review.txt").exists()
     assert (root / "components/constraints/brief.md").read_text() == " \n\t\n"
@@ -265,7 +265,7 @@ def test_list_shows_goals_parts_and_status(run, make_library: MakeLibrary) -> No
     r = run("--root", root, "--list")
     assert r.code == 0
     assert "AUDIT" in r.out and "Review a change" in r.out
-    assert "  constraint  brief.md  (missing)\n" in r.out
+    assert "  constraint  brief.md      missing\n" in r.out
     data = json.loads(run("--root", root, "--list", "--json").out)
     assert data["goals"][0]["complete"] is False
     assert data["goals"][0]["parts"][3] == {
@@ -282,7 +282,7 @@ def test_check_passes_a_clean_library_and_lists_every_problem(run, audit_lib: Pa
     assert r.code == 0
     # The built-in library's goals count too (AUDIT is the project's, over the built-in one).
     n_goals, n_parts = builtin_counts(AUDIT)
-    assert r.out == f"ok: {n_goals} goals, {n_parts} parts, 0 errors, 0 warnings ({audit_lib})\n"
+    assert r.out == f"ok: {n_goals} goals, {n_parts} parts, 0 errors, 0 warnings in {audit_lib}/\n"
     goals = {**AUDIT, "BAD": {"persona": "../x.txt", "protocol": "p.txt", "constraints": []}}
     parts = {**AUDIT_PARTS, "constraints/spare.txt": "unused", "constraints/brief.md": ""}
     root = make_library(goals, parts)
@@ -295,7 +295,7 @@ def test_check_passes_a_clean_library_and_lists_every_problem(run, audit_lib: Pa
         f"error: constraints/brief.md is empty ({root}/components/constraints/brief.md); "
         "needed by AUDIT",
         "warning: constraints/spare.txt is in the parts bin but no goal uses it",
-        f"FAILED: {n_goals} goals, {n_parts} parts, 2 errors, 1 warnings ({root})",
+        f"FAILED: {n_goals} goals, {n_parts} parts, 2 errors, 1 warning in {root}/",
     ]
     data = json.loads(run("--root", root, "--check", "--json").out)
     assert data["ok"] is False and data["exit_code"] == 1 and len(data["findings"]) == 3

@@ -60,7 +60,7 @@ def test_a_missing_part_is_generated_under_its_exact_name(
     assert code == 0, err
     assert (lib / PROTOCOL).read_text() == "1. Read the diff.\n2. Judge it.\n"
     assert "Generated: protocols/review.txt" in out
-    assert "Generating 1 missing part(s) with gemini-flash-latest..." in err
+    assert "Generating protocols/review.txt with gemini-flash-latest..." in err
     assert "1. Read the diff." in (lib / "output/x/01_PROMPT_TEMPLATE.md").read_text()
     manifest = json.loads((lib / "output/x/manifest.json").read_text())
     assert manifest["complete"] is True
@@ -295,7 +295,7 @@ def test_list_and_check_show_generated_parts(
         capsys: pytest.CaptureFixture[str], lib: Path, fake_gemini: FakeGemini) -> None:
     build(capsys, lib)
     assert main(["--root", str(lib), "--list"]) == 0
-    assert "  protocol    review.txt  (generated)\n" in capsys.readouterr().out
+    assert "  protocol    review.txt    generated\n" in capsys.readouterr().out
     assert main(["--root", str(lib), "--check"]) == 0
     out = capsys.readouterr().out
     assert " parts (1 generated), 0 errors, 0 warnings" in out  # lock and record are hidden

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -77,7 +78,7 @@ def test_a_part_is_taken_by_name_from_the_highest_layer_that_has_it(
     assert persona == "You are my detective.\n"
     assert main(["--root", str(project), "--list", "-g", "DEBUG"]) == 0
     out = capsys.readouterr().out
-    assert "debugging_detective.txt  · user, overrides built-in" in out
+    assert re.search(r"debugging_detective\.txt +present  · user, overrides built-in", out)
     assert f"user {home}" in out.replace("\n", "")
 
 

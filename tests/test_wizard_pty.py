@@ -17,9 +17,10 @@ import pexpect
 import pytest
 
 from tests.conftest import AUDIT, AUDIT_PARTS, REPO, MakeLibrary
-from tests.fake_gemini import FAKE_API_KEY, FakeGemini, hang, ok
+from tests.fake_gemini import FAKE_API_KEY, FakeGemini, error, hang, ok
 
 DOWN = "\x1b[B"
+ANSI = re.compile(r"\x1b(\[[0-9;?]*[ -/]*[@-~]|\][^\x07]*\x07|[()][0-9A-B]|[=>])")
 SECONDS = 5  # for a screen to appear
 GENERATION = 15  # the first generation also imports google-genai (~1-2 s)
 
@@ -168,3 +169,67 @@ def test_no_terminal_fails_at_once_with_the_flags_to_use(lib: Path) -> None:
     assert done.stdout == ""
     assert "--goal and --project needed (no terminal" in done.stderr
     assert not (lib / "output").exists()
+
+
+def test_a_bad_project_name_is_named_right_below_it_in_a_tall_terminal(lib: Path) -> None:
+    child = spawn(lib)
+    child.setwinsize(60, 100)
+    child.expect_exact("Project name", timeout=SECONDS)
+    child.send("../x\r")
+    child.expect_exact("must be a bare name", timeout=SECONDS)
+    between = child.before.split("../x")[-1]
+    # questionary's toolbar sat at the screen's bottom, some 30 rows (cursor moves) down.
+    downs = sum(int(n or 1) for n in re.findall(r"\x1b\[(\d*)B", between))
+    assert between.count("\n") + downs <= 2, repr(between)
+    child.expect_exact("Project name", timeout=SECONDS)  # asked again, "../x" kept to fix
+    child.send("\x7f" * 4 + "demo\r")
+    child.expect_exact("Goal:", timeout=SECONDS)
+    child.sendcontrol("c")
+    assert finish(child) == 130
+
+
+def test_the_goal_list_ranks_names_and_takes_only_what_it_shows(shipped: Path) -> None:
+    child = spawn(shipped, None, "-p", "demo")
+    child.expect_exact("Goal:", timeout=SECONDS)
+    child.send("zzz")
+    child.expect_exact("no goal matches", timeout=SECONDS)
+    child.send("\r")  # nothing shown: nothing taken
+    child.send("\x7f" * 3 + "test")
+    child.expect_exact("» TEST", timeout=SECONDS)
+    child.send("\r")
+    child.expect_exact("Build it?", timeout=SECONDS)
+    assert re.search(r"\? Goal: TEST\r*\n", ANSI.sub("", child.before))  # stays, short
+    child.send("n")
+    child.expect_exact("Nothing written.", timeout=SECONDS)
+    assert finish(child) == 0
+
+
+def test_a_switch_of_goal_is_asked_and_no_keeps_it(shipped: Path) -> None:
+    assert subprocess.run([sys.executable, str(REPO / "orchestrator.py"), "--root",
+                           str(shipped), "-g", "TEST", "-p", "demo", "-q"],
+                          env=child_env(None), timeout=20).returncode == 0
+    child = spawn(shipped, None, "-p", "demo")
+    child.expect_exact("» TEST", timeout=SECONDS)  # the list starts at the project's goal
+    child.send("audit\r")
+    expect_words(child, "holds a TEST toolkit.")
+    child.expect_exact("Switch it to AUDIT?", timeout=SECONDS)
+    child.send("\r")  # No, the default
+    child.expect_exact("» TEST", timeout=SECONDS)
+    child.send("\r")
+    child.expect_exact("Build it?", timeout=SECONDS)
+    child.send("y")
+    expect_words(child, "for goal TEST (complete)")
+    assert finish(child) == 0
+
+
+def test_the_spinner_shows_each_retry(lib: Path, server: FakeGemini) -> None:
+    server.enqueue(error(503, "UNAVAILABLE"), ok("Steps."))
+    env = {**child_env(server), "META_PROMPTING_RETRY_DELAY": "1.5"}  # long enough to see
+    child = pexpect.spawn(sys.executable, [str(REPO / "orchestrator.py"), "--root", str(lib)],
+                          env=env, dimensions=(40, 100), encoding="utf-8", timeout=SECONDS)
+    answer_up_to_generation(child)
+    child.expect(r"Generating review\.txt… retrying in \d\.\ds \(the service answered 503 "
+                 r"UNAVAILABLE\)", timeout=GENERATION)
+    child.expect_exact("This text?", timeout=GENERATION)
+    child.send("\r")
+    assert finish(child) == 0
