@@ -59,6 +59,7 @@ class BuildOptions(NamedTuple):
     regenerate: frozenset[str] = frozenset()  # part keys or file names
     filling: Filling | None = None  # a task and evidence: also write 02_PROMPT.md
     suffix: str = ""  # the flags that fill (and run) it, for "run this again" hints
+    stage: str | None = None  # a chain stage: build output/<project>/<stage>/
     make: MakeText | None = None  # the wizard's own way to make a part's text
     progress: Callable[[str], None] | None = None  # "generating...", "generated x (2.1s)"
     on_wait: Callable[[Part], None] | None = None  # another run is generating this part
@@ -134,10 +135,11 @@ def check_goal_change(plan: Plan, options: BuildOptions) -> None:
         plan.goal.name)
 
 
-def plan_build(library: Library, goal_name: str, project: str) -> Plan:
+def plan_build(library: Library, goal_name: str, project: str,
+               stage: str | None = None) -> Plan:
     """Resolve the goal and its parts; refuse what no build could fix."""
     goal = library.goal(goal_name)
-    out = project_dir(library, project)
+    out = project_dir(library, project, stage)
     states = tuple(inspect_parts(library, goal.parts))
     for state in states:
         if state.status not in (PRESENT, *NEEDS_TEXT):
@@ -152,7 +154,7 @@ def build(library: Library, goal_name: str, project: str,
           options: BuildOptions | None = None) -> BuildReport:
     """Build output/<project>/ for a goal; the caller renders the report."""
     options = options or BuildOptions()
-    plan = plan_build(library, goal_name, project)
+    plan = plan_build(library, goal_name, project, options.stage)
     command = rerun_command(options.command, plan.goal.name, project) + options.suffix
     regenerate = select_parts(options.regenerate, plan.goal.parts, "--regenerate",
                               f"goal {plan.goal.name}")
@@ -231,7 +233,7 @@ def assemble(library: Library, plan: Plan, filled: list[Filled], command: str,
     from meta_prompting.step import StepFailed, locked
 
     try:
-        with locked(library.output / f".{plan.project}.lock", timeout=options.timeout + 30,
+        with locked(plan.out.parent / f".{plan.out.name}.lock", timeout=options.timeout + 30,
                     what=f"the project {plan.project}"):
             check_goal_change(plan, options)
             files, actions, manifest = decide()

@@ -167,8 +167,16 @@ class _Locator:
             found = self._find(after, 0)
             start = found if found >= 0 else 0
         pos = self._find(key, start)
-        if pos < 0:
-            pos = start
+        return self.at(pos if pos >= 0 else start)
+
+    def find(self, key: str, start: int = 0) -> int:
+        """Where the first `"key":` at or after `start` is, or -1."""
+        return self._find(key, start)
+
+    def at(self, pos: int) -> str:
+        """file:line:col of a position in the text."""
+        if self._keys is None:
+            self._scan()
         line = bisect_right(self._lines, pos - 1)  # newlines before pos
         col = pos - (self._lines[line - 1] + 1 if line else 0) + 1
         return f"{self.filename}:{line + 1}:{col}"

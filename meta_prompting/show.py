@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from meta_prompting.build import BuildReport, FillReport
+    from meta_prompting.chain import ChainReport
     from meta_prompting.layers import InitReport
     from meta_prompting.library import Library
     from meta_prompting.run import RunReport, Sample
@@ -263,6 +264,46 @@ def grade(report: GradeReport) -> None:
         passed = sum(bool(g.scorecard and g.scorecard.passed) for g in cards)
         out.print(f"{passed} of {len(cards)} answers pass the scorecard "
                   f"(scorecards in each runs/<id>/)")
+
+
+def chain(report: ChainReport) -> None:
+    """A row a stage, in the chain's order, then where the index is and what to do."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    out = console()
+    table = Table(box=None, pad_edge=False, show_edge=False, padding=(0, 2, 0, 0))
+    for name in ("stage", "goal", "status", "grade", "tokens", "seconds"):
+        table.add_column(name, no_wrap=name != "status",
+                         justify="right" if name in ("tokens", "seconds") else "left")
+    style = {"cached": "green", "ran": "cyan", "failed": "red", "blocked": "yellow",
+             "failed grade": "red", "would run": "cyan"}
+    for r in report.results:
+        record = r.sample.record if r.sample else {}
+        tokens = (record.get("tokens") or {}).get("answer")
+        seconds = record.get("seconds")
+        card = r.graded.scorecard if r.graded else None
+        grade = "" if card is None else ("PASS" if card.passed else "FAIL")
+        if r.sessions > 1:
+            grade += f" ({r.sessions} sessions)"
+        status = f"[{style.get(r.status, '')}]{r.status}[/]"
+        if r.sample is not None and r.sample.edited:
+            status += " (edited by hand)"
+        table.add_row(escape(r.stage.name), r.stage.goal, status, grade,
+                      f"{tokens:,}" if tokens else "", f"{seconds:.1f}" if seconds else "")
+    out.print(table)
+    for r in report.results:  # below the table: a reason is read whole, not folded in a cell
+        if r.reason and r.status != "would run":
+            out.print(f"{escape(r.stage.name)} {r.status}: {escape(printable(r.reason))}",
+                      soft_wrap=True)
+    where = escape(nice_path(report.out_dir))
+    if report.dry_run:
+        out.print("Dry run: nothing sent, nothing written.")
+        return
+    out.print(f"Index: {where}/CHAIN.md", soft_wrap=True)
+    if report.exit_code == 3:
+        out.print(f"To finish, run the same command again: {escape(report.command)}",
+                  soft_wrap=True)
 
 
 def _sample_line(sample: Sample, out: str) -> str:

@@ -7,7 +7,7 @@ import stat
 from pathlib import Path
 from typing import NamedTuple
 
-from meta_prompting.errors import UnsafeNameError
+from meta_prompting.errors import LibraryError, UnsafeNameError
 from meta_prompting.files import (
     check_part_name,
     file_kind,
@@ -78,7 +78,7 @@ def list_goals(library: Library) -> list[GoalListing]:
             for goal in library.goals.values()]
 
 
-def check_library(root: Path) -> CheckReport:
+def check_library(root: Path, chain: str | None = None) -> CheckReport:
     """Every problem in every layer and in the merged library, not just the first."""
     library, problems = read_library(root)
     findings = [Finding(ERROR, p) for p in problems]
@@ -116,6 +116,8 @@ def check_library(root: Path) -> CheckReport:
                                           "part any goal uses")
                          for key in jobs if key not in keys]
     findings += _rubric_findings(library)
+    if chain is not None:
+        findings += _chain_findings(library, chain)
     return CheckReport(root, len(library.goals), len(used),
                        tuple(Finding(f.level, escape_surrogates(f.message)) for f in findings),
                        generated)
@@ -189,3 +191,14 @@ def _rubric_findings(library: Library) -> list[Finding]:
     _, _, problem = criteria_of(state.text)
     return [Finding(ERROR, f"{goal.protocol.key}: the {DEFAULT_RUBRIC} rubric's criteria "
                            f"cannot be read: {problem}")] if problem else []
+
+
+def _chain_findings(library: Library, chain: str) -> list[Finding]:
+    """Every problem in a chain file (--check --chain FILE), before it is ever run."""
+    from meta_prompting.chainfile import load_chain
+
+    try:
+        load_chain(Path(chain), library)
+    except LibraryError as e:
+        return [Finding(ERROR, p) for p in e.problems]
+    return []

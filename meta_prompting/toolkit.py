@@ -101,19 +101,24 @@ def render_manifest(goal: Goal, filled: list[Filled], files: dict[str, bytes],
     return (json.dumps(manifest, indent=2) + "\n").encode("utf-8")
 
 
-def project_dir(library: Library, project: str) -> Path:
-    """output/<project>, refused unless it is a safe name that stays inside output/."""
+def project_dir(library: Library, project: str, stage: str | None = None) -> Path:
+    """output/<project> (or a chain stage's output/<project>/<stage>), refused unless
+    each name is a safe one that stays inside its folder."""
     why = check_project_name(project)
     if why:
         raise UnsafeNameError(f"--project: {why}")
-    out = library.output / project
+    if stage is not None and (why := check_project_name(stage)):
+        raise UnsafeNameError(f"stage: {why.replace('project name', 'stage name')}")
+    top = library.output
+    out = top / project if stage is None else top / project / stage
     try:
-        real_output = real_path(library.output)
+        real_top = real_path(top)
         real = real_path(out)
     except OSError as e:  # a symlink loop
         raise UnsafeNameError(f"{out}: cannot be used: {os_reason(e)}") from e
-    if real.parent != real_output:
-        raise UnsafeNameError(f"{out} resolves to {real}, outside {real_output}; refused")
+    expected = real_top if stage is None else real_top / project
+    if real.parent != expected or (stage is not None and real_path(top / project) != expected):
+        raise UnsafeNameError(f"{out} resolves to {real}, outside {real_top}; refused")
     return out
 
 

@@ -1,0 +1,269 @@
+"""Running a chain: each stage a filled toolkit, run in a fresh session, in graph order.
+
+A stage's answer is a run keyed by everything its session was sent, the answers of
+the stages it comes after included. So running the chain again runs exactly what is
+missing or whose inputs changed, make-like: a failed stage and its dependants, or the
+stages downstream of an edited evidence file or a hand-edited answer. Nothing kept
+is ever asked for again; an answer a person edited is handed on as it now stands.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from meta_prompting.chainfile import Chain, Stage
+from meta_prompting.errors import EXIT_INCOMPLETE, EXIT_OK, UserError
+from meta_prompting.files import write_atomic
+from meta_prompting.prompt import Document, Filling
+
+if TYPE_CHECKING:
+    from meta_prompting.build import BuildOptions
+    from meta_prompting.library import Library
+    from meta_prompting.run import RunOptions, Sample, Settings
+    from meta_prompting.scorecard import Graded, GradeOptions
+
+CHAIN_FILE = "CHAIN.md"
+CACHED, RAN, FAILED, BLOCKED, FAILED_GRADE = "cached", "ran", "failed", "blocked", "failed grade"
+WOULD_RUN = "would run"
+
+
+class StageResult(NamedTuple):
+    stage: Stage
+    status: str  # CACHED, RAN, FAILED, BLOCKED, FAILED_GRADE or WOULD_RUN
+    reason: str | None = None
+    sample: Sample | None = None  # the answer handed on (the first passing, if graded)
+    graded: Graded | None = None
+    out_dir: Path | None = None
+    sessions: int = 0  # fresh sessions kept for it (attempts made)
+    missing_section: bool = False  # blocked: an answer it needs lacks the section asked for
+
+    @property
+    def ok(self) -> bool:
+        return self.status in (CACHED, RAN)
+
+    def to_dict(self) -> dict[str, Any]:
+        record = self.sample.record if self.sample else {}
+        card = self.graded.scorecard if self.graded else None
+        return {"stage": self.stage.name, "goal": self.stage.goal, "status": self.status,
+                "reason": self.reason, "edited": bool(self.sample and self.sample.edited),
+                "answer": str(self.sample.answer_path) if self.sample else None,
+                "scorecard": str(self.graded.path) if self.graded and self.graded.path
+                else None, "grade": None if card is None else card.passed,
+                "tokens": record.get("tokens"), "seconds": record.get("seconds"),
+                "sessions": self.sessions}
+
+
+class ChainReport(NamedTuple):
+    chain: Chain
+    out_dir: Path
+    results: tuple[StageResult, ...]  # in the chain's order
+    command: str
+    dry_run: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        if self.dry_run:
+            return EXIT_OK
+        # A stage blocked behind a failed one needs no word of its own: the cause does.
+        if any(r.status == FAILED or r.missing_section for r in self.results):
+            return EXIT_INCOMPLETE
+        if any(r.status == FAILED_GRADE for r in self.results):
+            from meta_prompting.scorecard import EXIT_FAILS_SCORECARD
+
+            return EXIT_FAILS_SCORECARD
+        return EXIT_OK
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"chain": str(self.chain.path), "out_dir": str(self.out_dir),
+                "dry_run": self.dry_run, "command": self.command,
+                "stages": [r.to_dict() for r in self.results]}
+
+
+def run_chain(library: Library, chain: Chain, project: str, build_options: BuildOptions,
+              run_options: RunOptions, settings: Settings, grading: GradeOptions
+              ) -> ChainReport:
+    """Run every stage whose inputs are ready, at most --jobs at once; keep what exists."""
+    from meta_prompting.grade import read_rubric
+    from meta_prompting.run import LazyCall
+    from meta_prompting.toolkit import project_dir
+
+    out = project_dir(library, project)
+    rubric = read_rubric(library, grading.rubric) if any(s.grade for s in chain.stages) else None
+    call = LazyCall(settings.model, run_options.timeout)
+    results: dict[str, StageResult] = {}
+
+    def one(stage: Stage) -> StageResult:
+        upstream = {a.stage: results[a.stage] for a in stage.after}
+        return run_stage(library, stage, project, chain.folder, upstream, build_options,
+                         run_options,
+                         settings, grading, rubric, call)
+
+    schedule(chain, one, results, run_options.jobs)
+    report = ChainReport(chain, out, tuple(results[s.name] for s in chain.stages),
+                         run_options.command, run_options.dry_run)
+    if not run_options.dry_run:
+        write_index(report)
+    return report
+
+
+def run_stage(library: Library, stage: Stage, project: str, base: Path,
+              upstream: dict[str, StageResult], build_options: BuildOptions,
+              run_options: RunOptions, settings: Settings, grading: GradeOptions,
+              rubric: Any, call: Any) -> StageResult:
+    """One stage: its toolkit filled (upstream answers as evidence), then its sessions."""
+    from meta_prompting.build import build
+    from meta_prompting.evidence import collect, read_task
+    from meta_prompting.run import Session, read_answer, run_samples
+    from meta_prompting.scorecard import grade_sample
+    from meta_prompting.sections import extract_section, headings
+
+    waiting = [r for r in upstream.values() if not r.ok]
+    if waiting:
+        first = waiting[0]
+        if first.status == WOULD_RUN:
+            return StageResult(stage, WOULD_RUN, f"after stage {first.stage.name}")
+        return StageResult(stage, BLOCKED, f"stage {first.stage.name} is {first.status}")
+    documents: list[Document] = []
+    for after in stage.after:
+        sample = upstream[after.stage].sample
+        assert sample is not None
+        text = read_answer(sample)
+        if after.section:
+            part = extract_section(text, after.section)
+            if part is None:
+                have = ", ".join(f'"{t}"' for _, t, _ in headings(text)) or "none"
+                return StageResult(stage, BLOCKED, f'stage {after.stage}\'s answer has no '
+                                   f'section "{after.section}" (its headings: {have})',
+                                   missing_section=True)
+            text = part
+        documents.append(Document(after.document, text))
+    task = read_task(stage.task, str(stage.task_file) if stage.task_file else None)
+    assert task is not None
+    # Named relative to the chain file: the same prompt, so the same run, from any folder.
+    evidence = collect([str(p) for p in stage.evidence], task, base=base)
+    filling = Filling(task, evidence.filling.documents + tuple(documents))
+    built = build(library, stage.goal, project, build_options._replace(
+        filling=filling, stage=stage.name, dry_run=run_options.dry_run, progress=None))
+    if built.filled is None:
+        missing = [p.file for p in built.parts if p.status in ("placeholder", "missing",
+                                                               "empty")]
+        return StageResult(stage, FAILED if not run_options.dry_run else WOULD_RUN,
+                           f"its toolkit is incomplete ({', '.join(missing)})",
+                           out_dir=built.out_dir)
+    session = Session(built.filled[0], built.filled[1], settings)
+    graded = None
+    for attempt in range(1, stage.attempts + 1):
+        ran = run_samples(built.out_dir, session, run_options._replace(
+            samples=attempt, again=False, on_text=None, progress=None), call)
+        sample = ran.samples[-1]
+        if run_options.dry_run:
+            status = CACHED if sample.ok and sample.status != WOULD_RUN else WOULD_RUN
+            return StageResult(stage, status, sample=sample if status == CACHED else None,
+                               out_dir=built.out_dir)
+        if not sample.ok:
+            return StageResult(stage, FAILED, sample.reason, out_dir=built.out_dir,
+                               sessions=attempt - 1)
+        fresh = sample.status == "ran"
+        if not stage.grade:
+            return StageResult(stage, RAN if fresh else CACHED, sample=sample,
+                               out_dir=built.out_dir, sessions=attempt)
+        graded = grade_sample(sample, session, rubric, grading.judges, settings.model, call,
+                              run_options.timeout)
+        if graded.scorecard is None:
+            return StageResult(stage, FAILED, f"its grade could not be made: {graded.reason}",
+                               sample=None, graded=graded, out_dir=built.out_dir,
+                               sessions=attempt)
+        if graded.scorecard.passed:
+            return StageResult(stage, RAN if fresh else CACHED, sample=sample, graded=graded,
+                               out_dir=built.out_dir, sessions=attempt)
+    return StageResult(stage, FAILED_GRADE, f"no answer passed the scorecard in "
+                       f"{stage.attempts} fresh session(s)", graded=graded,
+                       out_dir=built.out_dir, sessions=stage.attempts)
+
+
+def schedule(chain: Chain, one: Any, results: dict[str, StageResult], jobs: int) -> None:
+    """Run each stage once all it comes after are done; ready stages side by side.
+
+    Daemon threads, joined in short waits, so Ctrl+C leaves at once: whatever a stage
+    was writing is atomic.
+    """
+    waiting = {s.name: {a.stage for a in s.after} for s in chain.stages}
+    by_name = {s.name: s for s in chain.stages}
+    ready: queue.Queue[str | None] = queue.Queue()
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+    for name, needs in waiting.items():
+        if not needs:
+            ready.put(name)
+
+    def worker() -> None:
+        while True:
+            name = ready.get()
+            if name is None:
+                return
+            try:
+                result = one(by_name[name])
+            except UserError as e:  # bad evidence, an unwritable folder: this stage's
+                result = StageResult(by_name[name], FAILED, str(e))
+            except BaseException as e:  # noqa: BLE001 - re-raised in the main thread
+                errors.append(e)
+                result = StageResult(by_name[name], FAILED, repr(e))
+            with lock:
+                results[name] = result
+                for child in chain.children(name):
+                    waiting[child].discard(name)
+                    if not waiting[child] and child not in results:
+                        ready.put(child)
+                if len(results) == len(chain.stages):
+                    for _ in threads:
+                        ready.put(None)
+
+    threads = [threading.Thread(target=worker, daemon=True)
+               for _ in range(max(1, min(jobs, len(chain.stages))))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        while thread.is_alive():
+            thread.join(0.1)
+    if errors:
+        raise errors[0]
+
+
+def write_index(report: ChainReport) -> None:
+    """output/<project>/CHAIN.md: each stage's answer and scorecard, in order."""
+    lines = [f"# Chain: {report.chain.description or report.chain.path.name}", "",
+             f"From `{report.chain.path}`. Re-run: `{report.command}`", "",
+             "| # | Stage | Goal | Status | Answer | Scorecard |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for i, r in enumerate(report.results, 1):
+        answer = scorecard = ""
+        if r.sample is not None:
+            answer = f"[answer]({_relative(r.sample.answer_path, report.out_dir)})"
+            if r.sample.edited:
+                answer += " (edited by hand)"
+        if r.graded is not None and r.graded.path is not None and r.graded.scorecard:
+            verdict = "PASS" if r.graded.scorecard.passed else "FAIL"
+            card = _relative(r.graded.path.with_suffix(".md"), report.out_dir)
+            scorecard = f"[{verdict}]({card})"
+        status = r.status + (f": {r.reason}" if r.reason else "")
+        lines.append(f"| {i} | {r.stage.name} | {r.stage.goal} | {status.replace('|', '/')} "
+                     f"| {answer} | {scorecard} |")
+    data = ("\n".join(lines) + "\n").encode("utf-8")
+    path = report.out_dir / CHAIN_FILE
+    try:
+        if path.read_bytes() == data:
+            return
+    except OSError:
+        pass
+    report.out_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, data)
+
+
+def _relative(path: Path, base: Path) -> str:
+    try:
+        return path.relative_to(base).as_posix()
+    except ValueError:
+        return path.as_posix()

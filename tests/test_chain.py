@@ -1,0 +1,280 @@
+"""Chains of fresh sessions: validated whole, run as a graph, resumed make-like."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from meta_prompting.cli import main
+from tests.conftest import MakeLibrary
+from tests.fake_gemini import FakeGemini, RequestRecord, error, ok
+from tests.test_grade import GOALS as GRADE_GOALS
+from tests.test_grade import PARTS as GRADE_PARTS
+
+GOALS = {
+    **GRADE_GOALS,
+    "SYNTH": {"description": "Synthesize", "persona": "principal.txt",
+              "protocol": "synthesis.txt", "constraints": ["rules.txt"]},
+}
+PARTS = {
+    **GRADE_PARTS,
+    "personas/principal.txt": "You are a principal engineer.\n",
+    "protocols/synthesis.txt": "Synthesis\n\nMerge the stages.\n\nOutput format\n## Design\n",
+}
+ANSWER = ("## Analysis\nThe state is kept in memory only.\n\n## Revised Algorithm\n"
+          "1. Write a journal line per item.\n2. Skip journalled items on restart.\n\n"
+          "## Risks\nThe journal grows.\n")
+
+
+def four_stages(folder: Path) -> Path:
+    """Three independent focused stages, then a synthesis after all three."""
+    (folder / "ev").mkdir(parents=True, exist_ok=True)
+    for name in ("state", "retries", "recovery"):
+        (folder / "ev" / f"{name}.txt").write_text(f"Evidence for {name}.\n")
+    stages = [{"name": n, "goal": "SIMULATE", "task": f"Simulate the {n} design.",
+               "evidence": [f"ev/{n}.txt"]} for n in ("state", "retries", "recovery")]
+    stages.append({"name": "synthesis", "goal": "SYNTH", "task": "Merge them.",
+                   "after": ["state", "retries", "recovery"]})
+    return write_chain(folder, {"description": "Three focused simulations", "stages": stages})
+
+
+def write_chain(folder: Path, data: dict[str, Any] | str, name: str = "chain.json") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(data if isinstance(data, str) else json.dumps(data, indent=2))
+    return path
+
+
+@pytest.fixture(autouse=True)
+def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("META_PROMPTING_RETRY_DELAY", "0.01")
+
+
+@pytest.fixture
+def lib(make_library: MakeLibrary) -> Path:
+    return make_library(GOALS, PARTS)
+
+
+@pytest.fixture
+def chains(tmp_path: Path) -> Path:
+    return tmp_path / "work" / "chains"
+
+
+def chain(capsys: pytest.CaptureFixture[str], lib: Path, path: Path, *extra: str
+          ) -> tuple[int, str, str]:
+    code = main(["--root", str(lib), "--chain", str(path), "--project", "p", *extra])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def task_of(record: RequestRecord) -> str:
+    return record.prompt.split("<task>\n")[-1].split("\n</task>")[0]
+
+
+def answer_path(lib: Path, stage: str) -> Path:
+    [path] = (lib / "output/p" / stage / "runs").glob("*/answer.md")
+    return path
+
+
+def test_three_stages_run_side_by_side_then_the_synthesis_and_a_rerun_asks_nothing(
+        capsys: pytest.CaptureFixture[str], lib: Path, chains: Path,
+        fake_gemini: FakeGemini) -> None:
+    fake_gemini.latency = 0.4
+    path = four_stages(chains)
+    code, out, err = chain(capsys, lib, path)
+    assert code == 0, out + err
+    assert fake_gemini.count == 4 and fake_gemini.max_concurrent == 3
+    last = fake_gemini.requests[-1]
+    assert task_of(last) == "Merge them." and last.system == "You are a principal engineer.\n"
+    for stage in ("state", "retries", "recovery"):  # each answer is its own document
+        assert re.search(f'<document(-\\d+)? name="stage {stage}">', last.prompt)
+    assert any('<document name="ev/state.txt">' in r.prompt for r in fake_gemini.requests)
+    index = (lib / "output/p/CHAIN.md").read_text()
+    assert index.count("[answer](") == 4 and "state/runs/" in index
+    assert chain(capsys, lib, path)[0] == 0 and fake_gemini.count == 4
+
+
+def test_a_504_fails_one_stage_and_its_dependants_and_the_rerun_makes_exactly_those(
+        capsys: pytest.CaptureFixture[str], lib: Path, chains: Path,
+        fake_gemini: FakeGemini) -> None:
+    path = four_stages(chains)
+    fake_gemini.fail_when("Simulate the retries design.", error(504, "DEADLINE_EXCEEDED"),
+                          times=4)
+    code, out, _ = chain(capsys, lib, path)
+    assert code == 3
+    assert "504 DEADLINE_EXCEEDED after 4 attempts" in out
+    assert "synthesis blocked: stage retries is failed" in out
+    assert "To finish, run the same command again:" in out
+    before = fake_gemini.count
+    assert chain(capsys, lib, path)[0] == 0
+    assert [task_of(r) for r in fake_gemini.requests[before:]] == [
+        "Simulate the retries design.", "Merge them."]
+
+
+def test_an_evidence_edit_reruns_exactly_the_stages_that_read_it(
+        capsys: pytest.CaptureFixture[str], lib: Path, chains: Path,
+        fake_gemini: FakeGemini) -> None:
+    path = four_stages(chains)
+    assert chain(capsys, lib, path)[0] == 0
+    (chains / "ev" / "recovery.txt").write_text("Evidence for recovery, corrected.\n")
+    code, out, _ = chain(capsys, lib, path)
+    assert code == 0
+    assert [task_of(r) for r in fake_gemini.requests[4:]] == [
+        "Simulate the recovery design.", "Merge them."]
+
+
+def test_a_failing_grade_gets_another_session_then_blocks_what_follows(
+        capsys: pytest.CaptureFixture[str], lib: Path, chains: Path,
+        fake_gemini: FakeGemini) -> None:
+    stages = [{"name": "state", "goal": "SIMULATE", "task": "Simulate state.", "grade": True,
+               "attempts": 2},
+              {"name": "synthesis", "goal": "SYNTH", "task": "Merge.", "after": ["state"]}]
+    path = write_chain(chains, {"stages": stages})
+    # The fake's judgments quote "fake quote", which no answer holds: every grade fails.
+    code, out, _ = chain(capsys, lib, path)
+    assert code == 4
+    judged = [r for r in fake_gemini.requests if r.response_schema is not None]
+    assert len(judged) == 2 and fake_gemini.count == 4  # two sessions, two judgments
+    assert "state failed grade: no answer passed the scorecard in 2 fresh session(s)" in out
+    assert "synthesis blocked: stage state is failed grade" in out
+    assert not (lib / "output/p/synthesis/runs").exists()
+    assert chain(capsys, lib, path)[0] == 4 and fake_gemini.count == 4  # all kept
+
+
+def test_a_passing_grade_hands_on_the_answer_that_passed(
+        capsys: pytest.CaptureFixture[str], lib: Path, chains: Path,
+        fake_gemini: FakeGemini) -> None:
+    stages = [{"name": "state", "goal": "SIMULATE", "task": "Simulate state.", "grade": True,
+               "attempts": 3},
+              {"name": "synthesis", "goal": "SYNTH", "task": "Merge.", "after": ["state"]}]
+    path = write_chain(chains, {"stages": stages})
+    answers = iter(["First try, too vague.\n", ANSWER])
+    fake_gemini.responder = lambda r: None if r.response_schema else (
+        ok(next(answers)) if "Simulate state." in r.prompt else None)
+    fake_gemini.schema_overrides = {"quote": "Write a journal line per item."}
+    code, out, _ = chain(capsys, lib, path)
+    assert code == 0, out
+    assert "PASS (2 sessions)" in out
+    assert "Skip journalled items on restart." in fake_gemini.requests[-1].prompt
+
+
+def test_a_section_is_handed_on_alone(capsys: pytest.CaptureFixture[str], lib: Path,
+                                      chains: Path, fake_gemini: FakeGemini) -> None:
+    stages = [{"name": "state", "goal": "SIMULATE", "task": "Simulate state."},
+              {"name": "retries", "goal": "SIMULATE", "task": "Simulate retries.",
+               "after": [{"stage": "state", "section": "revised algorithm"}]}]
+    path = write_chain(chains, {"stages": stages})
+    fake_gemini.enqueue(ok(ANSWER))
+    assert chain(capsys, lib, path)[0] == 0
+    later = fake_gemini.requests[-1].prompt
+    assert ('<document name="stage state: revised algorithm">\n## Revised Algorithm\n'
+            "1. Write a journal line per item.\n2. Skip journalled items on restart.\n"
+            "</document>") in later
+    assert "The state is kept in memory only." not in later and "The journal grows" not in later
+
+
+def test_a_missing_section_blocks_the_later_stage_and_names_what_is_there(
+        capsys: pytest.CaptureFixture[str], lib: Path, chains: Path,
+        fake_gemini: FakeGemini) -> None:
+    stages = [{"name": "state", "goal": "SIMULATE", "task": "Simulate state."},
+              {"name": "retries", "goal": "SIMULATE", "task": "Simulate retries.",
+               "after": [{"stage": "state", "section": "Revised Algorithm"}]}]
+    path = write_chain(chains, {"stages": stages})
+    fake_gemini.enqueue(ok("## Analysis\nNo algorithm here.\n\n```\n# Revised Algorithm\n```\n"))
+    code, out, _ = chain(capsys, lib, path)
+    assert code == 3 and fake_gemini.count == 1
+    assert ('retries blocked: stage state\'s answer has no section "Revised Algorithm" (its '
+            'headings: "Analysis")') in out
+
+
+def test_an_answer_edited_by_hand_is_kept_and_handed_on(
+        capsys: pytest.CaptureFixture[str], lib: Path, chains: Path,
+        fake_gemini: FakeGemini) -> None:
+    path = four_stages(chains)
+    assert chain(capsys, lib, path)[0] == 0
+    edited = answer_path(lib, "state")
+    edited.write_text("## Revised Algorithm\nA person's last-mile correction.\n")
+    code, out, _ = chain(capsys, lib, path, "--force")
+    assert code == 0
+    assert [task_of(r) for r in fake_gemini.requests[4:]] == ["Merge them."]
+    assert "A person's last-mile correction." in fake_gemini.requests[-1].prompt
+    assert edited.read_text() == "## Revised Algorithm\nA person's last-mile correction.\n"
+    assert "edited by hand" in out
+    report = json.loads(chain(capsys, lib, path, "--json")[1])
+    assert [s["edited"] for s in report["stages"]] == [True, False, False, False]
+    assert fake_gemini.count == 5
+
+
+def test_a_dry_run_says_what_would_run_and_what_is_kept(
+        capsys: pytest.CaptureFixture[str], lib: Path, chains: Path,
+        fake_gemini: FakeGemini) -> None:
+    path = four_stages(chains)
+    code, out, _ = chain(capsys, lib, path, "--dry-run")
+    assert code == 0 and fake_gemini.count == 0 and not (lib / "output").exists()
+    assert out.count("would run") == 4
+    assert chain(capsys, lib, path)[0] == 0
+    (chains / "ev" / "state.txt").write_text("changed\n")
+    code, out, _ = chain(capsys, lib, path, "--dry-run")
+    assert out.count("would run") == 2 and out.count("cached") == 2
+    assert fake_gemini.count == 4
+
+
+@pytest.mark.parametrize(("stages", "message"), [
+    ([{"name": "a", "goal": "SIMULATE", "task": "t", "after": ["b"]},
+      {"name": "b", "goal": "SIMULATE", "task": "t", "after": ["a"]}],
+     "stages a -> b -> a form a cycle"),
+    ([{"name": "a", "goal": "SIMULATE", "task": "t", "after": ["stat"]},
+      {"name": "state", "goal": "SIMULATE", "task": "t"}],
+     'stage "a": "after" names no stage "stat" (did you mean "state"?)'),
+    ([{"name": "a", "goal": "SIMULATEE", "task": "t"}],
+     'stage "a": "goal" names no goal "SIMULATEE" (did you mean "SIMULATE"?)'),
+    ([{"name": "a", "goal": "SIMULATE", "task": "t"}, {"name": "a", "goal": "SYNTH",
+                                                       "task": "t"}],
+     'stage "a": the name is used twice'),
+    ([{"name": "a", "goal": "SIMULATE", "task": "t", "evidence": ["nope.log"]}],
+     'stage "a": "evidence" nope.log: no such file or folder (relative to the chain file)'),
+    ([{"name": "a", "goal": "SIMULATE", "taks": "t"}],
+     'stage "a": "taks" is not a known field (did you mean "task"?)'),
+    ([{"name": "a", "goal": "SIMULATE", "task": "t", "task_file": "x.md"}],
+     'stage "a": "task" or "task_file": give exactly one'),
+    ([{"name": "../a", "goal": "SIMULATE", "task": "t"}], 'stage "../a": "name"'),
+    ([{"name": "a", "goal": "SIMULATE", "task": "t", "attempts": 2}],
+     '"attempts" goes with "grade": true'),
+], ids=["cycle", "unknown-after", "unknown-goal", "duplicate", "missing-evidence",
+        "unknown-key", "two-tasks", "unsafe-name", "attempts-without-grade"])
+def test_a_bad_chain_is_refused_before_any_call(
+        capsys: pytest.CaptureFixture[str], lib: Path, chains: Path,
+        fake_gemini: FakeGemini, stages: list[dict[str, Any]], message: str) -> None:
+    path = write_chain(chains, {"stages": stages})
+    code, out, err = chain(capsys, lib, path)
+    assert code == 1 and message in err, err
+    assert err.startswith(f"error: {path}:") and err.count("\n") == 1
+    assert fake_gemini.count == 0 and not (lib / "output").exists()
+
+
+def test_chain_file_errors_name_the_line(capsys: pytest.CaptureFixture[str], lib: Path,
+                                         chains: Path) -> None:
+    path = write_chain(chains, '{\n  "stages": [\n    {"name": "a", "goal": "NOPE", '
+                               '"task": "t"}\n  ]\n}\n')
+    code, _, err = chain(capsys, lib, path)
+    assert code == 1 and err.startswith(f'error: {path}:3:19: stage "a": "goal" names no goal')
+    assert main(["--root", str(lib), "--check", "--chain", str(path)]) == 1
+    assert f'error: {path}:3:19: stage "a": "goal" names no goal' in capsys.readouterr().out
+    nested = write_chain(chains, "[" * 5000 + "]" * 5000, "deep.json")
+    code, _, err = chain(capsys, lib, nested)
+    assert code == 1 and "nested too deeply to read" in err
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--chain", "c.json"], "--chain needs --project"),
+    (["--chain", "c.json", "--project", "p", "--goal", "AUDIT"], "not --goal"),
+    (["--chain", "missing.json", "--project", "p"], "--chain missing.json: no such file"),
+], ids=["no-project", "with-goal", "missing-file"])
+def test_chain_flags(capsys: pytest.CaptureFixture[str], lib: Path, args: list[str],
+                     message: str) -> None:
+    code = main(["--root", str(lib), *args])
+    assert code in (1, 2) and message in capsys.readouterr().err
