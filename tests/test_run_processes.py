@@ -93,3 +93,34 @@ def test_ctrl_c_during_a_run_stops_at_once_and_keeps_nothing(make_library: MakeL
     assert err.endswith("Stopped by user\n") and "Traceback" not in err
     assert kept_runs(root) == []
     assert [n for n in os.listdir(root / "output/x/runs") if n.endswith(".tmp")] == []
+
+
+@pytest.mark.parametrize("trial", range(2))
+def test_a_chain_killed_at_any_moment_is_finished_by_running_it_again(
+        make_library: MakeLibrary, tmp_path: Path, trial: int) -> None:
+    from tests.test_chain import GOALS, PARTS, four_stages
+
+    root = make_library(GOALS, PARTS)
+    path = four_stages(tmp_path / "chain")
+    args = ["--root", str(root), "--chain", str(path), "--project", "p"]
+    rng = random.Random(100 + trial)
+    with FakeGemini(latency=0.4, default=ok(ANSWER)) as fake:
+        env = child_env(fake)
+        proc = subprocess.Popen([sys.executable, str(REPO / "tests" / "crashy.py"), "0.1",
+                                 *args], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(1.3, 2.4))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        kept = {stage for stage in ("state", "retries", "recovery", "synthesis")
+                if list((root / "output/p" / stage / "runs").glob("*/run.json"))}
+        asked = fake.count
+        done = subprocess.run([sys.executable, str(REPO / "orchestrator.py"), *args], env=env,
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stdout + done.stderr
+        # No finished stage is asked for again: only those with no answer kept.
+        assert fake.count - asked == 4 - len(kept)
+    for stage in ("state", "retries", "recovery", "synthesis"):
+        [answer] = (root / "output/p" / stage / "runs").glob("*/answer.md")
+        assert answer.read_text() == ANSWER
+    assert "[answer](synthesis/runs/" in (root / "output/p/CHAIN.md").read_text()
