@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -37,9 +35,8 @@ from meta_prompting.toolkit import (
 )
 
 if TYPE_CHECKING:
-    from meta_prompting.generate import PartRequest
     from meta_prompting.prompt import Filling
-    from meta_prompting.supply import MakeText, Outcome
+    from meta_prompting.supply import MakeText
 
 DEFAULT_JOBS = 8
 DEFAULT_TIMEOUT = 120.0
@@ -165,6 +162,8 @@ def build(library: Library, goal_name: str, project: str,
         return _dry_run(plan, options, command)
     # No conflict check before the parts: a person's edits in the toolkit must never
     # stop the missing parts being made (the library needs them either way).
+    from meta_prompting.supply import supply_parts
+
     outcomes = supply_parts(library, plan.goal, plan.states, regenerate, options)
     filled: list[Filled] = []
     reports: list[PartReport] = []
@@ -246,47 +245,6 @@ def assemble(library: Library, plan: Plan, filled: list[Filled], command: str,
     return files, actions
 
 
-class FillReport(NamedTuple):
-    """What --generate-missing did: a row a part the map names that was not present."""
-
-    parts: tuple[PartReport, ...]  # status "generated", "present" (made by another run)
-    #                                or "placeholder" (failed: nothing written)
-    present: int  # parts that were there already
-
-    @property
-    def exit_code(self) -> int:
-        return EXIT_INCOMPLETE if any(p.status == "placeholder" for p in self.parts) else EXIT_OK
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"exit_code": self.exit_code, "present": self.present,
-                "parts": [p._asdict() for p in self.parts]}
-
-
-def fill_library(library: Library, goal_name: str | None, options: BuildOptions) -> FillReport:
-    """Generate every missing part the map names (or one goal's), without a toolkit."""
-    goals = [library.goal(goal_name)] if goal_name else list(library.goals.values())
-    everything = list(dict.fromkeys(p for g in goals for p in g.parts))
-    regenerate = select_parts(options.regenerate, everything, "--regenerate", "the map")
-    select_parts(frozenset(options.describe), everything, "--describe", "the map")
-    states = {s.part: s for s in inspect_parts(library, everything)}
-    for state in states.values():
-        if state.status not in (PRESENT, *NEEDS_TEXT):
-            raise LibraryError(f"part {state.part.key} is {state.status}: {state.path}: "
-                               f"{state.reason}")
-    # Each part is generated once, for the first goal that names it (its context).
-    owner: dict[Part, Goal] = {}
-    for goal in goals:
-        for part in goal.parts:
-            owner.setdefault(part, goal)
-    targets = [s for s in states.values() if s.status in NEEDS_TEXT or s.part in regenerate]
-    outcomes: dict[Part, Outcome] = {}
-    if targets:
-        outcomes = supply_parts(library, None, targets, regenerate, options, owner)
-    rows = tuple(PartReport(s.part.kind, s.part.key, outcomes[s.part].status,
-                            outcomes[s.part].reason) for s in targets)
-    return FillReport(rows, len(states) - len(targets))
-
-
 def _dry_run(plan: Plan, options: BuildOptions, command: str) -> BuildReport:
     """What a build would do, from the parts as they are now; nothing is written."""
     will = generation_blocker(options)
@@ -304,7 +262,7 @@ def _dry_run(plan: Plan, options: BuildOptions, command: str) -> BuildReport:
 
 def generation_blocker(options: BuildOptions) -> str | None:
     """Why parts cannot be generated now (cheap: no SDK import), or None."""
-    from meta_prompting.generate import key_blocker
+    from meta_prompting.keys import key_blocker
 
     if options.make is not None:
         return None
@@ -324,84 +282,6 @@ def select_parts(names: frozenset[str], parts: tuple[Part, ...] | list[Part], fl
             raise UserError(f"{flag} {name}: not a part of {scope} (its parts: {known})")
         chosen.update(found)
     return chosen
-
-
-def supply_parts(library: Library, goal: Goal | None,
-                 states: tuple[PartState, ...] | list[PartState], regenerate: set[Part],
-                 options: BuildOptions, owner: dict[Part, Goal] | None = None
-                 ) -> dict[Part, Outcome]:
-    """Generate what is missing (and what --regenerate names), concurrently.
-
-    Each part is generated for `goal`, or for its `owner` goal when filling a library.
-    """
-    targets = [s for s in states if s.status in NEEDS_TEXT or s.part in regenerate]
-    if not targets:
-        return {}
-    from meta_prompting.supply import PLACEHOLDER, Outcome, supply_part
-
-    make, reason = options.make, None
-    if make is None:
-        make, reason = default_maker(options)
-    if make is None:
-        return {s.part: Outcome(s.part, PLACEHOLDER, reason=reason) for s in targets}
-    from meta_prompting.library import load_jobs
-
-    jobs_file, _ = load_jobs(library.root)
-    progress = options.progress
-
-    def task(state: PartState) -> Outcome:
-        request = request_for(library, goal or (owner or {})[state.part], state.part, options,
-                              jobs_file)
-        start = time.monotonic()
-        try:
-            outcome = supply_part(library, request, make, lock_timeout=options.timeout + 30,
-                                  regenerate=state.part in regenerate, on_wait=options.on_wait)
-        except OSError as e:  # e.g. out of file descriptors: this part fails, not the build
-            outcome = Outcome(state.part, PLACEHOLDER, reason=f"{state.part.key}: {os_reason(e)}")
-        if progress:
-            why = f": {outcome.reason}" if outcome.reason else ""
-            word = {"present": "made by another run", "placeholder": "failed",
-                    "written": "written"}.get(
-                outcome.status, outcome.status)
-            progress(f"  {word} {state.part.key} ({time.monotonic() - start:.1f}s){why}")
-        return outcome
-
-    if progress:
-        what = targets[0].part.key if len(targets) == 1 else f"{len(targets)} parts"
-        verb = "Generating" if any(s.status in NEEDS_TEXT for s in targets) else "Regenerating"
-        progress(f"{verb} {what} with {options.model or default_model()}...")
-    from meta_prompting.step import run_all
-
-    tasks = [partial(task, s) for s in targets]
-    jobs = 1 if options.make is not None else options.jobs  # a person answers one at a time
-    return {o.part: o for o in run_all(jobs, tasks)}
-
-
-def default_maker(options: BuildOptions) -> tuple[MakeText | None, str | None]:
-    """The model, bounded by --timeout; or None and why generation cannot happen."""
-    blocker = generation_blocker(options)
-    if blocker:
-        return None, blocker
-    from meta_prompting.errors import GenerationError
-    from meta_prompting.generate import GeminiGenerator
-    from meta_prompting.step import with_deadline
-
-    try:
-        generator = GeminiGenerator(options.model or default_model(), options.timeout)
-    except GenerationError as e:
-        return None, str(e)
-    return with_deadline(generator.generate, options.timeout,
-                         name=lambda request: f"gen-{request.part.name}"), None
-
-
-def request_for(library: Library, goal: Goal, part: Part, options: BuildOptions,
-                jobs: dict[str, str]) -> PartRequest:
-    """What the model is told about one part (the wizard shows the description first)."""
-    from meta_prompting.generate import PartRequest
-    from meta_prompting.supply import describe, pick_examples
-
-    return PartRequest(goal, part, describe(part, goal, options.describe, jobs),
-                       pick_examples(library, part, goal))
 
 
 def default_model() -> str:

@@ -118,7 +118,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             show.listing(library, listings)
         return EXIT_OK
     if args.generate_missing:
-        from meta_prompting.build import fill_library
+        from meta_prompting.fill import fill_library
 
         with show.retries_told(_retrying(args)):
             filled = fill_library(library, args.goal, _options(args))
@@ -337,7 +337,7 @@ def _print_json(data: dict[str, Any]) -> None:
 
 def _scrubbed(data: Any) -> Any:
     """`data` with any API key scrubbed from its strings; the real text otherwise."""
-    from meta_prompting.generate import scrub_secrets
+    from meta_prompting.keys import scrub_secrets
 
     if isinstance(data, str):
         return scrub_secrets(data)

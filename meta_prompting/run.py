@@ -320,11 +320,13 @@ def read_answer(sample: Sample) -> str:
 
 def make_call(model: str, timeout: float) -> tuple[Call | None, str | None]:
     """The model, bounded by --timeout; or None and why runs cannot be made now."""
-    from meta_prompting.generate import GeminiGenerator, find_key
+    from meta_prompting.generate import GeminiGenerator
+    from meta_prompting.keys import key_blocker
     from meta_prompting.step import with_deadline
 
-    if find_key() is None:
-        return None, "no API key: set GEMINI_API_KEY (or GOOGLE_API_KEY)"
+    blocker = key_blocker()
+    if blocker:
+        return None, blocker
     try:
         generator = GeminiGenerator(model, timeout)
     except GenerationError as e:

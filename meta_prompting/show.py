@@ -15,13 +15,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from meta_prompting.generate import scrub_secrets
+from meta_prompting.keys import scrub_secrets
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from meta_prompting.build import BuildReport, FillReport
+    from meta_prompting.build import BuildReport
     from meta_prompting.chain import ChainReport
+    from meta_prompting.fill import FillReport
     from meta_prompting.layers import InitReport
     from meta_prompting.library import Library
     from meta_prompting.run import RunReport, Sample

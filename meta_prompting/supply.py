@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
 from meta_prompting import __version__
+from meta_prompting.build import BuildOptions, default_model, generation_blocker
 from meta_prompting.errors import GenerationError
 from meta_prompting.files import (
     check_part_name,
@@ -27,7 +30,7 @@ from meta_prompting.files import (
 )
 from meta_prompting.generate import Generated, PartRequest
 from meta_prompting.library import COMPONENTS, FOLDERS, Goal, Library, Part
-from meta_prompting.parts import NEEDS_TEXT, PRESENT, inspect_part, provenance_path
+from meta_prompting.parts import NEEDS_TEXT, PRESENT, PartState, inspect_part, provenance_path
 from meta_prompting.step import StepFailed, ensure
 
 GENERATED = "generated"
@@ -172,3 +175,76 @@ def write_provenance(library: Library, part: Part, request: PartRequest, model: 
                      (json.dumps(record, indent=2) + "\n").encode("utf-8"))
     except OSError:
         pass  # the part itself is whole and in place; the record is a courtesy
+
+
+def supply_parts(library: Library, goal: Goal | None,
+                 states: tuple[PartState, ...] | list[PartState], regenerate: set[Part],
+                 options: BuildOptions, owner: dict[Part, Goal] | None = None
+                 ) -> dict[Part, Outcome]:
+    """Generate what is missing (and what --regenerate names), concurrently.
+
+    Each part is generated for `goal`, or for its `owner` goal when filling a library.
+    """
+    targets = [s for s in states if s.status in NEEDS_TEXT or s.part in regenerate]
+    if not targets:
+        return {}
+    make, reason = options.make, None
+    if make is None:
+        make, reason = default_maker(options)
+    if make is None:
+        return {s.part: Outcome(s.part, PLACEHOLDER, reason=reason) for s in targets}
+    from meta_prompting.library import load_jobs
+
+    jobs_file, _ = load_jobs(library.root)
+    progress = options.progress
+
+    def task(state: PartState) -> Outcome:
+        request = request_for(library, goal or (owner or {})[state.part], state.part, options,
+                              jobs_file)
+        start = time.monotonic()
+        try:
+            outcome = supply_part(library, request, make, lock_timeout=options.timeout + 30,
+                                  regenerate=state.part in regenerate, on_wait=options.on_wait)
+        except OSError as e:  # e.g. out of file descriptors: this part fails, not the build
+            outcome = Outcome(state.part, PLACEHOLDER, reason=f"{state.part.key}: {os_reason(e)}")
+        if progress:
+            why = f": {outcome.reason}" if outcome.reason else ""
+            word = {"present": "made by another run", "placeholder": "failed",
+                    "written": "written"}.get(
+                outcome.status, outcome.status)
+            progress(f"  {word} {state.part.key} ({time.monotonic() - start:.1f}s){why}")
+        return outcome
+
+    if progress:
+        what = targets[0].part.key if len(targets) == 1 else f"{len(targets)} parts"
+        verb = "Generating" if any(s.status in NEEDS_TEXT for s in targets) else "Regenerating"
+        progress(f"{verb} {what} with {options.model or default_model()}...")
+    from meta_prompting.step import run_all
+
+    tasks = [partial(task, s) for s in targets]
+    jobs = 1 if options.make is not None else options.jobs  # a person answers one at a time
+    return {o.part: o for o in run_all(jobs, tasks)}
+
+
+def default_maker(options: BuildOptions) -> tuple[MakeText | None, str | None]:
+    """The model, bounded by --timeout; or None and why generation cannot happen."""
+    blocker = generation_blocker(options)
+    if blocker:
+        return None, blocker
+    from meta_prompting.errors import GenerationError
+    from meta_prompting.generate import GeminiGenerator
+    from meta_prompting.step import with_deadline
+
+    try:
+        generator = GeminiGenerator(options.model or default_model(), options.timeout)
+    except GenerationError as e:
+        return None, str(e)
+    return with_deadline(generator.generate, options.timeout,
+                         name=lambda request: f"gen-{request.part.name}"), None
+
+
+def request_for(library: Library, goal: Goal, part: Part, options: BuildOptions,
+                jobs: dict[str, str]) -> PartRequest:
+    """What the model is told about one part (the wizard shows the description first)."""
+    return PartRequest(goal, part, describe(part, goal, options.describe, jobs),
+                       pick_examples(library, part, goal))

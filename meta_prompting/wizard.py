@@ -201,7 +201,7 @@ def _show_plan(out: Console, plan: Plan, options: BuildOptions, blocker: str | N
     from rich.table import Table
 
     from meta_prompting.build import default_model
-    from meta_prompting.generate import find_key
+    from meta_prompting.keys import find_key
     from meta_prompting.parts import NEEDS_TEXT
     from meta_prompting.show import STATUS_STYLE, nice_path
 
@@ -317,7 +317,7 @@ class PartMaker:
 
     def _make(self) -> Callable[[PartRequest], Generated | None]:
         if self._model is None:
-            from meta_prompting.build import default_maker
+            from meta_prompting.supply import default_maker
 
             model, why = default_maker(self.options)  # imports the SDK: only when asked
             if model is None:

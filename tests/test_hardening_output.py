@@ -17,14 +17,8 @@ import pytest
 from meta_prompting import show
 from meta_prompting.cli import main
 from meta_prompting.errors import GenerationError
-from meta_prompting.generate import (
-    check_no_key,
-    check_substance,
-    clean_answer,
-    find_key,
-    key_blocker,
-    scrub_secrets,
-)
+from meta_prompting.generate import check_substance, clean_answer
+from meta_prompting.keys import check_no_key, find_key, key_blocker, scrub_secrets
 from tests.conftest import AUDIT, AUDIT_PARTS, REPO, MakeLibrary
 from tests.fake_gemini import (
     FakeGemini,

@@ -1,0 +1,98 @@
+"""The API key: which one the SDK will use, and keeping every trace of it out of sight.
+
+The one place that knows the SDK's rule for picking a key, so that every message names
+the variable actually used; and the scrub that everything shown or kept goes through.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+
+from meta_prompting.errors import GenerationError
+
+KEY_VARIABLES = ("GOOGLE_API_KEY", "GEMINI_API_KEY")  # the SDK's order: the first wins
+NO_KEY = "no API key: set GEMINI_API_KEY (or GOOGLE_API_KEY)"
+KEY_RUN = 8  # this many characters of a key in a row identify it, e.g. at a cut
+
+
+def find_key() -> tuple[str, str] | None:
+    """(variable, value) of the key the SDK will use, or None; the one place that knows.
+
+    Exactly the SDK's rule (`_api_client.get_env_api_key`): the first variable that is
+    set and not the empty string, unstripped, so a blank GOOGLE_API_KEY hides a good
+    GEMINI_API_KEY. The SDK strips the value before sending it.
+    """
+    for name in KEY_VARIABLES:
+        value = os.environ.get(name)
+        if value:
+            return name, value
+    return None
+
+
+def key_blocker() -> str | None:
+    """Why the SDK has no usable key, naming the variable it reads; None when it has one."""
+    found = find_key()
+    if found is None:
+        return NO_KEY
+    name, value = found
+    if not value.strip():
+        hides = " and is read before GEMINI_API_KEY" if name == "GOOGLE_API_KEY" else ""
+        return f"{name} is set but blank{hides}: put the key in it, or unset it"
+    return None
+
+
+def scrub_secrets(text: str) -> str:
+    """`text` with every trace of an API key replaced by ***; for anything shown or kept.
+
+    A trace is a run of KEY_RUN or more characters of a key (a key cut short still
+    counts) in any spelling the SDK or its transport may quote it in: plain, repr,
+    bytes repr, JSON, URL-encoded.
+    """
+    spans = _key_spans(text)
+    for start, end in reversed(spans):
+        text = text[:start] + "***" + text[end:]
+    return text
+
+
+def check_no_key(text: str) -> None:
+    """Refuse text that carries an API key (a model's answer): never save or show it."""
+    if _key_spans(text):
+        raise GenerationError("the answer contains the API key; refused")
+
+
+def _key_spans(text: str) -> list[tuple[int, int]]:
+    keys = tuple(sorted({v.strip() for v in map(os.environ.get, KEY_VARIABLES)
+                         if v and v.strip()}))
+    if not keys or not text:
+        return []
+    covered = bytearray(len(text))
+    for width, runs in _key_runs(keys):
+        for i in range(len(text) - width + 1):
+            if text[i:i + width] in runs:
+                covered[i:i + width] = b"\1" * width
+    spans: list[tuple[int, int]] = []
+    for i, flag in enumerate(covered):
+        if flag and spans and spans[-1][1] == i:
+            spans[-1] = (spans[-1][0], i + 1)
+        elif flag:
+            spans.append((i, i + 1))
+    return spans
+
+
+@functools.lru_cache(maxsize=4)
+def _key_runs(keys: tuple[str, ...]) -> tuple[tuple[int, frozenset[str]], ...]:
+    """For each key: every run of KEY_RUN characters (the whole key if shorter), in
+    every spelling of it."""
+    from urllib.parse import quote, quote_plus
+
+    found = []
+    for key in keys:
+        width = min(KEY_RUN, len(key))
+        spellings = {key, repr(key)[1:-1], repr(key.encode("utf-8", "backslashreplace"))[2:-1],
+                     json.dumps(key)[1:-1], json.dumps(key, ensure_ascii=False)[1:-1],
+                     quote(key, safe=""), quote_plus(key, safe=""), quote(key)}
+        found.append((width, frozenset(s[i:i + width] for s in spellings
+                                       for i in range(len(s) - width + 1))))
+    return tuple(found)
