@@ -217,7 +217,6 @@ def run(built: BuildReport, ran: RunReport | None) -> None:
 def grade(report: GradeReport) -> None:
     """The scorecard: a row a criterion (votes of K judges, or samples that passed)."""
     from rich.markup import escape
-    from rich.table import Table
 
     cards = [g for g in report.graded if g.scorecard is not None]
     out = console()
@@ -233,27 +232,31 @@ def grade(report: GradeReport) -> None:
     first = cards[0].scorecard
     assert first is not None
     k = report.judges
-    table = Table(box=None, pad_edge=False, show_edge=False, padding=(0, 2, 0, 0))
-    table.add_column("criterion", no_wrap=True,
-                     min_width=max(len(c) for c in first.rubric.criteria))
-    table.add_column("verdict", no_wrap=True, min_width=4 if k == 1 else 8)
-    table.add_column("reason" if len(cards) == 1 else "passed", overflow="ellipsis",
-                     no_wrap=True)
-    for name in first.rubric.criteria:
+    names = first.rubric.criteria
+    left = max(len(n) for n in names) + 2
+    room = max((out.width or 80) - left - 11, 20)
+    rows = []
+    for name in names:
         if len(cards) == 1:
             ok = first.criterion_passes(name)
-            votes = f" {first.votes(name)}/{k}" if k > 1 else ""
+            verdict = ("[green]PASS[/]" if ok else "[red]FAIL[/]") + (
+                f" {first.votes(name)}/{k}" if k > 1 else "")
             reason = next((v.reasoning for v in first.judgments[0].verdicts
                            if v.criterion == name), "")
-            unsupported = any(not v.supported for j in first.judgments for v in j.verdicts
-                              if v.criterion == name)
-            table.add_row(escape(name), ("[green]PASS[/]" if ok else "[red]FAIL[/]") + votes,
-                          ("[yellow](quote not in the answer)[/] " if unsupported else "")
-                          + escape(" ".join(reason.split())))
+            if any(not v.supported for j in first.judgments for v in j.verdicts
+                   if v.criterion == name):
+                reason = "(quote not in the answer) " + reason
+            reason = " ".join(printable(reason).split())
+            if len(reason) > room:
+                reason = reason[:room - 1].rstrip() + "…"
+            width = 4 + (len(f" {k}/{k}") if k > 1 else 0)
+            pad = " " * (width - len(("PASS" if ok else "FAIL") + (
+                f" {first.votes(name)}/{k}" if k > 1 else "")))
+            rows.append(f"{escape(name):<{left}}{verdict}{pad}  {escape(reason)}")
         else:
             n = sum(bool(g.scorecard and g.scorecard.criterion_passes(name)) for g in cards)
-            table.add_row(escape(name), "", f"{n}/{len(cards)} samples")
-    out.print(table)
+            rows.append(f"{escape(name):<{left}}{n}/{len(cards)} answers pass")
+    out.print("\n".join(rows), soft_wrap=True)
     if len(cards) == 1:
         word = "[green]PASS[/]" if first.passed else "[red]FAIL[/]"
         yes = first.path_votes * 2 > k
