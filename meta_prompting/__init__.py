@@ -1,6 +1,6 @@
 """META_PROMPTING: assemble prompt toolkits from a parts bin of reusable parts."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # Records are typing.NamedTuple rather than frozen dataclasses: on Python 3.11 each
 # frozen dataclass costs ~1 ms of exec() at import, and a whole build is meant to cost

@@ -303,7 +303,7 @@ def test_check_passes_a_clean_library_and_lists_every_problem(run, audit_lib: Pa
 
 def test_version_and_help(run) -> None:
     r = run("--version")
-    assert (r.code, r.out) == (0, "meta-prompting 0.1.0\n")
+    assert (r.code, r.out) == (0, "meta-prompting 0.2.0\n")
     r = run("--help")
     assert r.code == 0
     assert "--goal GOAL" in r.out and "examples:" in r.out and "exit codes:" in r.out

@@ -89,4 +89,4 @@ def test_a_bad_map_from_the_real_command_has_no_traceback(tmp_path: Path) -> Non
 def test_the_module_entry_point(shipped: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "meta_prompting", "--version"],
                             capture_output=True, text=True, cwd=REPO, timeout=60)
-    assert (result.returncode, result.stdout) == (0, "meta-prompting 0.1.0\n")
+    assert (result.returncode, result.stdout) == (0, "meta-prompting 0.2.0\n")
