@@ -273,15 +273,11 @@ def grade(report: GradeReport) -> None:
 def chain(report: ChainReport) -> None:
     """A row a stage, in the chain's order, then where the index is and what to do."""
     from rich.markup import escape
-    from rich.table import Table
 
     out = console()
-    table = Table(box=None, pad_edge=False, show_edge=False, padding=(0, 2, 0, 0))
-    for name in ("stage", "goal", "status", "grade", "tokens", "seconds"):
-        table.add_column(name, no_wrap=name != "status",
-                         justify="right" if name in ("tokens", "seconds") else "left")
     style = {"cached": "green", "ran": "cyan", "failed": "red", "blocked": "yellow",
              "failed grade": "red", "would run": "cyan"}
+    rows = [("stage", "goal", "status", "grade", "tokens", "seconds")]
     for r in report.results:
         record = r.sample.record if r.sample else {}
         tokens = (record.get("tokens") or {}).get("answer")
@@ -290,19 +286,31 @@ def chain(report: ChainReport) -> None:
         grade = "" if card is None else ("PASS" if card.passed else "FAIL")
         if r.sessions > 1:
             grade += f" ({r.sessions} sessions)"
-        status = f"[{style.get(r.status, '')}]{r.status}[/]"
-        if r.sample is not None and r.sample.edited:
-            status += " (edited by hand)"
-        table.add_row(escape(r.stage.name), r.stage.goal, status, grade,
-                      f"{tokens:,}" if tokens else "", f"{seconds:.1f}" if seconds else "")
-    out.print(table)
+        edited = " (edited by hand)" if r.sample is not None and r.sample.edited else ""
+        rows.append((printable(r.stage.name), r.stage.goal, r.status + edited, grade,
+                     f"{tokens:,}" if tokens else "", f"{seconds:.1f}" if seconds else ""))
+    # Plain aligned columns, no trailing blanks: a table read by people and by grep.
+    widths = [max(len(row[i]) for row in rows) for i in range(6)]
+    for n, row in enumerate(rows):
+        cells = [c.ljust(w) if i < 4 else c.rjust(w)
+                 for i, (c, w) in enumerate(zip(row, widths, strict=True))]
+        line = escape("  ".join(cells).rstrip())
+        if n:
+            status = escape(row[2])
+            line = line.replace(status, f"[{style.get(row[2].split(' (')[0], '')}]"
+                                        f"{status}[/]", 1)
+        out.print(line, soft_wrap=True, highlight=False)
     for r in report.results:  # below the table: a reason is read whole, not folded in a cell
         if r.reason and r.status != "would run":
             out.print(f"{escape(r.stage.name)} {r.status}: {escape(printable(r.reason))}",
                       soft_wrap=True)
     where = escape(nice_path(report.out_dir))
     if report.dry_run:
-        out.print("Dry run: nothing sent, nothing written.")
+        from meta_prompting.keys import key_blocker
+
+        blocker = key_blocker()
+        out.print("Dry run: nothing sent, nothing written."
+                  + (f" No model yet: {escape(blocker)}." if blocker else ""), soft_wrap=True)
         return
     out.print(f"Index: {where}/CHAIN.md", soft_wrap=True)
     if report.exit_code == 3:
