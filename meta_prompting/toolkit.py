@@ -95,8 +95,10 @@ def render_manifest(goal: Goal, filled: list[Filled], files: dict[str, bytes],
             | ({"reason": f.reason} if f.reason else {})
             for f in filled
         ],
-        "files": {**(kept or {}),
-                  **{name: sha256_bytes(data) for name, data in files.items()}},
+        # Sorted: a build with a task and one without must write the same bytes for
+        # the same files, or each would rewrite (and fsync) the other's manifest.
+        "files": dict(sorted({**(kept or {}), **{name: sha256_bytes(data)
+                                                for name, data in files.items()}}.items())),
     }
     return (json.dumps(manifest, indent=2) + "\n").encode("utf-8")
 

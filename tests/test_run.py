@@ -234,3 +234,14 @@ def test_an_incomplete_toolkit_is_never_run(
     code, out, _ = run(capsys, lib, "--run")
     assert code == 3 and "Not run: the toolkit is incomplete" in out
     assert fake_gemini.count == 1 and answers(lib) == []
+
+
+def test_a_build_without_a_task_after_one_with_rewrites_nothing(
+        capsys: pytest.CaptureFixture[str], lib: Path, evidence: Path) -> None:
+    assert run(capsys, lib)[0] == 0
+    plain = ["--root", str(lib), "-g", "AUDIT", "-p", "x", "-q"]
+    assert main(plain) == 0
+    manifest = lib / "output/x/manifest.json"
+    before = (manifest.read_bytes(), manifest.stat().st_mtime_ns)
+    assert run(capsys, lib)[0] == 0 and main(plain) == 0
+    assert (manifest.read_bytes(), manifest.stat().st_mtime_ns) == before
