@@ -426,7 +426,7 @@ def listing(library: Library, listings: list[GoalListing]) -> None:
     for item in listings:
         goal_layers = library.goal_layers.get(item.goal.name, ())
         lines += ["", f"[bold]{safe(item.goal.name)}[/]  {safe(item.goal.description)}"
-                      f"{_origin(goal_layers)}"]
+                      f"{_origin(goal_layers) if len(library.layers) > 1 else ''}"]
         width = max((len(s.part.name) for s in item.states), default=0)  # a goal's column
         for s in item.states:
             status = "generated" if s.part in item.generated else s.status
