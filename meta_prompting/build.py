@@ -79,6 +79,7 @@ class BuildReport(NamedTuple):
     dry_run: bool = False
     notes: tuple[str, ...] = ()  # e.g. a --regenerate that failed (the old part was kept)
     command: str = ""  # the command that finishes an incomplete toolkit
+    rebuild: str = ""  # the plain command that builds it again (what "Next:" builds on)
     filled: tuple[str, str] | None = None  # (persona, prompt) when a task filled it: a run
 
     @property
@@ -189,6 +190,7 @@ def build(library: Library, goal_name: str, project: str,
             reports.append(PartReport(state.part.kind, state.part.key, outcome.status))
     failed = sorted(o.part.key for o in outcomes.values()
                     if o.status == "placeholder" and o.part in regenerate)
+    rebuild = command
     command += "".join(f" --regenerate {key}" for key in failed)
     made = [o.part.key for o in outcomes.values() if o.status in ("generated", "written")]
     try:
@@ -200,7 +202,7 @@ def build(library: Library, goal_name: str, project: str,
                             f"toolkit: {e}", e.paths) from e
     complete = all(f.text is not None for f in filled)
     return BuildReport(plan.goal.name, project, plan.out, tuple(reports), tuple(actions),
-                       complete, notes=tuple(notes), command=command,
+                       complete, notes=tuple(notes), command=command, rebuild=rebuild,
                        filled=_filled(files) if complete else None)
 
 
@@ -256,7 +258,7 @@ def _dry_run(plan: Plan, options: BuildOptions, command: str) -> BuildReport:
     files = render_files(plan.goal, filled, command, options.filling)
     actions = plan_writes(plan.out, files, options.force)
     return BuildReport(plan.goal.name, plan.project, plan.out, parts, tuple(actions),
-                       not plan.missing, dry_run=True, command=command,
+                       not plan.missing, dry_run=True, command=command, rebuild=command,
                        filled=_filled(files) if not plan.missing else None)
 
 

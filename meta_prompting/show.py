@@ -181,9 +181,9 @@ def next_step(report: BuildReport) -> str:
     """What to do with a complete toolkit: run it from here, rather than copy and paste."""
     out = nice_path(report.out_dir)
     if report.filled is not None:
-        return (f"Next: run it with {report.command} --run, or send {out}/02_PROMPT.md "
+        return (f"Next: run it with {report.rebuild} --run, or send {out}/02_PROMPT.md "
                 f"with {out}/00_PERSONA.md as the system prompt.")
-    return (f"Next: fill and run it from here: {report.command} --task 'what you want done' "
+    return (f"Next: fill and run it from here: {report.rebuild} --task 'what you want done' "
             f"--evidence PATH --run (or fill in the <task> and <evidence> blocks of "
             f"{out}/01_PROMPT_TEMPLATE.md by hand).")
 

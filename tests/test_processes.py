@@ -126,3 +126,28 @@ def test_ctrl_c_during_generation_stops_at_once_and_writes_nothing(
     assert err.endswith("Stopped by user\n") and "Traceback" not in err
     assert part_files(root) == before
     assert not (root / "output").exists()
+
+
+def test_two_builds_of_different_goals_into_one_project_never_mix(
+        make_library: MakeLibrary) -> None:
+    import hashlib
+    import json
+
+    goals = {**AUDIT, "OTHER": {**AUDIT["AUDIT"], "protocol": "other.txt"}}
+    parts = {**AUDIT_PARTS, "protocols/other.txt": "Other\n\n1. Something else.\n"}
+    root = make_library(goals, parts)
+    for round_ in range(5):
+        procs = [subprocess.Popen([sys.executable, str(REPO / "orchestrator.py"), "--root",
+                                   str(root), "-g", goal, "-p", f"p{round_}", "-q"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for goal in ("AUDIT", "OTHER")]
+        results = [p.communicate(timeout=60) + (p.returncode,) for p in procs]
+        codes = sorted(code for *_, code in results)
+        assert codes == [0, 1], results  # one built it; the other was told, not mixed in
+        assert any("would switch its goal" in err for _, err, _ in results)
+        out = root / "output" / f"p{round_}"
+        manifest = json.loads((out / "manifest.json").read_text())
+        for name, sha in manifest["files"].items():
+            assert hashlib.sha256((out / name).read_bytes()).hexdigest() == sha
+        template = (out / "01_PROMPT_TEMPLATE.md").read_text()
+        assert ("Something else." in template) == (manifest["goal"] == "OTHER")

@@ -245,3 +245,48 @@ def test_a_build_without_a_task_after_one_with_rewrites_nothing(
     before = (manifest.read_bytes(), manifest.stat().st_mtime_ns)
     assert run(capsys, lib)[0] == 0 and main(plain) == 0
     assert (manifest.read_bytes(), manifest.stat().st_mtime_ns) == before
+
+
+def test_an_answer_holding_the_key_is_refused_and_the_key_shown_nowhere(
+        capsys: pytest.CaptureFixture[str], lib: Path, evidence: Path,
+        fake_gemini: FakeGemini) -> None:
+    from tests.fake_gemini import FAKE_API_KEY
+
+    fake_gemini.enqueue(ok(f"Here is your key back: {FAKE_API_KEY}\n"))
+    code, out, err = run(capsys, lib, "--run")
+    assert code == 3 and "the answer contains the API key; refused" in out
+    assert answers(lib) == []
+    written = "".join(p.read_text(errors="replace") for p in (lib / "output").rglob("*")
+                      if p.is_file())
+    for text in (out, err, written):
+        assert FAKE_API_KEY not in text and FAKE_API_KEY[:8] not in text
+
+
+def test_a_streamed_answer_is_shown_as_it_comes_and_kept_whole(
+        lib: Path, evidence: Path, fake_gemini: FakeGemini) -> None:
+    from meta_prompting.run import LazyCall, RunOptions, Session, Settings, run_samples
+
+    fake_gemini.stream_chunks = 4
+    fake_gemini.enqueue(ok("one two three four five six seven eight"))
+    shown: list[str] = []
+    session = Session("You are an auditor.\n", "Review it.\n", Settings("m"))
+    report = run_samples(lib / "output/s", session, RunOptions(on_text=shown.append),
+                         LazyCall("m", 10))
+    assert report.exit_code == 0 and len(shown) == 4
+    assert fake_gemini.requests[0].stream
+    assert "".join(shown) == report.samples[0].answer_path.read_text()
+
+
+def test_a_stream_cut_short_keeps_nothing(lib: Path, fake_gemini: FakeGemini) -> None:
+    from meta_prompting.run import LazyCall, RunOptions, Session, Settings, run_samples
+    from tests.fake_gemini import cut_stream
+
+    fake_gemini.enqueue(cut_stream("a streamed answer that never ends", after=1))
+    shown: list[str] = []
+    session = Session("You are an auditor.\n", "Review it.\n", Settings("m"))
+    report = run_samples(lib / "output/s", session, RunOptions(on_text=shown.append),
+                         LazyCall("m", 10))
+    assert report.exit_code == 3 and shown  # something was shown, nothing kept
+    assert report.samples[0].reason and "dropped the connection" in report.samples[0].reason
+    assert not (lib / "output/s/runs").exists() or not any(
+        p for p in (lib / "output/s/runs").iterdir() if not p.name.startswith("."))

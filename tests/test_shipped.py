@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -42,8 +43,15 @@ def test_every_shipped_goal_builds_offline(shipped: Path, goal: str) -> None:
     out = shipped / "output" / goal.lower()
     assert (out / "00_PERSONA.md").read_text().startswith("You are")
     template = (out / "01_PROMPT_TEMPLATE.md").read_text()
-    assert "<task>" in template and "<evidence>" in template
     assert "MISSING PART" not in template
+    # The shape models read best: long material first, the task last, each block
+    # tagged; nothing for people and no file names in what the model reads.
+    blocks = re.findall(r"^<(\w+)>$", template, re.MULTILINE)
+    assert blocks == ["evidence", "protocol", "constraints", "output_format", "task"]
+    assert "<!--" not in template and not re.search(r"\w\.(txt|md)\b", template)
+    assert "Constraint 1" not in template and "paste" not in template.lower()
+    output_format = template.split("<output_format>\n")[1].split("\n</output_format>")[0]
+    assert len(re.findall(r"^## \S", output_format, re.MULTILINE)) >= 3
 
 
 def test_orchestrator_builds_from_its_own_folder_by_default(shipped: Path) -> None:
