@@ -81,9 +81,11 @@ def offer_run(out: Console, library: Library, built: BuildReport, options: Build
     running = asked.run or asked.grade or bool(asked.samples) or asked.again
     out.print()
     if not running:
-        if find_key() is None:
-            out.print("Not offered to run it: no API key (set GEMINI_API_KEY or "
-                      "GOOGLE_API_KEY).")
+        why = ("--no-generate (a run calls the model)" if not options.generate else
+               "no API key (set GEMINI_API_KEY or GOOGLE_API_KEY)" if find_key() is None
+               else None)
+        if why:
+            out.print(f"Not offered to run it: {why}.")
             out.print(_escape(show.next_step(built)), soft_wrap=True)  # whole, to paste
             return EXIT_OK
         if not ask.confirm("Run it now? (your task and evidence, sent in a fresh session)"):

@@ -131,6 +131,14 @@ def test_no_key_no_offer(wizard, audit_lib: Path) -> None:
     assert "Not offered to run it: no API key (set GEMINI_API_KEY or GOOGLE_API_KEY)." in s.out
 
 
+def test_no_generate_no_offer(wizard, audit_lib: Path, model: FakeGemini) -> None:
+    s = wizard("--root", audit_lib, "-g", "AUDIT", "--no-generate", keys=BUILD)
+    assert s.code == 0, s.err
+    assert "Run it now?" not in s.screen
+    assert "Not offered to run it: --no-generate (a run calls the model)." in s.out
+    assert model.count == 0
+
+
 def test_a_wrong_path_is_named_and_kept_to_correct(wizard, audit_lib: Path,
                                                    model: FakeGemini) -> None:
     Path("blob.bin").write_bytes(b"\0\1\2")
