@@ -166,6 +166,24 @@ def text(message: str, **kwargs: Any) -> str:
     return str(_ask(questionary.text(message, **kwargs)))
 
 
+def path(message: str, default: str = "") -> str:
+    """A file or folder's path; Tab completes it, as in a shell.
+
+    Only Tab: questionary also opens its list as one types and at each "/", and then
+    Enter closes the list instead of answering, depending on how fast one typed.
+    """
+    question = questionary.path(message, default=default, complete_while_typing=False)
+    plain = KeyBindings()
+
+    @plain.add(os.path.sep, eager=True)
+    def _separator(event: Any) -> None:
+        event.app.current_buffer.insert_text(os.path.sep)
+
+    app = question.application
+    app.key_bindings = merge_key_bindings([b for b in (app.key_bindings, plain) if b])
+    return str(_ask(question))
+
+
 def edit(draft: str, name: str, say: Callable[[str], None]) -> str:
     """`draft` after the person edits it: in $VISUAL or $EDITOR when set, else inline."""
     editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")

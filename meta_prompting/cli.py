@@ -101,9 +101,15 @@ def _dispatch(args: argparse.Namespace) -> int:
     if wants_build and (args.goal is None or args.project is None):
         _require_terminal(args)
         from meta_prompting.wizard import run_wizard
+        from meta_prompting.wizard_run import Asked
 
+        # The run flags answer the wizard's questions after the build, which it then
+        # fills and runs itself: the build it starts with is a plain one.
+        asked = Asked(**{name: getattr(args, name) for name in Asked._fields})
+        vars(args).update(task=None, task_file=None, evidence=[], run=False, samples=None,
+                          again=False, grade=False, answer=None)
         # The wizard checks the library itself, to show every problem before asking.
-        return run_wizard(root, args.goal, args.project, _options(args))
+        return run_wizard(root, args.goal, args.project, _options(args), asked)
     library = load_library(root)
     if args.list:
         from meta_prompting.survey import list_goals

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from meta_prompting.build import BuildOptions, BuildReport, Plan
     from meta_prompting.generate import Generated, PartRequest
     from meta_prompting.library import Goal, Library
+    from meta_prompting.wizard_run import Asked
 
 # The answers are the titles people see; the code compares them.
 GENERATE, WRITE, PLACEHOLDER = ("Generate it with the model", "Write it myself",
@@ -35,11 +36,13 @@ AGAIN = "Try again"
 
 
 def run_wizard(root: Path, goal: str | None, project: str | None,
-               options: BuildOptions) -> int:
-    """Ask for what the flags left out, build, show the report; return the exit code."""
+               options: BuildOptions, said: Asked | None = None) -> int:
+    """Ask for what the flags left out, build, show the report, offer to run it (and to
+    grade the answer); return the exit code."""
     from meta_prompting import show
     from meta_prompting.build import build, generation_blocker, plan_build
     from meta_prompting.toolkit import project_dir, project_goal
+    from meta_prompting.wizard_run import Asked, offer_run, read_flags
 
     out = show.console()
     library = _load_library(root, out)
@@ -47,6 +50,8 @@ def run_wizard(root: Path, goal: str | None, project: str | None,
         return EXIT_USER_ERROR
     # A flag answers its question before any is asked, so a bad one fails at once.
     given = library.goal(goal) if goal is not None else None
+    said = said or Asked()  # the run and grade flags
+    flags = read_flags(library, said, options)
     if project is not None:
         _check_rebuild(library, project, options)
     else:
@@ -77,7 +82,10 @@ def run_wizard(root: Path, goal: str | None, project: str | None,
         report = build(library, plan.goal.name, project,
                        options._replace(make=maker, progress=None))
     _show_result(out, report)
-    return report.exit_code
+    if report.dry_run or not report.complete:
+        return report.exit_code
+    code = offer_run(out, library, report, options, said, flags)
+    return report.exit_code or code
 
 
 def _load_library(root: Path, out: Console) -> Library | None:
@@ -340,7 +348,6 @@ class PartMaker:
 def _show_result(out: Console, report: BuildReport) -> None:
     """What was written and made, what is left to do, and how to use the toolkit."""
     from meta_prompting.show import ACTION_WORD, WOULD, nice_path
-    from meta_prompting.toolkit import PERSONA_FILE, TEMPLATE_FILE
 
     where = _escape(f"{nice_path(report.out_dir)}/")
     out.print()
@@ -362,12 +369,9 @@ def _show_result(out: Console, report: BuildReport) -> None:
             out.print(f"[yellow]Placeholder[/] for {p.file}: {_escape(p.reason or '')}")
     for note in report.notes:
         out.print(f"Note: {_escape(note)}")
-    if report.exit_code:
+    if report.exit_code:  # what comes next for a complete one is offer_run's
         out.print("To finish, run again (leave out --goal to be asked again):")
         out.print(f"  {_escape(report.command)}", soft_wrap=True)  # whole, to paste
-    if report.complete:
-        out.print(f"Next: use {where}{PERSONA_FILE} as the system prompt, then fill in "
-                  f"the <task> and <evidence> blocks of {where}{TEMPLATE_FILE} and send it.")
 
 
 def _count_asked(plan: Plan, options: BuildOptions) -> int:

@@ -157,7 +157,7 @@ def test_an_edited_description_is_the_one_recorded(wizard, make_library: MakeLib
     fake_gemini.enqueue(ok("Steps."))
     s = wizard("--root", root, "-g", "AUDIT",
                keys="demo" + ENTER + "y" + "generate" + ENTER + "\x15" + "how to review a diff"
-               + ENTER + "accept" + ENTER)
+               + ENTER + "accept" + ENTER + "n")  # not "Run it now?"
     assert s.code == 0, s.err
     record = json.loads((root / "components/protocols/.review.txt.provenance.json").read_text())
     assert record["description"] == "how to review a diff"

@@ -254,7 +254,9 @@ def test_a_part_written_by_hand_is_saved_exactly(wizard, missing_lib: Path) -> N
     assert text in (missing_lib / "output/demo/01_PROMPT_TEMPLATE.md").read_text()
     assert "Written by you: protocols/review.txt" in s.out
     assert "Generated:" not in s.out
-    assert "(complete)" in s.out and "Next: use" in s.out
+    assert "(complete)" in s.out
+    assert "Not offered to run it: no API key" in s.out  # no key: no question
+    assert "Next: fill and run it from here: " in s.out and " --run (or fill in" in s.out
     # A person's part is a library part like any other: no "generated" record.
     assert not (missing_lib / "components/protocols/.review.txt.provenance.json").exists()
 
@@ -273,12 +275,13 @@ def test_a_placeholder_leaves_the_toolkit_incomplete(wizard, missing_lib: Path) 
 # 5. Each missing part, with the (fake) model.
 
 GENERATE = START + pick("Generate") + ENTER  # generate it, keeping the description
+NOT_NOW = "n"  # "Run it now?": with a key it is asked once the toolkit is complete
 
 
 def test_accepted_text_is_what_the_model_wrote(wizard, missing_lib: Path,
                                                model: FakeGemini) -> None:
     model.enqueue(ok("1. Read.\n2. Rank the findings."))
-    s = wizard("--root", missing_lib, "-g", "AUDIT", keys=GENERATE + pick("Accept"))
+    s = wizard("--root", missing_lib, "-g", "AUDIT", keys=GENERATE + pick("Accept") + NOT_NOW)
     assert s.code == 0, s.err
     assert model.count == 1
     assert "This part: Review a change" not in model.requests[0].prompt
@@ -293,7 +296,7 @@ def test_a_description_typed_in_the_wizard_is_told_to_the_model(
     model.enqueue(ok("Steps."))
     s = wizard("--root", missing_lib, "-g", "AUDIT",
                keys=START + pick("Generate") + "\x15" + "how to review a diff" + ENTER
-               + pick("Accept"))  # Ctrl+U clears the default first
+               + pick("Accept") + NOT_NOW)  # Ctrl+U clears the default first
     assert s.code == 0, s.err
     assert "This part: how to review a diff" in model.requests[0].prompt
 
@@ -302,7 +305,7 @@ def test_regenerate_asks_afresh_without_the_draft(wizard, missing_lib: Path,
                                                   model: FakeGemini) -> None:
     model.enqueue(ok("First attempt."), ok("Second attempt."))
     s = wizard("--root", missing_lib, "-g", "AUDIT",
-               keys=GENERATE + pick("Regenerate") + pick("Accept"))
+               keys=GENERATE + pick("Regenerate") + pick("Accept") + NOT_NOW)
     assert s.code == 0, s.err
     assert model.count == 2
     second = model.requests[1].prompt
@@ -315,7 +318,8 @@ def test_revise_sends_the_draft_and_the_comment(wizard, missing_lib: Path,
                                                 model: FakeGemini) -> None:
     model.enqueue(ok("Draft one."), ok("Draft two."))
     s = wizard("--root", missing_lib, "-g", "AUDIT",
-               keys=GENERATE + pick("Revise") + "Number the steps" + ENTER + pick("Accept"))
+               keys=GENERATE + pick("Revise") + "Number the steps" + ENTER + pick("Accept")
+               + NOT_NOW)
     assert s.code == 0, s.err
     revision = model.requests[1].prompt
     assert "<draft>\nDraft one.\n</draft>" in revision
@@ -327,7 +331,7 @@ def test_edit_inline_when_no_editor_is_set(wizard, missing_lib: Path,
                                            model: FakeGemini) -> None:
     model.enqueue(ok("Draft."))
     s = wizard("--root", missing_lib, "-g", "AUDIT",
-               keys=GENERATE + pick("Edit") + "And more." + FINISH + pick("Accept"))
+               keys=GENERATE + pick("Edit") + "And more." + FINISH + pick("Accept") + NOT_NOW)
     assert s.code == 0, s.err
     assert (missing_lib / "components/protocols/review.txt").read_text() == "Draft.\nAnd more.\n"
     assert "edited by hand" in s.out
@@ -338,7 +342,8 @@ def test_edit_in_the_editor(wizard, missing_lib: Path, model: FakeGemini,
     monkeypatch.setenv("EDITOR", """sh -c 'echo "Edited." >> "$1"' sh""")
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     model.enqueue(ok("Draft."))
-    s = wizard("--root", missing_lib, "-g", "AUDIT", keys=GENERATE + pick("Edit") + pick("Accept"))
+    s = wizard("--root", missing_lib, "-g", "AUDIT",
+               keys=GENERATE + pick("Edit") + pick("Accept") + NOT_NOW)
     assert s.code == 0, s.err
     assert (missing_lib / "components/protocols/review.txt").read_text() == "Draft.\nEdited.\n"
     assert not list(tmp_path.glob("review-*.txt"))  # the temporary file is gone
@@ -348,7 +353,7 @@ def test_a_failed_generation_can_be_tried_again(wizard, missing_lib: Path,
                                                 model: FakeGemini) -> None:
     model.enqueue(error(404, "NOT_FOUND"), ok("At last."))
     s = wizard("--root", missing_lib, "-g", "AUDIT",
-               keys=GENERATE + pick("Try again") + pick("Accept"))
+               keys=GENERATE + pick("Try again") + pick("Accept") + NOT_NOW)
     assert s.code == 0, s.err
     assert "Generation failed: model 'gemini-flash-latest' not found (404)" in s.out
     assert (missing_lib / "components/protocols/review.txt").read_text() == "At last.\n"
@@ -358,7 +363,7 @@ def test_a_failed_generation_can_be_written_by_hand(wizard, missing_lib: Path,
                                                     model: FakeGemini) -> None:
     model.enqueue(error(404, "NOT_FOUND"))
     s = wizard("--root", missing_lib, "-g", "AUDIT",
-               keys=GENERATE + pick("Write") + "Mine." + FINISH)
+               keys=GENERATE + pick("Write") + "Mine." + FINISH + NOT_NOW)
     assert s.code == 0, s.err
     assert (missing_lib / "components/protocols/review.txt").read_text() == "Mine.\n"
 

@@ -88,7 +88,9 @@ def test_the_whole_way_with_a_generated_part(lib: Path, server: FakeGemini) -> N
     child.send("\r")  # accept
     expect_words(child, "for goal AUDIT (complete)")
     expect_words(child, "Generated: protocols/review.txt")
-    expect_words(child, "as the system prompt")
+    child.expect_exact("Run it now?", timeout=SECONDS)
+    child.send("n")
+    expect_words(child, "Next: fill and run it from here:")
     assert finish(child) == 0
     assert (lib / "components/protocols/review.txt").read_text() == (
         "1. Read the diff.\n2. Rank the findings.\n")
@@ -106,6 +108,8 @@ def test_regenerate_then_accept(lib: Path, server: FakeGemini) -> None:
     child.expect_exact("Second attempt.", timeout=GENERATION)
     child.expect_exact("This text?", timeout=SECONDS)
     child.send("\r")
+    child.expect_exact("Run it now?", timeout=SECONDS)
+    child.send("n")
     assert finish(child) == 0
     assert server.count == 2
     assert "<draft>" not in server.requests[1].prompt
@@ -232,4 +236,6 @@ def test_the_spinner_shows_each_retry(lib: Path, server: FakeGemini) -> None:
                  r"UNAVAILABLE\)", timeout=GENERATION)
     child.expect_exact("This text?", timeout=GENERATION)
     child.send("\r")
+    child.expect_exact("Run it now?", timeout=SECONDS)
+    child.send("n")
     assert finish(child) == 0
