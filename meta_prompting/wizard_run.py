@@ -75,7 +75,7 @@ def offer_run(out: Console, library: Library, built: BuildReport, options: Build
     """Offer to run the toolkit just built; run it, show the answer, offer to grade it."""
     from meta_prompting import show
     from meta_prompting.build import build, default_model, rerun_command
-    from meta_prompting.generate import find_key
+    from meta_prompting.keys import find_key
     from meta_prompting.run import Session, Settings
 
     running = asked.run or asked.grade or bool(asked.samples) or asked.again
