@@ -150,7 +150,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _run_toolkit(library: Library, args: argparse.Namespace, options: BuildOptions) -> int:
-    from meta_prompting import show
+    from meta_prompting import show_runs
     from meta_prompting.build import default_model
     from meta_prompting.run import RunOptions, Settings, run_toolkit
 
@@ -173,8 +173,8 @@ def _run_toolkit(library: Library, args: argparse.Namespace, options: BuildOptio
                          "run": graded.ran.to_dict() if graded.ran else None,
                          "grade": graded.to_dict()})
         elif not args.quiet:
-            show.run(graded.built, graded.ran)
-            show.grade(graded)
+            show_runs.run(graded.built, graded.ran)
+            show_runs.grade(graded)
         return graded.exit_code
     built, ran = run_toolkit(library, args.goal, args.project, options, run_options, settings)
     code = ran.exit_code if ran is not None else max(built.exit_code, EXIT_INCOMPLETE)
@@ -182,12 +182,12 @@ def _run_toolkit(library: Library, args: argparse.Namespace, options: BuildOptio
         _print_json({"ok": True, "exit_code": code, **built.to_dict(),
                      "run": ran.to_dict() if ran else None})
     elif not args.quiet:
-        show.run(built, ran)
+        show_runs.run(built, ran)
     return code
 
 
 def _run_chain(root: Path, args: argparse.Namespace) -> int:
-    from meta_prompting import show
+    from meta_prompting import show, show_runs
     from meta_prompting.build import default_model
     from meta_prompting.chain import run_chain
     from meta_prompting.chainfile import load_chain
@@ -225,7 +225,7 @@ def _run_chain(root: Path, args: argparse.Namespace) -> int:
     if args.json:
         _print_json({"ok": True, "exit_code": report.exit_code, **report.to_dict()})
     elif not args.quiet:
-        show.chain(report)
+        show_runs.chain(report)
     return report.exit_code
 
 

@@ -21,12 +21,9 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from meta_prompting.build import BuildReport
-    from meta_prompting.chain import ChainReport
     from meta_prompting.fill import FillReport
     from meta_prompting.layers import InitReport
     from meta_prompting.library import Library
-    from meta_prompting.run import RunReport, Sample
-    from meta_prompting.scorecard import GradeReport
     from meta_prompting.survey import CheckReport, GoalListing
 
 STATUS_STYLE = {"present": "green", "generated": "cyan", "missing": "yellow",
@@ -186,151 +183,6 @@ def next_step(report: BuildReport) -> str:
     return (f"Next: fill and run it from here: {report.rebuild} --task 'what you want done' "
             f"--evidence PATH --run (or fill in the <task> and <evidence> blocks of "
             f"{out}/01_PROMPT_TEMPLATE.md by hand).")
-
-
-def run(built: BuildReport, ran: RunReport | None) -> None:
-    """A run: the toolkit in a line, then each sample, then where the answers are."""
-    out = nice_path(built.out_dir)
-    write = sys.stdout.write
-    if ran is None:
-        build(built)
-        if not built.dry_run:
-            write("Not run: the toolkit is incomplete, and a placeholder must never reach "
-                  "the model.\n")
-        return
-    changed = [f.name for f in built.files if f.action != "unchanged"]
-    verb = "would write" if built.dry_run else "wrote"
-    write(f"Toolkit {out}/ for goal {built.goal}"
-          + (f" ({verb} {', '.join(changed)})" if changed else " (unchanged)") + "\n")
-    if ran.dry_run:
-        sizes = ran.sizes
-        write(f"Dry run: would send {sizes['system_chars']:,} + {sizes['prompt_chars']:,} "
-              f"characters (about {sizes['estimated_tokens']:,} tokens) per sample\n")
-    for sample in ran.samples:
-        write(f"  {_sample_line(sample, out)}\n")
-    failed = [s for s in ran.samples if not s.ok]
-    if failed:
-        write(f"{len(failed)} of {len(ran.samples)} sample(s) failed; nothing was kept for "
-              f"them. To finish, run again: {ran.command}\n")
-
-
-def grade(report: GradeReport) -> None:
-    """The scorecard: a row a criterion (votes of K judges, or samples that passed)."""
-    from rich.markup import escape
-
-    cards = [g for g in report.graded if g.scorecard is not None]
-    out = console()
-    for g in report.graded:
-        if g.scorecard is None:
-            out.print(f"[red]not graded[/] {g.sample.run_id}: {escape(g.reason or '')}",
-                      soft_wrap=True)
-    if not cards:
-        if report.graded:
-            out.print(f"Run the same command again to finish: {escape(report.ran.command)}"
-                      if report.ran else "", soft_wrap=True)
-        return
-    first = cards[0].scorecard
-    assert first is not None
-    k = report.judges
-    names = first.rubric.criteria
-    left = max(len(n) for n in names) + 2
-    room = max((out.width or 80) - left - 11, 20)
-    rows = []
-    for name in names:
-        if len(cards) == 1:
-            ok = first.criterion_passes(name)
-            verdict = ("[green]PASS[/]" if ok else "[red]FAIL[/]") + (
-                f" {first.votes(name)}/{k}" if k > 1 else "")
-            reason = next((v.reasoning for v in first.judgments[0].verdicts
-                           if v.criterion == name), "")
-            if any(not v.supported for j in first.judgments for v in j.verdicts
-                   if v.criterion == name):
-                reason = "(quote not in the answer) " + reason
-            reason = " ".join(printable(reason).split())
-            if len(reason) > room:
-                reason = reason[:room - 1].rstrip() + "…"
-            width = 4 + (len(f" {k}/{k}") if k > 1 else 0)
-            pad = " " * (width - len(("PASS" if ok else "FAIL") + (
-                f" {first.votes(name)}/{k}" if k > 1 else "")))
-            rows.append(f"{escape(name):<{left}}{verdict}{pad}  {escape(reason)}")
-        else:
-            n = sum(bool(g.scorecard and g.scorecard.criterion_passes(name)) for g in cards)
-            rows.append(f"{escape(name):<{left}}{n}/{len(cards)} answers pass")
-    out.print("\n".join(rows), soft_wrap=True)
-    if len(cards) == 1:
-        word = "[green]PASS[/]" if first.passed else "[red]FAIL[/]"
-        yes = first.path_votes * 2 > k
-        out.print(f"Path forward: {'YES' if yes else 'NO'}"
-                  + (f" ({first.path_votes}/{k})" if k > 1 else "")
-                  + f". Overall: {word}. Scorecard: "
-                  + escape(nice_path(cards[0].path or cards[0].sample.folder)), soft_wrap=True)
-    else:
-        passed = sum(bool(g.scorecard and g.scorecard.passed) for g in cards)
-        out.print(f"{passed} of {len(cards)} answers pass the scorecard "
-                  f"(scorecards in each runs/<id>/)")
-
-
-def chain(report: ChainReport) -> None:
-    """A row a stage, in the chain's order, then where the index is and what to do."""
-    from rich.markup import escape
-
-    out = console()
-    style = {"cached": "green", "ran": "cyan", "failed": "red", "blocked": "yellow",
-             "failed grade": "red", "would run": "cyan"}
-    rows = [("stage", "goal", "status", "grade", "tokens", "seconds")]
-    for r in report.results:
-        record = r.sample.record if r.sample else {}
-        tokens = (record.get("tokens") or {}).get("answer")
-        seconds = record.get("seconds")
-        card = r.graded.scorecard if r.graded else None
-        grade = "" if card is None else ("PASS" if card.passed else "FAIL")
-        if r.sessions > 1:
-            grade += f" ({r.sessions} sessions)"
-        edited = " (edited by hand)" if r.sample is not None and r.sample.edited else ""
-        rows.append((printable(r.stage.name), r.stage.goal, r.status + edited, grade,
-                     f"{tokens:,}" if tokens else "", f"{seconds:.1f}" if seconds else ""))
-    # Plain aligned columns, no trailing blanks: a table read by people and by grep.
-    widths = [max(len(row[i]) for row in rows) for i in range(6)]
-    for n, row in enumerate(rows):
-        cells = [c.ljust(w) if i < 4 else c.rjust(w)
-                 for i, (c, w) in enumerate(zip(row, widths, strict=True))]
-        line = escape("  ".join(cells).rstrip())
-        if n:
-            status = escape(row[2])
-            line = line.replace(status, f"[{style.get(row[2].split(' (')[0], '')}]"
-                                        f"{status}[/]", 1)
-        out.print(line, soft_wrap=True, highlight=False)
-    for r in report.results:  # below the table: a reason is read whole, not folded in a cell
-        if r.reason and r.status != "would run":
-            out.print(f"{escape(r.stage.name)} {r.status}: {escape(printable(r.reason))}",
-                      soft_wrap=True)
-    where = escape(nice_path(report.out_dir))
-    if report.dry_run:
-        from meta_prompting.keys import key_blocker
-
-        blocker = key_blocker()
-        out.print("Dry run: nothing sent, nothing written."
-                  + (f" No model yet: {escape(blocker)}." if blocker else ""), soft_wrap=True)
-        return
-    out.print(f"Index: {where}/CHAIN.md", soft_wrap=True)
-    if report.exit_code == 3:
-        out.print(f"To finish, run the same command again: {escape(report.command)}",
-                  soft_wrap=True)
-
-
-def _sample_line(sample: Sample, out: str) -> str:
-    where = f"{out}/runs/{sample.run_id}/answer.md"
-    if sample.status == "failed":
-        return f"sample {sample.number}: failed: {sample.reason}"
-    if sample.status == "would run":
-        return f"sample {sample.number}: would run"
-    tokens = (sample.record.get("tokens") or {}).get("answer")
-    seconds = sample.record.get("seconds")
-    facts = ", ".join(x for x in (f"{tokens:,} answer tokens" if tokens else "",
-                                  f"{seconds:.1f}s" if seconds is not None else "") if x)
-    word = {"cached": "cached", "ran": "answered", "imported": "imported"}[sample.status]
-    edited = ", edited by hand" if sample.edited else ""
-    return f"sample {sample.number}: {word}{edited}: {where}" + (f" ({facts})" if facts else "")
 
 
 @contextmanager

@@ -73,7 +73,7 @@ def read_flags(library: Library, asked: Asked, options: BuildOptions) -> Given:
 def offer_run(out: Console, library: Library, built: BuildReport, options: BuildOptions,
               asked: Asked, given: Given) -> int:
     """Offer to run the toolkit just built; run it, show the answer, offer to grade it."""
-    from meta_prompting import show
+    from meta_prompting import show, show_runs
     from meta_prompting.build import build, default_model, rerun_command
     from meta_prompting.keys import find_key
     from meta_prompting.run import Session, Settings
@@ -106,7 +106,7 @@ def offer_run(out: Console, library: Library, built: BuildReport, options: Build
                               progress=None, suffix=_suffix(task, paths, asked, asked.grade))
     built = build(library, built.goal, built.project, filled)
     if built.filled is None:  # a part went missing meanwhile: never send a placeholder
-        show.run(built, None)
+        show_runs.run(built, None)
         return built.exit_code or EXIT_INCOMPLETE
     session = Session(*built.filled, Settings(options.model or default_model(),
                                               asked.max_tokens))
@@ -182,7 +182,7 @@ def _run(out: Console, built: BuildReport, session: Session, options: BuildOptio
     """One fresh session (or --samples N), the answer streamed, then shown as Markdown."""
     from rich.markdown import Markdown
 
-    from meta_prompting import show
+    from meta_prompting import show, show_runs
     from meta_prompting.run import LazyCall, RunOptions, read_answer, run_samples
 
     err = show.console(stderr=True)
@@ -203,7 +203,7 @@ def _run(out: Console, built: BuildReport, session: Session, options: BuildOptio
         out.rule("The answer", align="left")
         out.print(Markdown(show.printable(read_answer(sample), lines=True)))
         out.rule()
-    show.run(built, ran)  # where each answer is kept, its tokens and seconds
+    show_runs.run(built, ran)  # where each answer is kept, its tokens and seconds
     return ran
 
 
@@ -232,7 +232,7 @@ def _offer_grade(out: Console, library: Library, built: BuildReport, ran: RunRep
                  session: Session, options: BuildOptions, asked: Asked, given: Given) -> int:
     from functools import partial
 
-    from meta_prompting import show
+    from meta_prompting import show, show_runs
     from meta_prompting.grade import read_rubric
     from meta_prompting.run import LazyCall
     from meta_prompting.scorecard import CACHED, GradeReport, grade_sample
@@ -257,7 +257,7 @@ def _offer_grade(out: Console, library: Library, built: BuildReport, ran: RunRep
     if graded and all(g.status == CACHED for g in graded):
         out.print("[bold]Cached scorecard[/]: this answer was graded before; no call made.")
     report = GradeReport(built, ran, tuple(graded), asked.judges)
-    show.grade(report)
+    show_runs.grade(report)
     return report.exit_code
 
 
