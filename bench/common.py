@@ -131,9 +131,22 @@ def paired(tasks: dict[str, Callable[[], float]], rounds: int, warmup: int = 1
 
 
 # Profile one run of a script in-process; print its own functions' cumulative times.
+# Threads are profiled too (a chain runs its stages in worker threads) and merged in.
 _PROFILER = """
-import cProfile, pstats, runpy, sys
+import cProfile, os, pstats, runpy, sys, threading
 sys.argv = sys.argv[1:]
+sys.path.insert(0, os.path.dirname(os.path.abspath(sys.argv[0])))
+profiles = []
+thread_run = threading.Thread.run
+def profiled_run(self):
+    prof = cProfile.Profile()
+    profiles.append(prof)
+    prof.enable()
+    try:
+        thread_run(self)
+    finally:
+        prof.disable()
+threading.Thread.run = profiled_run
 prof = cProfile.Profile()
 prof.enable()
 try:
@@ -141,22 +154,51 @@ try:
 except SystemExit:
     pass
 prof.disable()
-for (file, line, func), (cc, nc, tt, ct, _) in pstats.Stats(prof).stats.items():
+stats = pstats.Stats(prof)
+for other in profiles:
+    stats.add(other)
+for (file, line, func), (cc, nc, tt, ct, _) in stats.stats.items():
     if 'meta_prompting' in file and func != '<module>':
         sys.stderr.write(f'PROF {ct} {nc} {file.rsplit("/", 1)[-1]}:{func}\\n')
 """
 
 
-def profile_top(script_args: Sequence[str], env: dict[str, str], top: int = 8) -> list[str]:
+def profile_top(script_args: Sequence[str], env: dict[str, str], top: int = 8,
+                cwd: Path | None = None) -> list[str]:
     """The product's functions with the most cumulative time in one run (cProfile), with
     call counts: a count that grows with the library names work proportional to it."""
-    proc = subprocess.run([PY, "-c", _PROFILER, *script_args], env=env, text=True,
+    proc = subprocess.run([PY, "-c", _PROFILER, *script_args], env=env, text=True, cwd=cwd,
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=300)
     rows = sorted(((float(ct), int(nc), name) for line in proc.stderr.splitlines()
                    if line.startswith("PROF ") for ct, nc, name in [line.split()[1:4]]),
                   reverse=True)
     return [f"{name}: {ct * 1000:.1f} ms cumulative, {nc} calls (under cProfile)"
             for ct, nc, name in rows[:top]]
+
+
+# Run a script, then print which heavy modules it imported (read at exit, from inside).
+HEAVY = ("google.genai", "httpx", "pydantic", "rich", "questionary", "filelock")
+_IMPORTS_WRAPPER = """
+import atexit, os, runpy, sys
+names = sys.argv[-1].split(',')
+def seen():
+    sys.stderr.write('IMPORTED ' + ','.join(n for n in names if n in sys.modules) + '\\n')
+atexit.register(seen)
+sys.argv = sys.argv[1:-1]
+sys.path.insert(0, os.path.dirname(os.path.abspath(sys.argv[0])))
+runpy.run_path(sys.argv[0], run_name='__main__')
+"""
+
+
+def imported(cmd: list[str], env: dict[str, str], cwd: Path) -> list[str]:
+    """The heavy modules one run of `cmd` (a script under PY) imported."""
+    proc = subprocess.run([PY, "-c", _IMPORTS_WRAPPER, *cmd[1:], ",".join(HEAVY)], env=env,
+                          cwd=cwd, text=True, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, timeout=120)
+    lines = [x for x in proc.stderr.splitlines() if x.startswith("IMPORTED ")]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"{cmd} exited {proc.returncode}: {proc.stderr[-300:]}")
+    return [n for n in lines[-1][len("IMPORTED "):].split(",") if n]
 
 
 def median(xs: Sequence[float]) -> float:

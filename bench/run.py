@@ -3,7 +3,7 @@
 Usage: python bench/run.py [--quick] [--only NAME ...]
 Exit 0 even when a figure misses its bar (benchmarks report); exit 1 when a
 correctness check fails (requests != 1 under contention, a wrong request count for
-runs or judges, a crash-trial failure) or a benchmark itself fails to run.
+runs, judges or chain stages, a crash-trial failure) or a benchmark itself fails to run.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from common import machine
 
 HERE = Path(__file__).resolve().parent
 # Cheapest first, so a broken set-up shows at once; peers last (they need the registry).
-SCRIPTS = ("startup", "generation", "contention", "runs", "scale", "crash", "peers")
+SCRIPTS = ("startup", "generation", "contention", "runs", "chains", "scale", "crash",
+           "peers")
 
 
 def main() -> int:

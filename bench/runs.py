@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import itertools
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
@@ -36,6 +35,7 @@ from common import (
     copy_library,
     finish,
     gen_env,
+    imported,
     median,
     ms,
     paired,
@@ -54,19 +54,6 @@ ANSWER = ("## Findings\n\n1. The retry loop never gives up: a dead host hangs th
           "forever.\n2. Timeouts are swallowed without a log line.\n\n## Fix\n\nBound the "
           "retries, back off exponentially and log each failure.\n")
 QUOTE = "a dead host hangs the caller forever"  # in ANSWER: every verdict is supported
-HEAVY = ("google.genai", "httpx", "pydantic", "rich", "questionary", "filelock")
-
-# Run a script, then print which heavy modules it imported (read at exit, from inside).
-_IMPORTS_WRAPPER = """
-import atexit, os, runpy, sys
-names = sys.argv[-1].split(',')
-def seen():
-    sys.stderr.write('IMPORTED ' + ','.join(n for n in names if n in sys.modules) + '\\n')
-atexit.register(seen)
-sys.argv = sys.argv[1:-1]
-sys.path.insert(0, os.path.dirname(os.path.abspath(sys.argv[0])))
-runpy.run_path(sys.argv[0], run_name='__main__')
-"""
 
 
 def answer_runs(rec: RequestRecord) -> Reply | None:
@@ -89,17 +76,6 @@ def command(project: str, *extra: str) -> list[str]:
 
 def answers(work: Path, project: str) -> int:
     return sum(1 for _ in (work / "lib" / "output" / project / "runs").glob("*/answer.md"))
-
-
-def imported(cmd: list[str], env: dict[str, str], cwd: Path) -> list[str]:
-    """The heavy modules one run of `cmd` (a script under PY) imported."""
-    proc = subprocess.run([PY, "-c", _IMPORTS_WRAPPER, *cmd[1:], ",".join(HEAVY)], env=env,
-                          cwd=cwd, text=True, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE, timeout=120)
-    lines = [x for x in proc.stderr.splitlines() if x.startswith("IMPORTED ")]
-    if proc.returncode != 0 or not lines:
-        raise RuntimeError(f"{cmd} exited {proc.returncode}: {proc.stderr[-300:]}")
-    return [n for n in lines[-1][len("IMPORTED "):].split(",") if n]
 
 
 def samples(fake: FakeGemini, tmp: Path, rounds: int) -> Table:
