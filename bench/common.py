@@ -78,6 +78,27 @@ def copy_library(dest: Path) -> Path:
     return dest
 
 
+def withheld(key: str) -> str:
+    """The name a withheld part goes by: in no layer, so generation must make it."""
+    folder, name = key.split("/", 1)
+    stem, ext = os.path.splitext(name)
+    return f"{folder}/{stem}_withheld{ext}"
+
+
+def withhold(root: Path, keys: tuple[str, ...] | list[str]) -> None:
+    """Make parts missing in a library copy by renaming them in its map.
+
+    Deleting the file no longer does: the built-in library beneath still has it, and a
+    part is taken from the highest layer that has it. Only the copy's map is changed.
+    """
+    path = root / "goal_map.json"
+    text = path.read_text()
+    for key in keys:
+        old, new = key.split("/", 1)[1], withheld(key).split("/", 1)[1]
+        text = text.replace(f'"{old}"', f'"{new}"')
+    path.write_text(text)
+
+
 def add_goal(root: Path, name: str, persona: str, protocol: str,
              constraints: Sequence[str], description: str = "") -> None:
     """Add a goal to a copy's map (the copy's, never the repository's)."""

@@ -28,17 +28,20 @@ from common import (
     median,
     parse_args,
     secs,
+    withheld,
+    withhold,
 )
 
 from tests.fake_gemini import FakeGemini  # after common: it puts the repo on sys.path
 
 LATENCY = 1.5
-MISSING = "protocols/root_cause_analysis_drilldown.txt"  # one of DEBUG's parts
+WITHHELD = "protocols/root_cause_analysis_drilldown.txt"  # one of DEBUG's parts
+MISSING = withheld(WITHHELD)
 
 
 def fresh_library(tmp: Path) -> Path:
     root = copy_library(Path(tempfile.mkdtemp(dir=tmp)) / "lib")
-    (root / "components" / MISSING).unlink()
+    withhold(root, [WITHHELD])
     return root
 
 

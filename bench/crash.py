@@ -41,21 +41,23 @@ from common import (
     parse_args,
     run,
     secs,
+    withheld,
+    withhold,
 )
 
 from tests.fake_gemini import FakeGemini, ok  # after common: it puts the repo on sys.path
 
 FSYNC_DELAY = 0.15  # per fsync; a part or toolkit file costs two (file, then folder)
 LATENCY = 0.3
-MISSING = ("protocols/root_cause_analysis_drilldown.txt", "constraints/tests_must_fail_first.txt")
+WITHHELD = ("protocols/root_cause_analysis_drilldown.txt", "constraints/tests_must_fail_first.txt")
+MISSING = tuple(withheld(k) for k in WITHHELD)
 ANSWER = ("A whole answer, written at once or not at all. " * 150).strip() + "\n"  # ~7 KB
 TOOLKIT = ("00_PERSONA.md", "01_PROMPT_TEMPLATE.md")
 
 
 def fresh(tmp: Path, missing: tuple[str, ...]) -> Path:
     root = copy_library(Path(tempfile.mkdtemp(dir=tmp)) / "lib")
-    for key in missing:
-        (root / "components" / key).unlink()
+    withhold(root, [k for k, m in zip(WITHHELD, MISSING, strict=True) if m in missing])
     return root
 
 

@@ -36,7 +36,7 @@ from meta_prompting.toolkit import (
 
 if TYPE_CHECKING:
     from meta_prompting.prompt import Filling
-    from meta_prompting.supply import MakeText
+    from meta_prompting.supply import MakeText, Outcome
 
 DEFAULT_JOBS = 8
 DEFAULT_TIMEOUT = 120.0
@@ -163,9 +163,11 @@ def build(library: Library, goal_name: str, project: str,
         return _dry_run(plan, options, command)
     # No conflict check before the parts: a person's edits in the toolkit must never
     # stop the missing parts being made (the library needs them either way).
-    from meta_prompting.supply import supply_parts
+    outcomes: dict[Part, Outcome] = {}
+    if plan.missing or regenerate:  # a complete goal never loads the supplying machinery
+        from meta_prompting.supply import supply_parts
 
-    outcomes = supply_parts(library, plan.goal, plan.states, regenerate, options)
+        outcomes = supply_parts(library, plan.goal, plan.states, regenerate, options)
     filled: list[Filled] = []
     reports: list[PartReport] = []
     notes: list[str] = []
