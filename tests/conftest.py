@@ -39,6 +39,12 @@ def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 @pytest.fixture
+def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SDK's retries, with 10 ms before the first instead of a second."""
+    monkeypatch.setenv("META_PROMPTING_RETRY_DELAY", "0.01")
+
+
+@pytest.fixture
 def shipped(tmp_path: Path) -> Path:
     """A private copy of the library this repository ships."""
     root = tmp_path / "shipped"

@@ -49,9 +49,7 @@ def write_chain(folder: Path, data: dict[str, Any] | str, name: str = "chain.jso
     return path
 
 
-@pytest.fixture(autouse=True)
-def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("META_PROMPTING_RETRY_DELAY", "0.01")
+pytestmark = pytest.mark.usefixtures("fast_retries")  # retries without the waits
 
 
 @pytest.fixture

@@ -29,9 +29,7 @@ PERSONA = "components/personas/auditor.txt"
 PROTOCOL = "components/protocols/review.txt"
 
 
-@pytest.fixture(autouse=True)
-def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("META_PROMPTING_RETRY_DELAY", "0.01")
+pytestmark = pytest.mark.usefixtures("fast_retries")  # retries without the waits
 
 
 @pytest.fixture

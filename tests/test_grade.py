@@ -46,9 +46,7 @@ QUOTE = "keys expire together"
 CRITERIA = ["Structure", "Flaw Analysis", "Solution"]
 
 
-@pytest.fixture(autouse=True)
-def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("META_PROMPTING_RETRY_DELAY", "0.01")
+pytestmark = pytest.mark.usefixtures("fast_retries")  # retries without the waits
 
 
 @pytest.fixture

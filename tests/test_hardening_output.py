@@ -39,9 +39,7 @@ KEY = "AIzaSyD-LeakMe_0123456789abcdefghijklmn"  # the shape of a real key: 39 c
 NEWLINE_KEY = "AIzaSyNEWLINE\nsecond-half-of-key-98765"
 
 
-@pytest.fixture(autouse=True)
-def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("META_PROMPTING_RETRY_DELAY", "0.01")
+pytestmark = pytest.mark.usefixtures("fast_retries")  # retries without the waits
 
 
 @pytest.fixture

@@ -9,10 +9,7 @@ from meta_prompting.prompt import EVIDENCE_PLACEHOLDER, TASK_PLACEHOLDER
 from tests.conftest import AUDIT, AUDIT_PARTS, MakeLibrary
 from tests.fake_gemini import FAKE_API_KEY, FakeGemini, ok
 
-
-@pytest.fixture(autouse=True)
-def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("META_PROMPTING_RETRY_DELAY", "0.01")
+pytestmark = pytest.mark.usefixtures("fast_retries")  # retries without the waits
 
 
 def test_blocks_filled_by_hand_survive_the_rebuild_that_finishes_the_toolkit(

@@ -12,10 +12,7 @@ from meta_prompting.cli import main
 from tests.conftest import AUDIT, AUDIT_PARTS, MakeLibrary
 from tests.fake_gemini import FakeGemini, blocked, error, finish, hang, ok
 
-
-@pytest.fixture(autouse=True)
-def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("META_PROMPTING_RETRY_DELAY", "0.01")
+pytestmark = pytest.mark.usefixtures("fast_retries")  # retries without the waits
 
 
 @pytest.fixture
