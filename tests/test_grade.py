@@ -277,3 +277,27 @@ def test_a_judgment_naming_an_unknown_criterion_is_invalid() -> None:
                        "path_forward": {"verdict": "YES"}})
     with pytest.raises(ValueError, match="not in the rubric: Z"):
         parse_judgment(text, rubric, "answer")
+
+
+def test_several_samples_show_how_many_passed_each_criterion(
+        capsys: pytest.CaptureFixture[str], lib: Path, fake_gemini: FakeGemini) -> None:
+    grading(fake_gemini)
+    verdicts = iter([{}, {"Solution": "FAIL"}, {}])
+
+    def judge(r: RequestRecord) -> Any:
+        if not is_judge(r):
+            return ok(ANSWER)
+        wanted = next(verdicts)
+        return json_reply({"criteria": {c: {"reasoning": "r", "quote": QUOTE,
+                                            "verdict": wanted.get(c, "PASS")} for c in CRITERIA},
+                           "path_forward": {"reasoning": "r", "verdict": "YES"}})
+
+    fake_gemini.responder = judge
+    fake_gemini.latency = 0.05
+    code, out, _ = grade(capsys, lib, "--samples", "3", "--jobs", "1")
+    assert code == 4
+    assert "Structure      3/3 answers pass" in out
+    assert "Solution       2/3 answers pass" in out
+    assert "2 of 3 answers pass the scorecard" in out
+    data = json.loads(grade(capsys, lib, "--samples", "3", "--json")[1])
+    assert [g["passed"] for g in data["grade"]["graded"]] == [True, False, True]
