@@ -165,8 +165,8 @@ class LazyCall:
         return self._call(system, prompt, **options)
 
 
-def run_samples(out_dir: Path, session: Session, options: RunOptions,
-                call: Call | None, blocker: str | None = None) -> RunReport:
+def run_samples(out_dir: Path, session: Session, options: RunOptions, call: Call
+                ) -> RunReport:
     """Make sure the samples asked for exist for this session; make only what is missing."""
     runs = out_dir / RUNS
     key = session.key
@@ -185,7 +185,7 @@ def run_samples(out_dir: Path, session: Session, options: RunOptions,
         options.progress(f"Running {_count(len(missing), 'sample')} with "
                          f"{session.settings.model} (each a fresh session)...")
     stream = options.on_text if len(missing) == 1 else None
-    tasks = [partial(ensure_sample, runs, session, n, options, call, blocker,
+    tasks = [partial(ensure_sample, runs, session, n, options, call,
                      stream if n in missing else None) for n in numbers]
     from meta_prompting.step import run_all
 
@@ -193,8 +193,7 @@ def run_samples(out_dir: Path, session: Session, options: RunOptions,
 
 
 def ensure_sample(runs: Path, session: Session, number: int, options: RunOptions,
-                  call: Call | None, blocker: str | None,
-                  on_text: Callable[[str], None] | None) -> Sample:
+                  call: Call, on_text: Callable[[str], None] | None) -> Sample:
     """One sample, made at most once across every run that needs it."""
     from meta_prompting.step import StepFailed, ensure, remove_dead_folders
 
@@ -202,8 +201,6 @@ def ensure_sample(runs: Path, session: Session, number: int, options: RunOptions
     folder = runs / rid
 
     def make() -> Sample:
-        if call is None:
-            return Sample(number, rid, folder, FAILED, blocker or "no model")
         start = time.monotonic()
         try:
             answer = call(session.system, session.prompt,
