@@ -34,8 +34,9 @@ examples:
   generate every missing part of the library, five at a time:
     GEMINI_API_KEY=... %(prog)s --generate-missing --jobs 5
 
-exit codes: 0 done, 1 error, 2 bad flags, 3 toolkit written but
-incomplete, 130 interrupted.
+exit codes: 0 done, 1 error, 2 bad flags, 3 incomplete (a part, a run,
+a grade or a stage could not be made: run the same command again), 4 a
+graded answer failed the scorecard, 130 interrupted, 141 output closed.
 """
 
 
