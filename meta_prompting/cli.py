@@ -150,7 +150,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _run_toolkit(library: Library, args: argparse.Namespace, options: BuildOptions) -> int:
-    from meta_prompting import show_runs
+    from meta_prompting import show, show_runs
     from meta_prompting.build import default_model
     from meta_prompting.run import RunOptions, Settings, run_toolkit
 
@@ -175,6 +175,12 @@ def _run_toolkit(library: Library, args: argparse.Namespace, options: BuildOptio
         elif not args.quiet:
             show_runs.run(graded.built, graded.ran)
             show_runs.grade(graded)
+        elif graded.exit_code == EXIT_INCOMPLETE:
+            show.unfinished(graded.built.out_dir, graded.ran.command if graded.ran
+                            else graded.built.command)
+        elif graded.exit_code:
+            card = next(g for g in graded.graded if g.scorecard and not g.scorecard.passed)
+            show.failed_scorecard((card.path or card.sample.folder).with_suffix(".md"))
         return graded.exit_code
     built, ran = run_toolkit(library, args.goal, args.project, options, run_options, settings)
     code = ran.exit_code if ran is not None else max(built.exit_code, EXIT_INCOMPLETE)
@@ -183,6 +189,8 @@ def _run_toolkit(library: Library, args: argparse.Namespace, options: BuildOptio
                      "run": ran.to_dict() if ran else None})
     elif not args.quiet:
         show_runs.run(built, ran)
+    elif code:
+        show.unfinished(built.out_dir, ran.command if ran else built.command)
     return code
 
 
@@ -226,6 +234,10 @@ def _run_chain(root: Path, args: argparse.Namespace) -> int:
         _print_json({"ok": True, "exit_code": report.exit_code, **report.to_dict()})
     elif not args.quiet:
         show_runs.chain(report)
+    elif report.exit_code == EXIT_INCOMPLETE:
+        show.unfinished(report.out_dir, report.command)
+    elif report.exit_code:
+        show.failed_scorecard(report.out_dir / "CHAIN.md")
     return report.exit_code
 
 

@@ -238,8 +238,19 @@ def retry_note(message: str, thread: str) -> str | None:
 
 def incomplete(report: BuildReport) -> None:
     """The one line --quiet keeps for an incomplete toolkit (exit 3): on stderr."""
-    sys.stderr.write(f"{nice_path(report.out_dir)}/ is incomplete; to finish, run again: "
-                     f"{report.command}\n")
+    unfinished(report.out_dir, report.command)
+
+
+def unfinished(out_dir: Path, command: str) -> None:
+    """The one line --quiet keeps when something could not be made (exit 3)."""
+    sys.stderr.write(printable(f"{nice_path(out_dir)}/ is incomplete; to finish, run again: "
+                               f"{command}") + "\n")
+
+
+def failed_scorecard(where: Path) -> None:
+    """The one line --quiet keeps when a graded answer failed (exit 4)."""
+    sys.stderr.write(printable(f"a graded answer failed the scorecard: see {nice_path(where)}")
+                     + "\n")
 
 
 def fill(report: FillReport) -> None:

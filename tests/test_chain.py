@@ -276,3 +276,14 @@ def test_chain_flags(capsys: pytest.CaptureFixture[str], lib: Path, args: list[s
                      message: str) -> None:
     code = main(["--root", str(lib), *args])
     assert code in (1, 2) and message in capsys.readouterr().err
+
+
+def test_quiet_keeps_one_line_for_an_unfinished_chain(
+        capsys: pytest.CaptureFixture[str], lib: Path, chains: Path,
+        fake_gemini: FakeGemini) -> None:
+    path = four_stages(chains)
+    fake_gemini.fail_when("Simulate the state design.", error(400, "INVALID_ARGUMENT", "no"))
+    code, out, err = chain(capsys, lib, path, "-q")
+    assert (code, out) == (3, "")
+    assert err == (f"{lib}/output/p/ is incomplete; to finish, run again: python "
+                   f"orchestrator.py --root {lib} --chain {path} --project p\n")

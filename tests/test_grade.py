@@ -301,3 +301,12 @@ def test_several_samples_show_how_many_passed_each_criterion(
     assert "2 of 3 answers pass the scorecard" in out
     data = json.loads(grade(capsys, lib, "--samples", "3", "--json")[1])
     assert [g["passed"] for g in data["grade"]["graded"]] == [True, False, True]
+
+
+def test_quiet_keeps_one_line_when_an_answer_fails(
+        capsys: pytest.CaptureFixture[str], lib: Path, fake_gemini: FakeGemini) -> None:
+    grading(fake_gemini, {"Solution": "FAIL"})
+    code, out, err = grade(capsys, lib, "-q")
+    assert (code, out) == (4, "")
+    assert err.startswith("a graded answer failed the scorecard: see ") and err.endswith(
+        "/scorecard.md\n") and err.count("\n") == 1

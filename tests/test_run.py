@@ -287,3 +287,14 @@ def test_a_stream_cut_short_keeps_nothing(lib: Path, fake_gemini: FakeGemini) ->
     assert report.samples[0].reason and "dropped the connection" in report.samples[0].reason
     assert not (lib / "output/s/runs").exists() or not any(
         p for p in (lib / "output/s/runs").iterdir() if not p.name.startswith("."))
+
+
+def test_quiet_keeps_one_line_when_a_run_could_not_be_made(
+        capsys: pytest.CaptureFixture[str], lib: Path, evidence: Path,
+        fake_gemini: FakeGemini) -> None:
+    fake_gemini.enqueue(blocked())
+    code, out, err = run(capsys, lib, "--run", "-q")
+    assert (code, out) == (3, "")
+    assert err == (f"{lib}/output/x/ is incomplete; to finish, run again: python "
+                   f"orchestrator.py --root {lib} --goal AUDIT --project x --task "
+                   "'Find the bug in total().' --evidence src --run\n")
