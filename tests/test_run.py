@@ -298,3 +298,21 @@ def test_quiet_keeps_one_line_when_a_run_could_not_be_made(
     assert err == (f"{lib}/output/x/ is incomplete; to finish, run again: python "
                    f"orchestrator.py --root {lib} --goal AUDIT --project x --task "
                    "'Find the bug in total().' --evidence src --run\n")
+
+
+@pytest.mark.parametrize("flag", ["--evidence", "--task-file"])
+def test_standard_input_fills_a_block(
+        capsys: pytest.CaptureFixture[str], lib: Path, monkeypatch: pytest.MonkeyPatch,
+        fake_gemini: FakeGemini, flag: str) -> None:
+    import io
+    import sys
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"piped text\n")))
+    args = ["--task", "Review it."] if flag == "--evidence" else []
+    code = main(["--root", str(lib), "-g", "AUDIT", "-p", "x", *args, flag, "-", "--run"])
+    assert code == 0, capsys.readouterr().err
+    prompt = fake_gemini.requests[0].prompt
+    if flag == "--evidence":
+        assert '<document name="stdin">\npiped text\n</document>' in prompt
+    else:
+        assert "<task>\npiped text\n</task>" in prompt
