@@ -95,11 +95,17 @@ def run_chain(library: Library, chain: Chain, project: str, build_options: Build
     call = LazyCall(settings.model, run_options.timeout)
     results: dict[str, StageResult] = {}
 
-    def one(stage: Stage) -> StageResult:
+    def refuse(*_: Any, **__: Any) -> Any:
+        raise NeedsModel
+
+    def one(stage: Stage, probe: bool) -> StageResult:
         upstream = {a.stage: results[a.stage] for a in stage.after}
-        return run_stage(library, stage, project, chain.folder, upstream, build_options,
-                         run_options,
-                         settings, grading, rubric, call)
+        result = run_stage(library, stage, project, chain.folder, upstream, build_options,
+                           run_options, settings, grading, rubric, refuse if probe else call)
+        if run_options.progress and result.status in (RAN, FAILED, FAILED_GRADE):
+            why = f": {result.reason}" if result.reason else ""
+            run_options.progress(f"  {result.status} {stage.name}{why}")
+        return result
 
     schedule(chain, one, results, run_options.jobs)
     report = ChainReport(chain, out, tuple(results[s.name] for s in chain.stages),
@@ -184,50 +190,76 @@ def run_stage(library: Library, stage: Stage, project: str, base: Path,
                        out_dir=built.out_dir, sessions=stage.attempts)
 
 
-def schedule(chain: Chain, one: Any, results: dict[str, StageResult], jobs: int) -> None:
-    """Run each stage once all it comes after are done; ready stages side by side.
+class NeedsModel(Exception):
+    """Raised by the model call of a stage looked at on the main thread: hand it to a
+    worker. Nothing is written before a model call, so the worker starts clean."""
 
-    Daemon threads, joined in short waits, so Ctrl+C leaves at once: whatever a stage
-    was writing is atomic.
+
+def schedule(chain: Chain, one: Any, results: dict[str, StageResult], jobs: int) -> None:
+    """Run each stage once all it comes after are done; stages that call the model run
+    side by side, at most `jobs` at once.
+
+    Each ready stage is first looked at on the main thread with a model call that
+    refuses (NeedsModel): a stage whose answer is kept finishes right there. Eight
+    threads taking turns at the interpreter lock over 50 kept stages cost more than
+    the stages themselves. Only a stage that needs the model goes to a worker: daemon
+    threads, waited on in short waits so that Ctrl+C leaves at once (whatever a stage
+    was writing is atomic).
     """
     waiting = {s.name: {a.stage for a in s.after} for s in chain.stages}
     by_name = {s.name: s for s in chain.stages}
-    ready: queue.Queue[str | None] = queue.Queue()
-    lock = threading.Lock()
+    ready = [s.name for s in chain.stages if not waiting[s.name]]
+    todo: queue.Queue[str | None] = queue.Queue()
+    done: queue.Queue[tuple[str, StageResult, BaseException | None]] = queue.Queue()
+    threads: list[threading.Thread] = []
     errors: list[BaseException] = []
-    for name, needs in waiting.items():
-        if not needs:
-            ready.put(name)
+    running = 0
+
+    def attempt(name: str, probe: bool) -> tuple[StageResult, BaseException | None]:
+        try:
+            return one(by_name[name], probe), None
+        except NeedsModel:
+            raise
+        except UserError as e:  # bad evidence, an unwritable folder: this stage's
+            return StageResult(by_name[name], FAILED, str(e)), None
+        except BaseException as e:  # noqa: BLE001 - re-raised in the main thread
+            return StageResult(by_name[name], FAILED, repr(e)), e
 
     def worker() -> None:
-        while True:
-            name = ready.get()
-            if name is None:
-                return
-            try:
-                result = one(by_name[name])
-            except UserError as e:  # bad evidence, an unwritable folder: this stage's
-                result = StageResult(by_name[name], FAILED, str(e))
-            except BaseException as e:  # noqa: BLE001 - re-raised in the main thread
-                errors.append(e)
-                result = StageResult(by_name[name], FAILED, repr(e))
-            with lock:
-                results[name] = result
-                for child in chain.children(name):
-                    waiting[child].discard(name)
-                    if not waiting[child] and child not in results:
-                        ready.put(child)
-                if len(results) == len(chain.stages):
-                    for _ in threads:
-                        ready.put(None)
+        while (name := todo.get()) is not None:
+            done.put((name, *attempt(name, probe=False)))
 
-    threads = [threading.Thread(target=worker, daemon=True)
-               for _ in range(max(1, min(jobs, len(chain.stages))))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        while thread.is_alive():
-            thread.join(0.1)
+    def finish(name: str, result: StageResult, error: BaseException | None) -> None:
+        results[name] = result
+        if error is not None:
+            errors.append(error)
+        for child in chain.children(name):
+            waiting[child].discard(name)
+            if not waiting[child]:
+                ready.append(child)
+
+    while len(results) < len(chain.stages):
+        while ready:
+            name = ready.pop(0)
+            try:
+                finish(name, *attempt(name, probe=True))
+            except NeedsModel:
+                if len(threads) < max(1, jobs) and len(threads) <= running:
+                    threads.append(threading.Thread(target=worker, daemon=True))
+                    threads[-1].start()
+                todo.put(name)
+                running += 1
+        if len(results) < len(chain.stages):
+            while True:
+                try:
+                    item = done.get(timeout=0.1)  # short waits: Ctrl+C stays responsive
+                    break
+                except queue.Empty:
+                    continue
+            running -= 1
+            finish(*item)
+    for _ in threads:
+        todo.put(None)
     if errors:
         raise errors[0]
 

@@ -100,12 +100,11 @@ def grade(report: GradeReport) -> None:
 
 
 def chain(report: ChainReport) -> None:
-    """A row a stage, in the chain's order, then where the index is and what to do."""
-    from rich.markup import escape
+    """A row a stage, in the chain's order, then where the index is and what to do.
 
-    out = console()
-    style = {"cached": "green", "ran": "cyan", "failed": "red", "blocked": "yellow",
-             "failed grade": "red", "would run": "cyan"}
+    Plain lines, like a build's: a chain with every answer kept should cost about what
+    its stages do, and rich's import alone was a third of a cached 50-stage chain.
+    """
     rows = [("stage", "goal", "status", "grade", "tokens", "seconds")]
     for r in report.results:
         record = r.sample.record if r.sample else {}
@@ -118,33 +117,25 @@ def chain(report: ChainReport) -> None:
         edited = " (edited by hand)" if r.sample is not None and r.sample.edited else ""
         rows.append((printable(r.stage.name), r.stage.goal, r.status + edited, grade,
                      f"{tokens:,}" if tokens else "", f"{seconds:.1f}" if seconds else ""))
-    # Plain aligned columns, no trailing blanks: a table read by people and by grep.
+    # Aligned columns, no trailing blanks: a table read by people and by grep.
     widths = [max(len(row[i]) for row in rows) for i in range(6)]
-    for n, row in enumerate(rows):
-        cells = [c.ljust(w) if i < 4 else c.rjust(w)
-                 for i, (c, w) in enumerate(zip(row, widths, strict=True))]
-        line = escape("  ".join(cells).rstrip())
-        if n:
-            status = escape(row[2])
-            line = line.replace(status, f"[{style.get(row[2].split(' (')[0], '')}]"
-                                        f"{status}[/]", 1)
-        out.print(line, soft_wrap=True, highlight=False)
-    for r in report.results:  # below the table: a reason is read whole, not folded in a cell
-        if r.reason and r.status != "would run":
-            out.print(f"{escape(r.stage.name)} {r.status}: {escape(printable(r.reason))}",
-                      soft_wrap=True)
-    where = escape(nice_path(report.out_dir))
+    lines = ["  ".join(c.ljust(w) if i < 4 else c.rjust(w)
+                       for i, (c, w) in enumerate(zip(row, widths, strict=True))).rstrip()
+             for row in rows]
+    # Below the table: a reason is read whole, not folded in a cell.
+    lines += [f"{printable(r.stage.name)} {r.status}: {printable(r.reason)}"
+              for r in report.results if r.reason and r.status != "would run"]
     if report.dry_run:
         from meta_prompting.keys import key_blocker
 
         blocker = key_blocker()
-        out.print("Dry run: nothing sent, nothing written."
-                  + (f" No model yet: {escape(blocker)}." if blocker else ""), soft_wrap=True)
-        return
-    out.print(f"Index: {where}/CHAIN.md", soft_wrap=True)
-    if report.exit_code == 3:
-        out.print(f"To finish, run the same command again: {escape(report.command)}",
-                  soft_wrap=True)
+        lines.append("Dry run: nothing sent, nothing written."
+                     + (f" No model yet: {printable(blocker)}." if blocker else ""))
+    else:
+        lines.append(f"Index: {printable(nice_path(report.out_dir))}/CHAIN.md")
+        if report.exit_code == 3:
+            lines.append(f"To finish, run the same command again: {printable(report.command)}")
+    sys.stdout.write("\n".join(lines) + "\n")
 
 
 def _sample_line(sample: Sample, out: str) -> str:
