@@ -123,7 +123,7 @@ def terminal_width() -> int | None:
     return width() or _terminal_columns()
 
 
-def _writer() -> Callable[[str], None]:
+def writer() -> Callable[[str], None]:
     """sys.stdout.write, wrapping each line at word boundaries in a terminal."""
     width = terminal_width()
 
@@ -145,7 +145,7 @@ def _writer() -> Callable[[str], None]:
 
 def build(report: BuildReport) -> None:
     out = nice_path(report.out_dir)
-    write = _writer()
+    write = writer()
     if report.dry_run:
         write(f"Dry run: goal {report.goal} into {out}/ (nothing written)\n")
         for part in report.parts:

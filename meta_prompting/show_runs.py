@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
-from meta_prompting.show import build, console, nice_path, printable
+from meta_prompting.show import build, console, nice_path, printable, writer
 
 if TYPE_CHECKING:
     from meta_prompting.build import BuildReport
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 def run(built: BuildReport, ran: RunReport | None) -> None:
     """A run: the toolkit in a line, then each sample, then where the answers are."""
     out = nice_path(built.out_dir)
-    write = sys.stdout.write
+    write = writer()  # wrapped at word boundaries in a terminal, whole when piped
     if ran is None:
         build(built)
         if not built.dry_run:
@@ -40,7 +40,8 @@ def run(built: BuildReport, ran: RunReport | None) -> None:
     failed = [s for s in ran.samples if not s.ok]
     if failed:
         write(f"{len(failed)} of {len(ran.samples)} sample(s) failed; nothing was kept for "
-              f"them. To finish, run again: {ran.command}\n")
+              "them. To finish, run the same command again:\n")
+        sys.stdout.write(f"  {printable(ran.command)}\n")  # whole, never wrapped: to paste
 
 
 def grade(report: GradeReport) -> None:
@@ -122,20 +123,22 @@ def chain(report: ChainReport) -> None:
     lines = ["  ".join(c.ljust(w) if i < 4 else c.rjust(w)
                        for i, (c, w) in enumerate(zip(row, widths, strict=True))).rstrip()
              for row in rows]
-    # Below the table: a reason is read whole, not folded in a cell.
-    lines += [f"{printable(r.stage.name)} {r.status}: {printable(r.reason)}"
-              for r in report.results if r.reason and r.status != "would run"]
+    sys.stdout.write("\n".join(lines) + "\n")
+    write = writer()  # below the table, wrapped at word boundaries in a terminal
+    for r in report.results:  # a reason is read whole, not folded in a cell
+        if r.reason and r.status != "would run":
+            write(f"{r.stage.name} {r.status}: {r.reason}")
     if report.dry_run:
         from meta_prompting.keys import key_blocker
 
         blocker = key_blocker()
-        lines.append("Dry run: nothing sent, nothing written."
-                     + (f" No model yet: {printable(blocker)}." if blocker else ""))
-    else:
-        lines.append(f"Index: {printable(nice_path(report.out_dir))}/CHAIN.md")
-        if report.exit_code == 3:
-            lines.append(f"To finish, run the same command again: {printable(report.command)}")
-    sys.stdout.write("\n".join(lines) + "\n")
+        write("Dry run: nothing sent, nothing written."
+              + (f" No model yet: {blocker}." if blocker else ""))
+        return
+    write(f"Index: {nice_path(report.out_dir)}/CHAIN.md")
+    if report.exit_code == 3:
+        write("To finish, run the same command again:")
+        sys.stdout.write(f"  {printable(report.command)}\n")  # whole, never wrapped
 
 
 def _sample_line(sample: Sample, out: str) -> str:

@@ -88,7 +88,7 @@ def offer_run(out: Console, library: Library, built: BuildReport, options: Build
             out.print(f"Not offered to run it: {why}.")
             out.print(_escape(show.next_step(built)), soft_wrap=True)  # whole, to paste
             return EXIT_OK
-        if not ask.confirm("Run it now? (your task and evidence, sent in a fresh session)"):
+        if not ask.confirm("Run it now? (a fresh session)"):
             out.print(_escape(show.next_step(built)), soft_wrap=True)
             return EXIT_OK
     task = given.task or _ask_task(out)

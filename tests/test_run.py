@@ -101,7 +101,7 @@ def test_a_failed_sample_leaves_nothing_and_the_rerun_makes_exactly_it(
     assert code == 3
     assert "sample 1: failed: the service answered 504 DEADLINE_EXCEEDED after 4 attempts" in out
     assert len(answers(lib)) == 2
-    command = out.split("To finish, run again: ")[1].strip()
+    command = out.split("To finish, run the same command again:\n")[1].strip()
     assert command.endswith("--evidence src --run --samples 3")
     before = fake_gemini.count
     assert run(capsys, lib, "--samples", "3")[0] == 0

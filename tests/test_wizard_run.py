@@ -68,7 +68,7 @@ def test_run_then_grade_the_answer(wizard, audit_lib: Path, model: FakeGemini) -
     assert "Answer from gemini-flash-latest (as it streams)" in s.out
     assert "**null session**" in s.out  # as it came ...
     assert "The crash comes from a null session in login()" in flat(s.out)  # ... then rendered
-    assert f"sample 1: answered: {answer} (" in s.out
+    assert f"sample 1: answered: {answer} (" in flat(s.out)
     # The judge: the GRADE toolkit, given the answer.
     assert is_judge(judge) and ANSWER in judge.prompt
     assert "Adherence to the Requested Structure  PASS" in s.out
@@ -88,7 +88,7 @@ def test_a_cached_answer_is_shown_without_a_call(wizard, audit_lib: Path,
     assert model.count == 2  # neither the run nor the grade called the model again
     assert "Cached answer: these inputs were run before; no call made." in s.out
     assert "The crash comes from a null session" in flat(s.out)
-    assert "sample 1: cached: " in s.out
+    assert "sample 1: cached: " in flat(s.out)
     assert "Cached scorecard" in s.out and "Overall: PASS" in s.out
 
 
@@ -175,7 +175,7 @@ def test_a_failed_run_says_how_to_finish(wizard, audit_lib: Path, model: FakeGem
                keys=[*BUILD, ("Run it now?", "y"), *TASK, *EVIDENCE])
     assert s.code == 3, s.err
     assert "sample 1: failed: " in s.out
-    assert ("To finish, run again: " in s.out
+    assert ("To finish, run the same command again:" in flat(s.out)
             and "--task 'Why does login crash?' --evidence app.log --run" in s.out)
     assert "Grade it" not in s.screen
     assert not (audit_lib / "output/demo/runs").exists() or not runs(audit_lib)
