@@ -70,7 +70,6 @@ until SIGTERM/SIGINT.
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import re
@@ -81,16 +80,44 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-try:  # as tests.fake_gemini, or as a script from tests/ (bench starts it so)
-    from tests.fake_schema import KEEP, Overrides, schema_instance
-except ImportError:
-    from fake_schema import KEEP, Overrides, schema_instance  # type: ignore[no-redef]
+if __package__ in (None, ""):  # run as a script (bench starts it so): import as tests.*
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-__all__ = ["KEEP", "schema_instance"]  # part of the fake's API, kept in fake_schema.py
+from tests.fake_schema import KEEP, Overrides, schema_instance  # noqa: E402
+from tests.fake_wire import (  # noqa: E402
+    FailRule,
+    Reply,
+    RequestRecord,
+    _finalise,
+    _stream_events,
+    blocked,
+    cut_stream,
+    drop,
+    empty_candidates,
+    error,
+    finish,
+    hang,
+    invalid_key,
+    json_reply,
+    malformed,
+    ok,
+    prompt_text,
+    split_text,
+    stream_error,
+    system_instruction,
+)
+
+# The fake's API, kept in fake_schema.py (JSON for a schema) and fake_wire.py (replies,
+# records and stream events: what goes over the wire), named here for its users.
+__all__ = [
+    "KEEP", "FAKE_API_KEY", "FailRule", "FakeGemini", "Reply", "RequestRecord", "blocked",
+    "cut_stream", "drop", "empty_candidates", "error", "finish", "hang", "invalid_key",
+    "json_reply", "malformed", "ok", "prompt_text", "schema_instance", "split_text",
+    "stream_error", "system_instruction",
+]
 
 FAKE_API_KEY = "test-key-not-secret-123"
 _PATH_RE = re.compile(
@@ -98,211 +125,6 @@ _PATH_RE = re.compile(
     r":(?P<action>generateContent|streamGenerateContent|countTokens)$"
 )
 GENERATE_ACTIONS = ("generateContent", "streamGenerateContent")
-
-
-@dataclass(frozen=True)
-class Reply:
-    """What the server does with one request. Build with the factories below."""
-
-    status: int = 200
-    payload: dict[str, Any] | None = None  # serialised as JSON
-    raw: bytes | None = None  # sent verbatim instead of payload (malformed bodies)
-    action: str = "respond"  # "respond" | "hang" | "drop"
-    seconds: float = 0.0  # for "hang"
-    stream_chunks: int | None = None  # events on a stream; None: the server's stream_chunks
-    cut_after: int | None = None  # on a stream: events sent before the cut
-    cut_event: dict[str, Any] | None = None  # sent at the cut; None: drop the connection
-
-
-def ok(text: str, finish_reason: str = "STOP") -> Reply:
-    # None-valued usage/model fields are filled in per request (see _finalise).
-    cand = {
-        "content": {"role": "model", "parts": [{"text": text}] if text else []},
-        "finishReason": finish_reason,
-        "index": 0,
-    }
-    return Reply(
-        payload={
-            "candidates": [cand],
-            "usageMetadata": {
-                "promptTokenCount": None,
-                "candidatesTokenCount": len(text.split()),
-                "totalTokenCount": None,
-            },
-            "modelVersion": None,
-        }
-    )
-
-
-def json_reply(obj: Any) -> Reply:
-    """ok() with `obj` as JSON text, as a model answers under response_mime_type JSON."""
-    return ok(json.dumps(obj))
-
-
-def finish(reason: str, text: str = "") -> Reply:
-    """A candidate that ended with `reason` (SAFETY, MAX_TOKENS, RECITATION...);
-    with text="" the candidate has no parts, as the real API sends for SAFETY."""
-    return ok(text, finish_reason=reason)
-
-
-def error(code: int, status: str, message: str = "", details: list[Any] | None = None) -> Reply:
-    return Reply(status=code, payload=_error_body(code, status, message, details))
-
-
-def _error_body(
-    code: int, status: str, message: str = "", details: list[Any] | None = None
-) -> dict[str, Any]:
-    err: dict[str, Any] = {"code": code, "message": message or f"fake {status}", "status": status}
-    if details is not None:
-        err["details"] = details
-    return {"error": err}
-
-
-def invalid_key() -> Reply:
-    # Same body the real API sends for a bad key (HTTP 400, not 401/403).
-    return error(
-        400,
-        "INVALID_ARGUMENT",
-        "API key not valid. Please pass a valid API key.",
-        [
-            {
-                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
-                "reason": "API_KEY_INVALID",
-                "domain": "googleapis.com",
-                "metadata": {"service": "generativelanguage.googleapis.com"},
-            }
-        ],
-    )
-
-
-def blocked(reason: str = "SAFETY") -> Reply:
-    return Reply(
-        payload={
-            "promptFeedback": {"blockReason": reason},
-            "usageMetadata": {"promptTokenCount": None, "totalTokenCount": None},
-            "modelVersion": None,
-        }
-    )
-
-
-def empty_candidates() -> Reply:
-    return Reply(payload={"candidates": []})
-
-
-def malformed(body: bytes = b"<html>this is not JSON</html>") -> Reply:
-    return Reply(raw=body)
-
-
-def hang(seconds: float = 30.0) -> Reply:
-    """Answer nothing for `seconds` (or until stop()), then close the connection."""
-    return Reply(action="hang", seconds=seconds)
-
-
-def drop() -> Reply:
-    """Close the connection without sending any response bytes."""
-    return Reply(action="drop")
-
-
-def cut_stream(text: str = "a streamed answer that never ends", after: int = 1) -> Reply:
-    """On a stream: send `after` events of `text` (never the finishing one), then drop
-    the connection. On a plain request: a drop."""
-    return Reply(payload=ok(text).payload, cut_after=after)
-
-
-def stream_error(
-    text: str = "a streamed answer that fails",
-    code: int = 500,
-    status: str = "INTERNAL",
-    after: int = 1,
-) -> Reply:
-    """On a stream: send `after` events of `text`, then an error event, then end the
-    body cleanly (the SDK raises errors.APIError while iterating)."""
-    return Reply(
-        payload=ok(text).payload, cut_after=after, cut_event=_error_body(code, status)
-    )
-
-
-def prompt_text(body: dict[str, Any] | None) -> str:
-    """All contents[].parts[].text of a request body, joined with newlines."""
-    return "\n".join(
-        p["text"]
-        for c in (body or {}).get("contents") or []
-        for p in c.get("parts") or []
-        if isinstance(p.get("text"), str)
-    )
-
-
-def system_instruction(body: dict[str, Any] | None) -> str | None:
-    """The text of systemInstruction (REST camelCase; snake_case accepted too), or None."""
-    si = (body or {}).get("systemInstruction") or (body or {}).get("system_instruction")
-    if not si:
-        return None
-    return "\n".join(p["text"] for p in si.get("parts") or [] if isinstance(p.get("text"), str))
-
-
-@dataclass
-class RequestRecord:
-    path: str
-    method: str
-    api_version: str | None
-    model: str | None
-    body: dict[str, Any] | None  # None if the body was not a JSON object
-    api_key: str | None  # the x-goog-api-key header
-    headers: dict[str, str]
-    start: float  # time.monotonic()
-    end: float | None = None  # set once the reply has been sent (or dropped)
-    status: int | None = None  # HTTP status sent; None for hang/drop
-    action: str | None = None  # generateContent | streamGenerateContent | countTokens
-    stream: bool = False  # streamGenerateContent
-
-    @property
-    def prompt(self) -> str:
-        return prompt_text(self.body)
-
-    @property
-    def system(self) -> str | None:
-        return system_instruction(self.body)
-
-    @property
-    def contents_count(self) -> int:
-        """Entries in contents: 1 for a fresh session, more when history is sent."""
-        contents = (self.body or {}).get("contents")
-        return len(contents) if isinstance(contents, list) else 0
-
-    @property
-    def generation_config(self) -> dict[str, Any]:
-        gc = (self.body or {}).get("generationConfig") or (self.body or {}).get(
-            "generation_config"
-        )
-        return gc if isinstance(gc, dict) else {}
-
-    @property
-    def response_schema(self) -> dict[str, Any] | None:
-        """responseJsonSchema or responseSchema, whichever was sent."""
-        gc = self.generation_config
-        for key in ("responseJsonSchema", "response_json_schema", "responseSchema"):
-            if isinstance(gc.get(key), dict):
-                return gc[key]  # type: ignore[no-any-return]
-        return gc.get("response_schema") if isinstance(gc.get("response_schema"), dict) else None
-
-
-@dataclass
-class FailRule:
-    """One `fail_when` rule; `hits` counts the requests it has answered."""
-
-    match: str | Callable[[RequestRecord], bool]
-    reply: Reply
-    times: int | None = None
-    hits: int = 0
-
-    @property
-    def remaining(self) -> int | None:
-        return None if self.times is None else max(0, self.times - self.hits)
-
-    def matches(self, rec: RequestRecord) -> bool:
-        if callable(self.match):
-            return bool(self.match(rec))
-        return self.match in rec.prompt
 
 
 class _Server(ThreadingHTTPServer):
@@ -420,55 +242,6 @@ class _Handler(BaseHTTPRequestHandler):
     def _write_event(self, event: dict[str, Any]) -> None:
         data = b"data: " + json.dumps(event).encode() + b"\r\n\r\n"
         self.wfile.write(f"{len(data):X}\r\n".encode() + data + b"\r\n")
-
-
-def _finalise(reply: Reply, rec: RequestRecord) -> dict[str, Any]:
-    # Fill request-dependent fields so one Reply object can be reused safely.
-    payload = copy.deepcopy(reply.payload or {})
-    if "modelVersion" in payload and payload["modelVersion"] is None:
-        payload["modelVersion"] = rec.model or "fake-model"
-    usage = payload.get("usageMetadata")
-    if isinstance(usage, dict):
-        if usage.get("promptTokenCount") is None:
-            usage["promptTokenCount"] = len(rec.prompt.split())
-        if usage.get("totalTokenCount") is None:
-            usage["totalTokenCount"] = usage["promptTokenCount"] + usage.get(
-                "candidatesTokenCount", 0
-            )
-    return payload
-
-
-def split_text(text: str, n: int) -> list[str]:
-    """`text` in at most `n` pieces cut at word boundaries; joined they give it back."""
-    words = re.findall(r"\s*\S+\s*", text)
-    if len(words) <= 1 or n <= 1:
-        return [text]
-    k = min(n, len(words))
-    return ["".join(words[i * len(words) // k : (i + 1) * len(words) // k]) for i in range(k)]
-
-
-def _stream_events(payload: dict[str, Any], n: int) -> list[dict[str, Any]]:
-    cands = payload.get("candidates")
-    parts = (cands[0].get("content") or {}).get("parts") if cands else None
-    texts = [p["text"] for p in parts or [] if isinstance(p.get("text"), str)]
-    pieces = split_text("".join(texts), n) if texts else []
-    if len(pieces) <= 1:
-        return [payload]
-    usage = payload.get("usageMetadata")
-    events: list[dict[str, Any]] = []
-    for piece in pieces[:-1]:
-        event: dict[str, Any] = {
-            "candidates": [{"content": {"role": "model", "parts": [{"text": piece}]}, "index": 0}]
-        }
-        if isinstance(usage, dict):  # the real API repeats the prompt count on each event
-            prompt = usage.get("promptTokenCount")
-            event["usageMetadata"] = {"promptTokenCount": prompt, "totalTokenCount": prompt}
-        if "modelVersion" in payload:
-            event["modelVersion"] = payload["modelVersion"]
-        events.append(event)
-    last = copy.deepcopy(payload)
-    last["candidates"][0]["content"]["parts"] = [{"text": pieces[-1]}]
-    return [*events, last]
 
 
 class FakeGemini:
