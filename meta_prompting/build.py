@@ -42,7 +42,7 @@ DEFAULT_JOBS = 8
 DEFAULT_TIMEOUT = 120.0
 DEFAULT_MODEL = "gemini-flash-latest"  # Google's alias for the current Flash release
 # Vertex AI serves concrete model ids only: no -latest aliases there.
-VERTEX_DEFAULT_MODEL = "gemini-2.5-flash"
+VERTEX_DEFAULT_MODEL = "gemini-2.5-flash"  # in google-genai 3.6.1's current-model table
 
 
 class BuildOptions(NamedTuple):

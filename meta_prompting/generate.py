@@ -463,11 +463,12 @@ class GeminiGenerator:
         if code == 404:
             other = ("" if self.api_version == DEVELOPER_API_VERSION or self.vertex else
                      f", or set GOOGLE_GENAI_API_VERSION={DEVELOPER_API_VERSION}")
-            return (f"model {self.model!r} not found (404) on API version {self.api_version}: "
-                    f"{words}: choose another with --model or META_PROMPTING_MODEL{other}")
-        if code == 400 and "Unknown name" in words and self.api_version == "v1":
-            return (f"the service answered 400 {status}: {words}: API version v1 lacks "
-                    f"what we send; set GOOGLE_GENAI_API_VERSION={DEVELOPER_API_VERSION}")
+            return (f"model {self.model!r} not found (404) on API version {self.api_version} "
+                    f"({words}); choose another with --model or META_PROMPTING_MODEL{other}")
+        if code == 400 and "Unknown name" in words and not self.vertex:
+            return (f"the service answered 400 {status} on API version {self.api_version} "
+                    f"({words}); set GOOGLE_GENAI_API_VERSION={DEVELOPER_API_VERSION}, "
+                    "which takes what we send")
         tries = f" after {self.attempts} attempts" if code in RETRY_STATUSES else ""
         return f"the service answered {code} {status}{tries}: {words}"
 

@@ -114,6 +114,12 @@ def limiter_for(model: str) -> Limiter:
         return _limiters.setdefault(model, Limiter())
 
 
+def forget() -> None:
+    """Drop every limiter (tests run many commands in one process; a command is one)."""
+    with _limiters_lock:
+        _limiters.clear()
+
+
 def asked_delay(error: Any) -> float | None:
     """Seconds a 429 asks to wait: `Retry-After`, else RetryInfo's `retryDelay`; None if
     it names none (then the caller backs off on its own: FIRST_WAIT, doubling)."""

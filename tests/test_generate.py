@@ -155,7 +155,7 @@ def test_transient_failures_are_retried_by_the_sdk(
     pytest.param(malformed(), "the service sent an answer that is not JSON", id="malformed"),
     pytest.param(drop(), "dropped the connection", id="dropped"),
     pytest.param(error(404, "NOT_FOUND"), "model 'gemini-flash-latest' not found (404) on API "
-                 "version v1beta: fake NOT_FOUND: choose another with --model", id="404"),
+                 "version v1beta (fake NOT_FOUND); choose another with --model", id="404"),
     pytest.param(error(403, "PERMISSION_DENIED"), "access denied (403 PERMISSION_DENIED): "
                  "check GEMINI_API_KEY", id="403"),
 ])
