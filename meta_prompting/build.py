@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 DEFAULT_JOBS = 8
 DEFAULT_TIMEOUT = 120.0
 DEFAULT_MODEL = "gemini-flash-latest"  # Google's alias for the current Flash release
+# Vertex AI serves concrete model ids only: no -latest aliases there.
+VERTEX_DEFAULT_MODEL = "gemini-2.5-flash"  # in google-genai 3.6.1's current-model table
 
 
 class BuildOptions(NamedTuple):
@@ -289,7 +291,10 @@ def select_parts(names: frozenset[str], parts: tuple[Part, ...] | list[Part], fl
 
 
 def default_model() -> str:
-    """--model, else $META_PROMPTING_MODEL, else ours."""
+    """--model, else $META_PROMPTING_MODEL, else ours (one Vertex AI serves, there)."""
     import os
 
-    return os.environ.get("META_PROMPTING_MODEL") or DEFAULT_MODEL
+    from meta_prompting.keys import use_vertex
+
+    return os.environ.get("META_PROMPTING_MODEL") or (
+        VERTEX_DEFAULT_MODEL if use_vertex() else DEFAULT_MODEL)

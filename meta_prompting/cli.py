@@ -165,9 +165,10 @@ def _run_toolkit(library: Library, args: argparse.Namespace, options: BuildOptio
     if args.grade:
         from meta_prompting.scorecard import GradeOptions, grade_toolkit
 
-        graded = grade_toolkit(library, args.goal, args.project, options, run_options,
-                               settings, GradeOptions(args.grade_with, args.judges,
-                                                      args.answer))
+        with show.retries_told(_retrying(args)):  # the SDK's retries, and waits on 429
+            graded = grade_toolkit(library, args.goal, args.project, options, run_options,
+                                   settings, GradeOptions(args.grade_with, args.judges,
+                                                          args.answer))
         if args.json:
             _print_json({"ok": True, "exit_code": graded.exit_code, **graded.built.to_dict(),
                          "run": graded.ran.to_dict() if graded.ran else None,
@@ -182,7 +183,9 @@ def _run_toolkit(library: Library, args: argparse.Namespace, options: BuildOptio
             card = next(g for g in graded.graded if g.scorecard and not g.scorecard.passed)
             show.failed_scorecard((card.path or card.sample.folder).with_suffix(".md"))
         return graded.exit_code
-    built, ran = run_toolkit(library, args.goal, args.project, options, run_options, settings)
+    with show.retries_told(_retrying(args)):
+        built, ran = run_toolkit(library, args.goal, args.project, options, run_options,
+                                 settings)
     code = ran.exit_code if ran is not None else max(built.exit_code, EXIT_INCOMPLETE)
     if args.json:
         _print_json({"ok": True, "exit_code": code, **built.to_dict(),

@@ -13,15 +13,31 @@ import json
 import os
 import re
 import threading
+import time
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from meta_prompting.errors import GenerationError
-from meta_prompting.keys import NO_KEY, check_no_key, find_key, key_blocker, scrub_secrets
+from meta_prompting.keys import (
+    NO_KEY,
+    check_no_key,
+    find_key,
+    key_blocker,
+    scrub_secrets,
+    use_vertex,
+)
 from meta_prompting.library import Goal, Part
 
+T = TypeVar("T")
+
 MIN_WORDS = 5  # fewer, once the preamble, titles and fences are gone, is no part
-RETRY_STATUSES = [408, 429, 500, 502, 503, 504]
+# The SDK's retry list without 429: it would retry a 429 on its own schedule, ignoring
+# the delay the service asks for (googleapis/python-genai#1875); _send does that one.
+RETRY_STATUSES = [408, 500, 502, 503, 504]
+# google-genai 3.x defaults to v1, where the -latest aliases (our default model) do not
+# exist (v3.0.0 release notes) and systemInstruction, responseMimeType and
+# responseJsonSchema are unknown fields (python-genai #1837, js-genai #1746).
+DEVELOPER_API_VERSION = "v1beta"
 
 KIND_INSTRUCTIONS = {
     "persona": (
@@ -206,17 +222,35 @@ def retry_delay() -> float:
         return 1.0
 
 
+def api_version() -> str:
+    """The API version requests go to: $GOOGLE_GENAI_API_VERSION, else the one our
+    requests need (v1beta; on Vertex AI the SDK's own v1beta1, which takes them too)."""
+    chosen = os.environ.get("GOOGLE_GENAI_API_VERSION")
+    if use_vertex():
+        return "v1beta1" if not chosen or chosen == "beta" else chosen  # the SDK's rule
+    return DEVELOPER_API_VERSION if not chosen or chosen == "beta" else chosen
+
+
+def larger_limit(command: str, reasons: list[str]) -> str:
+    """Pure: `command` with --max-tokens doubled when an answer was cut off by it."""
+    if not any("MAX_TOKENS" in r for r in reasons):
+        return command
+    return re.sub(r"--max-tokens (\d+)", lambda m: f"--max-tokens {int(m[1]) * 2}", command)
+
+
 class GeminiGenerator:
     """Generator over the real google-genai client, built the standard way."""
 
     def __init__(self, model: str, timeout: float, attempts: int = 4) -> None:
         blocker, found = key_blocker(), find_key()
-        if blocker or found is None:
+        self.vertex = use_vertex()
+        if blocker or (found is None and not self.vertex):
             raise GenerationError(blocker or NO_KEY)
-        self.key_variable = found[0]
+        self.key_variable = found[0] if found else "GEMINI_API_KEY"
         self.model = model
         self.timeout = timeout
         self.attempts = attempts
+        self.api_version = api_version()
         self._client: Any = None
         self._client_lock = threading.Lock()
 
@@ -233,21 +267,70 @@ class GeminiGenerator:
                         attempts=self.attempts, initial_delay=delay, max_delay=max(delay, 16.0),
                         exp_base=2, jitter=min(delay, 1.0), http_status_codes=RETRY_STATUSES),
                 )
-                # No api_key argument: the SDK reads GEMINI_API_KEY/GOOGLE_API_KEY and
-                # GOOGLE_GEMINI_BASE_URL itself, so its own settings keep working.
-                self._client = genai.Client(http_options=options)
+                if not self.vertex and not os.environ.get("GOOGLE_GENAI_API_VERSION"):
+                    # The SDK's 3.x default, v1, lacks what we send and our default
+                    # model (see DEVELOPER_API_VERSION); a version the user chose wins.
+                    options.api_version = DEVELOPER_API_VERSION
+                if self.vertex:
+                    # Named, not left to the SDK: with a base URL of its own (a proxy,
+                    # the tests' fake) the SDK drops a project and location read from
+                    # the environment and posts to the bare base URL (_api_client.py).
+                    self._client = genai.Client(
+                        vertexai=True, http_options=options,
+                        project=os.environ.get("GOOGLE_CLOUD_PROJECT") or None,
+                        location=os.environ.get("GOOGLE_CLOUD_LOCATION") or None)
+                else:
+                    # No api_key argument: the SDK reads GEMINI_API_KEY/GOOGLE_API_KEY and
+                    # GOOGLE_GEMINI_BASE_URL itself, so its own settings keep working.
+                    self._client = genai.Client(http_options=options)
             return self._client
+
+    def _send(self, attempt: Callable[[], T], retryable: Callable[[], bool] = lambda: True
+              ) -> T:
+        """`attempt()` through the model's limiter; on 429 wait as the service asks and
+        try again, within --timeout, unless `retryable()` says part was already shown."""
+        from google.genai import errors
+
+        from meta_prompting.ratelimit import Waited, asked_delay, backoff, limiter_for
+
+        limiter = limiter_for(self.model)
+        deadline = time.monotonic() + self.timeout
+        tries = 0
+        while True:
+            try:
+                with limiter.slot(deadline) as ticket:
+                    try:
+                        result = attempt()
+                    except errors.APIError as e:
+                        if e.code != 429 or not retryable():
+                            raise
+                        tries += 1
+                        asked = asked_delay(e)
+                        wait = backoff(tries) if asked is None else asked
+                        limiter.rate_limited(ticket, wait, _first_line(e.message))
+                        if time.monotonic() + wait > deadline:
+                            why = "as the service asked" if asked is not None else "to back off"
+                            raise GenerationError(
+                                f"the service answered 429 {e.status or ''}: "
+                                f"{_first_line(e.message)}; waiting {wait:g} s, {why}, "
+                                f"would pass --timeout {self.timeout:g}s") from e
+                        continue
+            except Waited as e:
+                raise GenerationError(f"rate-limited: {e}, beyond --timeout "
+                                      f"{self.timeout:g}s") from e
+            limiter.succeeded()
+            return result
 
     def generate(self, request: PartRequest) -> Generated:
         try:
             from google.genai import types
 
             client = self._get_client()
-            response = client.models.generate_content(
+            response = self._send(lambda: client.models.generate_content(
                 model=self.model,
                 contents=build_prompt(request),
                 config=types.GenerateContentConfig(system_instruction=SYSTEM_INSTRUCTION),
-            )
+            ))
             text = check_response(response)
         except GenerationError as e:  # its words may quote the service: scrub them too
             raise GenerationError(scrub_secrets(str(e))) from e
@@ -263,6 +346,7 @@ class GeminiGenerator:
         """One fresh session: `system` as the system instruction, `prompt` as the one
         user turn, no history. With `on_text`, the answer streams to it as it comes;
         a stream that ends without STOP is refused like a cut-off answer."""
+        pieces: list[str] = []
         try:
             from google.genai import types
 
@@ -272,25 +356,35 @@ class GeminiGenerator:
                 response_mime_type="application/json" if json_schema else None,
                 response_json_schema=json_schema)
             if on_text is None:
-                last = client.models.generate_content(model=self.model, contents=prompt,
-                                                      config=config)
+                last = self._send(lambda: client.models.generate_content(
+                    model=self.model, contents=prompt, config=config))
                 text = raw_answer(last)
             else:
-                last, pieces = None, []
-                for chunk in client.models.generate_content_stream(
-                        model=self.model, contents=prompt, config=config):
-                    last, piece = chunk, text_of(chunk)
-                    if piece:
-                        pieces.append(piece)
-                        on_text(scrub_secrets(piece))  # shown before the whole is checked
+                show = on_text
+
+                def stream() -> Any:
+                    last = None
+                    for chunk in client.models.generate_content_stream(
+                            model=self.model, contents=prompt, config=config):
+                        last, piece = chunk, text_of(chunk)
+                        if piece:
+                            pieces.append(piece)
+                            show(scrub_secrets(piece))  # shown before the whole is checked
+                    return last
+
+                # A 429 once text was shown cannot be asked again without showing it twice.
+                last = self._send(stream, retryable=lambda: not pieces)
                 if last is None:
                     raise GenerationError("the model returned no answer (an empty stream)")
                 text = raw_answer(last, "".join(pieces))
         except GenerationError as e:  # its words may quote the service: scrub them too
             why = scrub_secrets(str(e))
             if "MAX_TOKENS" in why:
-                why += (f": raise the limit with --max-tokens (now "
-                        f"{max_tokens or 'the model default'})")
+                # A thinking model spends the limit on thoughts first (python-genai #811).
+                now = (f"now {max_tokens}; try {max_tokens * 2}" if max_tokens
+                       else "now the model's default")
+                why += ("; thinking tokens count toward the limit too: give a larger "
+                        f"--max-tokens ({now}), or ask for a shorter answer")
             raise GenerationError(why) from e
         except Exception as e:  # noqa: BLE001 - every SDK failure becomes a reason
             raise GenerationError(scrub_secrets(self.explain(e))) from e
@@ -301,6 +395,22 @@ class GeminiGenerator:
         version = getattr(last, "model_version", None) or self.model
         return Answer(text, _first_line(str(version)) or self.model, "STOP", counts)
 
+    def count_tokens(self, text: str) -> int:
+        """The service's count of tokens in `text` (one request; the live check uses it).
+
+        The system text, if any, goes into `text`: the Developer API refuses a count
+        with a system instruction or settings (models.py `_CountTokensConfig_to_mldev`).
+        """
+        try:
+            client = self._get_client()
+            counted = self._send(lambda: client.models.count_tokens(model=self.model,
+                                                                    contents=text))
+            return int(getattr(counted, "total_tokens", 0) or 0)
+        except GenerationError as e:
+            raise GenerationError(scrub_secrets(str(e))) from e
+        except Exception as e:  # noqa: BLE001 - every SDK failure becomes a reason
+            raise GenerationError(scrub_secrets(self.explain(e))) from e
+
     def explain(self, e: Exception) -> str:
         """One line a person can act on, for any failure the SDK or its transport raises."""
         try:
@@ -310,24 +420,19 @@ class GeminiGenerator:
 
         variable = self.key_variable
         if isinstance(e, errors.APIError):
-            code, status = e.code, e.status or ""
-            said = f"{e.details} {e.message}"
-            if code in (400, 401) and ("API_KEY_INVALID" in said
-                                       or "api key not valid" in said.lower()):
-                return f"the API key was refused (API_KEY_INVALID): fix {variable}"
-            if "API_KEY_EXPIRED" in said or "api key expired" in said.lower():
-                return f"the API key has expired (API_KEY_EXPIRED): renew it in {variable}"
-            if code in (401, 403):
-                return (f"access denied ({code} {status}): check {variable} "
-                        "and that the key may use the Gemini API")
-            if code == 404:
-                return (f"model {self.model!r} not found (404): choose another with --model "
-                        "or META_PROMPTING_MODEL")
-            tries = f" after {self.attempts} attempts" if code in RETRY_STATUSES else ""
-            return f"the service answered {code} {status}{tries}: {_first_line(e.message)}"
+            return self._explain_api(e)
+        kind = type(e).__name__
+        if self.vertex and kind == "DefaultCredentialsError":
+            return ("no Google Cloud credentials for Vertex AI: run `gcloud auth "
+                    "application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to a "
+                    f"key file ({_first_line(str(e))})")
+        if self.vertex and kind == "RefreshError":
+            return (f"the Google Cloud credentials were refused ({_first_line(str(e))}): run "
+                    "`gcloud auth application-default login` again")
+        if self.vertex and "Could not resolve project" in str(e):
+            return "no Google Cloud project for Vertex AI: set GOOGLE_CLOUD_PROJECT"
         if isinstance(e, json.JSONDecodeError):
             return "the service sent an answer that is not JSON"
-        kind = type(e).__name__
         if "Timeout" in kind or isinstance(e, TimeoutError):
             return f"no answer within {self.timeout:g}s ({kind})"
         if "Connect" in kind:
@@ -339,6 +444,33 @@ class GeminiGenerator:
             return (f"the API key in {variable} holds a character an HTTP header cannot "
                     f"carry (a line break, a non-ASCII letter): fix {variable}")
         return f"{kind}: {_first_line(str(e))}"
+
+    def _explain_api(self, e: Any) -> str:
+        """An error the service answered: its own words, and what to do about it."""
+        variable = self.key_variable
+        code, status = e.code, e.status or ""
+        said = f"{e.details} {e.message}"
+        if code in (400, 401) and ("API_KEY_INVALID" in said
+                                   or "api key not valid" in said.lower()):
+            return f"the API key was refused (API_KEY_INVALID): fix {variable}"
+        if "API_KEY_EXPIRED" in said or "api key expired" in said.lower():
+            return f"the API key has expired (API_KEY_EXPIRED): renew it in {variable}"
+        words = _first_line(e.message)
+        if code in (401, 403):
+            check = ("the Google Cloud credentials and that the project may use Vertex AI"
+                     if self.vertex else f"{variable} and that the key may use the Gemini API")
+            return f"access denied ({code} {status}): check {check} (the service: {words})"
+        if code == 404:
+            other = ("" if self.api_version == DEVELOPER_API_VERSION or self.vertex else
+                     f", or set GOOGLE_GENAI_API_VERSION={DEVELOPER_API_VERSION}")
+            return (f"model {self.model!r} not found (404) on API version {self.api_version} "
+                    f"({words}); choose another with --model or META_PROMPTING_MODEL{other}")
+        if code == 400 and "Unknown name" in words and not self.vertex:
+            return (f"the service answered 400 {status} on API version {self.api_version} "
+                    f"({words}); set GOOGLE_GENAI_API_VERSION={DEVELOPER_API_VERSION}, "
+                    "which takes what we send")
+        tries = f" after {self.attempts} attempts" if code in RETRY_STATUSES else ""
+        return f"the service answered {code} {status}{tries}: {words}"
 
 
 def _first_line(text: str | None) -> str:

@@ -32,7 +32,10 @@ def find_key() -> tuple[str, str] | None:
 
 
 def key_blocker() -> str | None:
-    """Why the SDK has no usable key, naming the variable it reads; None when it has one."""
+    """Why the SDK has no usable key, naming the variable it reads; None when it has one
+    or needs none (Vertex AI signs in with Google Cloud credentials instead)."""
+    if use_vertex():
+        return None  # missing credentials are told when the first call is made
     found = find_key()
     if found is None:
         return NO_KEY
@@ -41,6 +44,28 @@ def key_blocker() -> str | None:
         hides = " and is read before GEMINI_API_KEY" if name == "GOOGLE_API_KEY" else ""
         return f"{name} is set but blank{hides}: put the key in it, or unset it"
     return None
+
+
+def use_vertex() -> bool:
+    """Whether the SDK will talk to Vertex AI rather than the Gemini Developer API.
+
+    The SDK's rule (`_api_client.BaseApiClient.__init__`): GOOGLE_GENAI_USE_ENTERPRISE,
+    if set, wins over GOOGLE_GENAI_USE_VERTEXAI; "true" or "1" in any case means yes.
+    """
+    for name in ("GOOGLE_GENAI_USE_ENTERPRISE", "GOOGLE_GENAI_USE_VERTEXAI"):
+        value = os.environ.get(name)
+        if value is not None:
+            return value.lower() in ("true", "1")
+    return False
+
+
+def access_note() -> str | None:
+    """How the SDK will reach the model, in a few words; None when it has no way."""
+    if use_vertex():
+        project = os.environ.get("GOOGLE_CLOUD_PROJECT") or "the credentials' project"
+        return f"Vertex AI, {project}"
+    found = find_key()
+    return f"key in {found[0]}" if found else None
 
 
 def scrub_secrets(text: str) -> str:

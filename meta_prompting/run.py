@@ -187,9 +187,13 @@ def run_samples(out_dir: Path, session: Session, options: RunOptions, call: Call
     stream = options.on_text if len(missing) == 1 else None
     tasks = [partial(ensure_sample, runs, session, n, options, call,
                      stream if n in missing else None) for n in numbers]
+    from meta_prompting.generate import larger_limit
     from meta_prompting.step import run_all
 
-    return RunReport(out_dir, key, tuple(run_all(options.jobs, tasks)), command)
+    made = tuple(run_all(options.jobs, tasks))
+    # An answer cut off at --max-tokens is finished by asking again with room for it.
+    return RunReport(out_dir, key, made, larger_limit(command, [
+        s.reason for s in made if s.status == FAILED and s.reason]))
 
 
 def ensure_sample(runs: Path, session: Session, number: int, options: RunOptions,

@@ -203,20 +203,28 @@ def retries_told(say: Callable[[str], None] | None, named: bool = True) -> Itera
 
     class Told(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
-            note = retry_note(record.getMessage(), (named and record.threadName) or "")
+            message = record.getMessage()
+            if record.name == "meta_prompting.ratelimit":  # our own words: told as they are
+                tell(message)
+                return
+            note = retry_note(message, (named and record.threadName) or "")
             if note:
                 tell(note)
 
-    logger = logging.getLogger("google_genai._api_client")
-    handler, level = Told(logging.INFO), logger.level
-    logger.addHandler(handler)
-    if logger.getEffectiveLevel() > logging.INFO:
-        logger.setLevel(logging.INFO)
+    # The SDK's retries, and ours on 429 (meta_prompting.ratelimit), with one handler.
+    loggers = [logging.getLogger(n) for n in ("google_genai._api_client",
+                                              "meta_prompting.ratelimit")]
+    handler, levels = Told(logging.INFO), [lg.level for lg in loggers]
+    for logger in loggers:
+        logger.addHandler(handler)
+        if logger.getEffectiveLevel() > logging.INFO:
+            logger.setLevel(logging.INFO)
     try:
         yield
     finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.removeHandler(handler)
+            logger.setLevel(level)
 
 
 _RETRY = re.compile(r"^Retrying .* in ([\d.]+) seconds as it raised (\w+): ?(.*)", re.DOTALL)

@@ -201,7 +201,7 @@ def _show_plan(out: Console, plan: Plan, options: BuildOptions, blocker: str | N
     from rich.table import Table
 
     from meta_prompting.build import default_model
-    from meta_prompting.keys import find_key
+    from meta_prompting.keys import access_note
     from meta_prompting.parts import NEEDS_TEXT
     from meta_prompting.show import STATUS_STYLE, nice_path
 
@@ -221,9 +221,9 @@ def _show_plan(out: Console, plan: Plan, options: BuildOptions, blocker: str | N
     out.print(table)
     if not plan.missing:
         return
-    found = find_key()
-    if blocker is None and found:
-        out.print(f"Model: {options.model or default_model()} (key in {found[0]}); you "
+    access = access_note()
+    if blocker is None and access:
+        out.print(f"Model: {options.model or default_model()} ({access}); you "
                   "review each generated part before it is saved.")
     else:
         out.print(f"[yellow]No model[/] — {_escape(blocker or 'unavailable')}. You can "

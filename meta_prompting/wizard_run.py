@@ -75,14 +75,14 @@ def offer_run(out: Console, library: Library, built: BuildReport, options: Build
     """Offer to run the toolkit just built; run it, show the answer, offer to grade it."""
     from meta_prompting import show, show_runs
     from meta_prompting.build import build, default_model, rerun_command
-    from meta_prompting.keys import find_key
+    from meta_prompting.keys import access_note
     from meta_prompting.run import Session, Settings
 
     running = asked.run or asked.grade or bool(asked.samples) or asked.again
     out.print()
     if not running:
         why = ("--no-generate (a run calls the model)" if not options.generate else
-               "no API key (set GEMINI_API_KEY or GOOGLE_API_KEY)" if find_key() is None
+               "no API key (set GEMINI_API_KEY or GOOGLE_API_KEY)" if access_note() is None
                else None)
         if why:
             out.print(f"Not offered to run it: {why}.")

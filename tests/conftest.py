@@ -19,6 +19,8 @@ SCRUBBED = (
     "GOOGLE_GENAI_USE_VERTEXAI", "GOOGLE_CLOUD_PROJECT", "META_PROMPTING_ROOT",
     "META_PROMPTING_HOME", "XDG_CONFIG_HOME",
     "META_PROMPTING_MODEL", "NO_COLOR", "CI", "EDITOR", "VISUAL",
+    "GOOGLE_GENAI_USE_ENTERPRISE", "GOOGLE_CLOUD_LOCATION", "GOOGLE_APPLICATION_CREDENTIALS",
+    "GOOGLE_VERTEX_BASE_URL", "CLOUDSDK_CONFIG",
     "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy",
 )
 
@@ -30,6 +32,9 @@ def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     monkeypatch.setenv("COLUMNS", "100")
+    from meta_prompting import ratelimit
+
+    ratelimit.forget()  # a test is one command: it starts with the model's full pace
     # The user library: a private, empty one (not yet made, as on a first run).
     monkeypatch.setenv("META_PROMPTING_HOME", str(tmp_path / "user-library"))
     # A working folder with no goal_map.json, so only --root finds a library.

@@ -3,11 +3,19 @@
 A real HTTP server on 127.0.0.1 (stdlib only) that speaks the REST shape of the
 Gemini API, so the real google-genai client (and CLI subprocesses using it) can be
 pointed at it via GOOGLE_GEMINI_BASE_URL (the `fake_gemini` fixture does that).
-Any version prefix is accepted (the SDK sends /v1 in 3.x, /v1beta in 2.x):
+It is as strict as the service (tests/fake_service.py, each rule with its source):
 
   POST /{version}/models/{model}:generateContent        one JSON reply
   POST /{version}/models/{model}:streamGenerateContent  Server-Sent Events (?alt=sse)
   POST /{version}/models/{model}:countTokens            {"totalTokens": <words sent>}
+  the same under /{version}/projects/P/locations/L/publishers/google/ for Vertex AI
+  (base URL via GOOGLE_VERTEX_BASE_URL), which needs "Authorization: Bearer ...".
+
+Refused before any reply is chosen (no queued reply is used, no rule fires), with
+the real bodies: an unknown API version (HTML 404), no API key on the Developer API
+(403), a model not in `fake.models` (404 "models/X is not found for API version v1,
+..."), a v1beta-only alias (gemini-flash-latest...) on v1 (the same 404), fields v1
+does not know (400 'Unknown name "systemInstruction": Cannot find field.').
 Any other path or method gets a 404 Gemini error body and consumes no reply.
 
 Reply selection for each generation request (plain or streamed), first match wins:
@@ -26,8 +34,9 @@ Reply selection for each generation request (plain or streamed), first match win
      which prompt produced which output.
 
 Replies (factories): ok(text), json_reply(obj), finish(reason, text), error(code,
-status), invalid_key(), blocked(reason), empty_candidates(), malformed(body),
-hang(seconds), drop(), cut_stream(text, after=1), stream_error(text, code, status,
+status), rate_limited(delay, retry_after=None) (429 with RetryInfo), invalid_key(),
+blocked(reason), empty_candidates(), malformed(body), hang(seconds), drop(),
+cut_stream(text, after=1), stream_error(text, code, status,
 after=1).
 
 Streaming: the reply's text is split at word boundaries into `stream_chunks` events
@@ -87,6 +96,7 @@ if __package__ in (None, ""):  # run as a script (bench starts it so): import as
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from tests.fake_schema import KEEP, Overrides, schema_instance  # noqa: E402
+from tests.fake_service import MODELS, refusal  # noqa: E402
 from tests.fake_wire import (  # noqa: E402
     FailRule,
     Reply,
@@ -110,18 +120,49 @@ from tests.fake_wire import (  # noqa: E402
     system_instruction,
 )
 
+
+def rate_limited(delay: float = 2.0, retry_after: float | None = None) -> Reply:
+    """429 RESOURCE_EXHAUSTED as the Developer API sends it for a quota: QuotaFailure,
+    Help and RetryInfo details (gemini-cli #8437, python-genai #2044, Roo-Code #3883),
+    with `retryDelay` "<delay>s"; and a Retry-After header when `retry_after` is given."""
+    return Reply(
+        status=429,
+        payload={"error": {
+            "code": 429,
+            "message": "You exceeded your current quota, please check your plan and billing "
+                       "details. For more information on this error, head to: "
+                       "https://ai.google.dev/gemini-api/docs/rate-limits.",
+            "status": "RESOURCE_EXHAUSTED",
+            "details": [
+                {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [{
+                    "quotaMetric": "generativelanguage.googleapis.com/"
+                                   "generate_content_free_tier_requests",
+                    "quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier"}]},
+                {"@type": "type.googleapis.com/google.rpc.Help", "links": [{
+                    "description": "Learn more about Gemini API quotas",
+                    "url": "https://ai.google.dev/gemini-api/docs/rate-limits"}]},
+                {"@type": "type.googleapis.com/google.rpc.RetryInfo",
+                 "retryDelay": f"{delay:g}s"},
+            ]}},
+        headers=(("Retry-After", f"{retry_after:g}"),) if retry_after is not None else (),
+    )
+
+
 # The fake's API, kept in fake_schema.py (JSON for a schema) and fake_wire.py (replies,
 # records and stream events: what goes over the wire), named here for its users.
 __all__ = [
     "KEEP", "FAKE_API_KEY", "FailRule", "FakeGemini", "Reply", "RequestRecord", "blocked",
     "cut_stream", "drop", "empty_candidates", "error", "finish", "hang", "invalid_key",
-    "json_reply", "malformed", "ok", "prompt_text", "schema_instance", "split_text",
+    "json_reply", "malformed", "ok", "prompt_text", "rate_limited", "schema_instance",
+    "split_text",
     "stream_error", "system_instruction",
 ]
 
 FAKE_API_KEY = "test-key-not-secret-123"
+# The Developer API's path, or Vertex AI's (projects/P/locations/L/publishers/google/...).
 _PATH_RE = re.compile(
-    r"^/(?:(?P<version>[^/]+)/)?models/(?P<model>[^/:]+)"
+    r"^/(?:(?P<version>[^/]+)/)?(?:projects/[^/]+/locations/[^/]+/publishers/google/)?"
+    r"models/(?P<model>[^/:]+)"
     r":(?P<action>generateContent|streamGenerateContent|countTokens)$"
 )
 GENERATE_ACTIONS = ("generateContent", "streamGenerateContent")
@@ -168,6 +209,11 @@ class _Handler(BaseHTTPRequestHandler):
         rec = fake._record(self, m and m["version"], m and m["model"], m and m["action"], body)
         if m is None:
             return self._not_found(rec)
+        refused = refusal(rec, frozenset(fake.models))
+        if refused is not None:  # answered before any model sees it: consumes no reply
+            self._send(rec, refused)
+            rec.end = time.monotonic()
+            return
         if rec.action == "countTokens":
             words = len(rec.prompt.split()) + len((rec.system or "").split())
             self._send(rec, Reply(payload={"totalTokens": words}))
@@ -209,7 +255,11 @@ class _Handler(BaseHTTPRequestHandler):
         data = reply.raw if reply.raw is not None else json.dumps(_finalise(reply, rec)).encode()
         rec.status = reply.status
         self.send_response(reply.status)
-        self.send_header("Content-Type", "application/json; charset=UTF-8")
+        for name, value in reply.headers:
+            self.send_header(name, value)
+        html = reply.raw is not None and reply.raw.startswith(b"<!DOCTYPE html>")
+        self.send_header("Content-Type", "text/html; charset=UTF-8" if html
+                         else "application/json; charset=UTF-8")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
@@ -264,6 +314,8 @@ class FakeGemini:
         self.stream_chunks = stream_chunks
         self.chunk_delay = chunk_delay
         self.schema_overrides = schema_overrides
+        # The model ids this fake serves (add one to test a name of your own).
+        self.models: set[str] = set(MODELS)
         self._addr = (host, port)
         # Reentrant: a fail_when match or responder may read fake.requests while we hold it.
         self._lock = threading.RLock()

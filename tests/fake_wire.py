@@ -27,6 +27,7 @@ class Reply:
     stream_chunks: int | None = None  # events on a stream; None: the server's stream_chunks
     cut_after: int | None = None  # on a stream: events sent before the cut
     cut_event: dict[str, Any] | None = None  # sent at the cut; None: drop the connection
+    headers: tuple[tuple[str, str], ...] = ()  # extra response headers (Retry-After)
 
 
 def ok(text: str, finish_reason: str = "STOP") -> Reply:

@@ -45,6 +45,15 @@ from tests.fake_gemini import (  # noqa: F401  (fake_gemini is a fixture)
 )
 
 MODEL = "gemini-2.5-flash"
+
+
+@pytest.fixture(autouse=True)
+def on_v1beta(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The version our generator asks for: v1, the SDK's default, refuses system
+    instructions and schemas (tests/fake_service.py; test_fake_service.py tests that)."""
+    monkeypatch.setenv("GOOGLE_GENAI_API_VERSION", "v1beta")
+
+
 FAST_RETRY = types.HttpRetryOptions(attempts=3, initial_delay=0.05, max_delay=0.1, jitter=0)
 
 
@@ -77,8 +86,8 @@ def test_default_reply_via_env_vars(
     assert resp.model_version == MODEL
     assert resp.usage_metadata and resp.usage_metadata.prompt_token_count == 5
     [rec] = fake_gemini.requests
-    assert (rec.api_version, rec.model, rec.api_key) == ("v1", MODEL, FAKE_API_KEY)
-    assert rec.path == f"/v1/models/{MODEL}:generateContent"
+    assert (rec.api_version, rec.model, rec.api_key) == ("v1beta", MODEL, FAKE_API_KEY)
+    assert rec.path == f"/v1beta/models/{MODEL}:generateContent"
     assert rec.prompt == "Write a haiku about tests" and rec.system == "Be terse."
     assert rec.status == 200 and rec.end is not None and rec.end >= rec.start
 

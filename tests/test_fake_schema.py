@@ -34,7 +34,7 @@ from tests.fake_gemini import (  # noqa: F401  (fake_gemini is a fixture)
     split_text,
     stream_error,
 )
-from tests.test_fake_gemini import generate, stream
+from tests.test_fake_gemini import generate, on_v1beta, stream  # noqa: F401  (a fixture)
 
 # --- structured output -------------------------------------------------------
 

@@ -41,6 +41,7 @@ from tests.test_fake_gemini import (
     MODEL,
     finish_reason,
     generate,  # noqa: F401
+    on_v1beta,  # noqa: F401  (an autouse fixture)
     stream,
 )
 
@@ -60,7 +61,7 @@ def test_stream_splits_text_and_finishes_last(fake_gemini: FakeGemini) -> None:
     assert usage.total_token_count == 13 and chunks[-1].model_version == MODEL
     [rec] = fake_gemini.requests
     assert rec.stream and rec.action == "streamGenerateContent" and rec.status == 200
-    assert rec.path == f"/v1/models/{MODEL}:streamGenerateContent?alt=sse"
+    assert rec.path == f"/v1beta/models/{MODEL}:streamGenerateContent?alt=sse"
     assert rec.prompt == "tell me a story" and rec.system == "Be brief."
 
 

@@ -85,11 +85,11 @@ def test_the_request_is_fresh_specific_and_carries_the_house_voice(
     (root / "generation_jobs.json").write_text(json.dumps(
         {"constraints/brief.md": "Keep every answer under 200 words."}))
     assert build(capsys, root, "--describe", "evidence.txt=Cite file and line for every claim",
-                 "--model", "gemini-test")[0] == 0
+                 "--model", "gemini-2.5-pro")[0] == 0
     assert fake_gemini.count == 2
     prompts = {r.prompt.split("`")[1]: r for r in fake_gemini.requests}
     evidence, brief = prompts["evidence.txt"], prompts["brief.md"]
-    assert {r.model for r in fake_gemini.requests} == {"gemini-test"}
+    assert {r.model for r in fake_gemini.requests} == {"gemini-2.5-pro"}
     assert "This part: Cite file and line for every claim" in evidence.prompt
     assert "This part: Keep every answer under 200 words." in brief.prompt
     assert "exactly one non-negotiable rule" in evidence.prompt
@@ -154,8 +154,8 @@ def test_transient_failures_are_retried_by_the_sdk(
     pytest.param(ok("   \n"), "the model returned an empty answer", id="empty-text"),
     pytest.param(malformed(), "the service sent an answer that is not JSON", id="malformed"),
     pytest.param(drop(), "dropped the connection", id="dropped"),
-    pytest.param(error(404, "NOT_FOUND"), "model 'gemini-flash-latest' not found (404): choose "
-                 "another with --model", id="404"),
+    pytest.param(error(404, "NOT_FOUND"), "model 'gemini-flash-latest' not found (404) on API "
+                 "version v1beta (fake NOT_FOUND); choose another with --model", id="404"),
     pytest.param(error(403, "PERMISSION_DENIED"), "access denied (403 PERMISSION_DENIED): "
                  "check GEMINI_API_KEY", id="403"),
 ])

@@ -110,8 +110,9 @@ def test_a_failed_sample_leaves_nothing_and_the_rerun_makes_exactly_it(
 
 @pytest.mark.parametrize(("reply", "why"), [
     (blocked(), "the prompt was blocked (SAFETY)"),
-    (finish("MAX_TOKENS", "half an ans"), "cut off at the token limit (MAX_TOKENS): raise the "
-                                          "limit with --max-tokens"),
+    (finish("MAX_TOKENS", "half an ans"), "cut off at the token limit (MAX_TOKENS); thinking "
+                                          "tokens count toward the limit too: give a larger "
+                                          "--max-tokens (now the model's default)"),
     (finish("SAFETY"), "stopped without a usable answer (SAFETY)"),
     (ok(""), "no answer (no candidates)" if False else "empty answer"),
 ], ids=["blocked", "max-tokens", "safety", "empty"])
@@ -266,9 +267,9 @@ def test_a_streamed_answer_is_shown_as_it_comes_and_kept_whole(
     fake_gemini.stream_chunks = 4
     fake_gemini.enqueue(ok("one two three four five six seven eight"))
     shown: list[str] = []
-    session = Session("You are an auditor.\n", "Review it.\n", Settings("m"))
+    session = Session("You are an auditor.\n", "Review it.\n", Settings("gemini-2.5-flash"))
     report = run_samples(lib / "output/s", session, RunOptions(on_text=shown.append),
-                         LazyCall("m", 10))
+                         LazyCall("gemini-2.5-flash", 10))
     assert report.exit_code == 0 and len(shown) == 4
     assert fake_gemini.requests[0].stream
     assert "".join(shown) == report.samples[0].answer_path.read_text()
@@ -280,9 +281,9 @@ def test_a_stream_cut_short_keeps_nothing(lib: Path, fake_gemini: FakeGemini) ->
 
     fake_gemini.enqueue(cut_stream("a streamed answer that never ends", after=1))
     shown: list[str] = []
-    session = Session("You are an auditor.\n", "Review it.\n", Settings("m"))
+    session = Session("You are an auditor.\n", "Review it.\n", Settings("gemini-2.5-flash"))
     report = run_samples(lib / "output/s", session, RunOptions(on_text=shown.append),
-                         LazyCall("m", 10))
+                         LazyCall("gemini-2.5-flash", 10))
     assert report.exit_code == 3 and shown  # something was shown, nothing kept
     assert report.samples[0].reason and "dropped the connection" in report.samples[0].reason
     assert not (lib / "output/s/runs").exists() or not any(
