@@ -132,15 +132,16 @@ def test_a_failing_grade_gets_another_session_then_blocks_what_follows(
                "attempts": 2},
               {"name": "synthesis", "goal": "SYNTH", "task": "Merge.", "after": ["state"]}]
     path = write_chain(chains, {"stages": stages})
-    # The fake's judgments quote "fake quote", which no answer holds: every grade fails.
+    fake_gemini.schema_overrides = {"quotes": ["words that no answer holds"]}
     code, out, _ = chain(capsys, lib, path)
     assert code == 4
     judged = [r for r in fake_gemini.requests if r.response_schema is not None]
-    assert len(judged) == 2 and fake_gemini.count == 4  # two sessions, two judgments
+    # Two sessions, each judged and, its quote not found, judged again by a fresh judge.
+    assert len(judged) == 4 and fake_gemini.count == 6
     assert "state failed grade: no answer passed the scorecard in 2 fresh session(s)" in out
     assert "synthesis blocked: stage state is failed grade" in out
     assert not (lib / "output/p/synthesis/runs").exists()
-    assert chain(capsys, lib, path)[0] == 4 and fake_gemini.count == 4  # all kept
+    assert chain(capsys, lib, path)[0] == 4 and fake_gemini.count == 6  # all kept
 
 
 def test_a_passing_grade_hands_on_the_answer_that_passed(
@@ -153,7 +154,7 @@ def test_a_passing_grade_hands_on_the_answer_that_passed(
     answers = iter(["First try, too vague.\n", ANSWER])
     fake_gemini.responder = lambda r: None if r.response_schema else (
         ok(next(answers)) if "Simulate state." in r.prompt else None)
-    fake_gemini.schema_overrides = {"quote": "Write a journal line per item."}
+    fake_gemini.schema_overrides = {"quotes": ["Write a journal line per item."]}
     code, out, _ = chain(capsys, lib, path)
     assert code == 0, out
     assert "PASS (2 sessions)" in out
