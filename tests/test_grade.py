@@ -434,3 +434,41 @@ def test_the_judge_is_told_how_quotes_are_checked(
     assert "write ... in their place and nothing else" in judge.prompt
     assert "in the order you give them" in judge.prompt
 
+
+MARKDOWN_ANSWER = """\
+### 1. **Decision**
+
+Use a **write-through** cache keyed by `tenant_id`, because keys expire together.
+
+**2. Risks**
+
+- A cold start reads every tenant's keys from the database at once.
+"""
+
+
+@pytest.mark.parametrize("task", ["Pick a cache design.", "Pick a cache design, briefly."],
+                         ids=["plain-json", "fenced-json"])
+def test_the_fakes_judge_writes_as_real_judges_do_and_an_honest_answer_passes(
+        capsys: pytest.CaptureFixture[str], lib: Path, fake_gemini: FakeGemini,
+        task: str) -> None:
+    fake_gemini.responder = lambda r: None if is_judge(r) else ok(MARKDOWN_ANSWER)
+    code, out, err = grade_task(capsys, lib, task)
+    assert code == 0, out + err
+    [judge] = [r for r in fake_gemini.requests if is_judge(r)]
+    [verdict, *_] = scorecard(lib)["judgments"][0]["verdicts"]
+    assert "**" not in verdict["quotes"][0] and "`" not in verdict["quotes"][0]
+    assert verdict["quotes"][0] not in MARKDOWN_ANSWER  # the Markdown really was dropped
+    fenced = task.endswith("briefly.")
+    from tests.fake_wire import structured_reply
+
+    reply = structured_reply(judge)
+    assert reply.payload is not None
+    text = reply.payload["candidates"][0]["content"]["parts"][0]["text"]
+    assert text.startswith("```json\n") is fenced
+
+
+def grade_task(capsys: pytest.CaptureFixture[str], lib: Path, task: str
+               ) -> tuple[int, str, str]:
+    code = main(["--root", str(lib), "-g", "SIMULATE", "-p", "s", "--task", task, "--grade"])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
