@@ -252,11 +252,14 @@ def json_object(text: str) -> Any:
         return json.loads(text)
     except (ValueError, RecursionError):
         pass
-    fenced = re.search(r"^[ \t]*(`{3,}|~{3,})[ \t]*(?:json)?[ \t]*\n(.*?)\n[ \t]*\1[ \t]*$",
-                       text, re.MULTILINE | re.DOTALL | re.IGNORECASE)
-    if fenced:
+    opened = re.search(r"^[ \t]*(`{3,}|~{3,})[ \t]*(?:json)?[ \t]*$", text,
+                       re.MULTILINE | re.IGNORECASE)
+    if opened:  # the first fence only, closed as CommonMark closes it, or cut off
+        fence = opened.group(1)
+        closed = re.compile(rf"^[ \t]*{re.escape(fence[0])}{{{len(fence)},}}[ \t]*$",
+                            re.MULTILINE).search(text, opened.end())
         try:
-            return json.loads(fenced.group(2))
+            return json.loads(text[opened.end():closed.start() if closed else len(text)])
         except (ValueError, RecursionError):
             pass
     decoder = json.JSONDecoder()

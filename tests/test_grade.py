@@ -400,8 +400,11 @@ JUDGMENT = {"criteria": {"A": {"reasoning": "r", "quotes": ["keys expire togethe
     f"Note {{braces}} first. {json.dumps(JUDGMENT)}",
     json.dumps({**JUDGMENT, "criteria": {"A": {"reasoning": "r", "verdict": "PASS",
                                                 "quote": "keys expire together"}}}),
+    f"````json\n{json.dumps(JUDGMENT)}\n`````",
+    f"```json\n{json.dumps(JUDGMENT)}",
 ], ids=["bare", "json-fence", "upper-case-fence", "tilde-fence", "fence-with-words",
-        "words-around", "braces-before", "one-quote-field"])
+        "words-around", "braces-before", "one-quote-field", "longer-closing-fence",
+        "fence-never-closed"])
 def test_a_judgment_is_read_as_real_models_write_it(text: str) -> None:
     from meta_prompting.grade import Rubric
     from meta_prompting.prompt import Sections
