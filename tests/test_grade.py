@@ -475,3 +475,15 @@ def grade_task(capsys: pytest.CaptureFixture[str], lib: Path, task: str
     code = main(["--root", str(lib), "-g", "SIMULATE", "-p", "s", "--task", task, "--grade"])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize("quote", ["Pick a cache design.", "You are a senior staff reviewer",
+                                   "Analyze, simulate, decide."],
+                         ids=["from-the-task", "from-the-persona", "from-the-protocol"])
+def test_a_quote_from_anywhere_but_the_answer_never_passes(
+        capsys: pytest.CaptureFixture[str], lib: Path, fake_gemini: FakeGemini,
+        quote: str) -> None:
+    grading(fake_gemini, quote=quote)
+    code, out, _ = grade(capsys, lib)
+    assert code == 4 and "(quote not in the answer)" in out
+    assert not any(v["supported"] for v in scorecard(lib)["judgments"][0]["verdicts"])
