@@ -124,7 +124,7 @@ def run_stage(library: Library, stage: Stage, project: str, base: Path,
     from meta_prompting.evidence import collect, read_task
     from meta_prompting.run import Session, read_answer, run_samples
     from meta_prompting.scorecard import grade_sample
-    from meta_prompting.sections import extract_section, headings
+    from meta_prompting.sections import extract_section
 
     waiting = [r for r in upstream.values() if not r.ok]
     if waiting:
@@ -140,10 +140,8 @@ def run_stage(library: Library, stage: Stage, project: str, base: Path,
         if after.section:
             part = extract_section(text, after.section)
             if part is None:
-                have = ", ".join(f'"{t}"' for _, t, _ in headings(text)) or "none"
-                return StageResult(stage, BLOCKED, f'stage {after.stage}\'s answer has no '
-                                   f'section "{after.section}" (its headings: {have})',
-                                   missing_section=True)
+                return StageResult(stage, BLOCKED, missing_section(
+                    stage, after.stage, after.section, text, sample), missing_section=True)
             text = part
         documents.append(Document(after.document, text))
     task = read_task(stage.task, str(stage.task_file) if stage.task_file else None)
@@ -188,6 +186,21 @@ def run_stage(library: Library, stage: Stage, project: str, base: Path,
     return StageResult(stage, FAILED_GRADE, f"no answer passed the scorecard in "
                        f"{stage.attempts} fresh session(s)", graded=graded,
                        out_dir=built.out_dir, sessions=stage.attempts)
+
+
+def missing_section(stage: Stage, upstream: str, section: str, answer: str,
+                    sample: Sample) -> str:
+    """Why a stage is blocked on a section, and the two ways on: the answer is kept, so
+    running the chain as it is would hand on the same answer and block again."""
+    from meta_prompting.sections import outline
+    from meta_prompting.show import nice_path
+
+    have = ", ".join(f'"**{h.title}**"' if h.bold_line else f'"{h.title}"'
+                     for h in outline(answer)) or "none"
+    return (f'stage {upstream}\'s answer has no section "{section}" (its headings: {have}). '
+            f"Either edit that answer by hand ({nice_path(sample.folder / 'answer.md')}) "
+            f'to add the section, or change the section stage {stage.name} names for '
+            f"{upstream} in the chain file")
 
 
 class NeedsModel(Exception):

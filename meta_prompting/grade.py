@@ -4,18 +4,22 @@ The criteria are read from the rubric goal's protocol ("Criterion N: Name" lines
 team that renames or adds one gets it with no code change. The judge is that goal's
 toolkit, one fresh session per judgment, asked for JSON under a schema that names
 every criterion. Nothing it says is trusted: the JSON is checked against the rubric,
-every quote must really be in the answer, and the overall result is computed here.
+every quote must really be in the answer (`quotes.py`: the words, not the Markdown), a
+judgment with a quote that is not is asked for once more, fresh, and the overall result
+is computed here.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from itertools import islice
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from meta_prompting.errors import GenerationError, LibraryError
 from meta_prompting.files import sha256_bytes
 from meta_prompting.prompt import Document, Filling, Sections, render_prompt
+from meta_prompting.quotes import is_quoted, normalise
 
 if TYPE_CHECKING:
     from meta_prompting.library import Library
@@ -25,7 +29,7 @@ DEFAULT_RUBRIC = "GRADE"
 CRITERION = re.compile(r"^Criterion (\d+): (.+?)[ \t]*$", re.MULTILINE)
 QUESTION = re.compile(r"^Final question: (.+?)[ \t]*$", re.MULTILINE)
 PASS, FAIL, YES, NO = "PASS", "FAIL", "YES", "NO"
-MIN_QUOTE = 12  # characters of quoted text, ellipses aside
+JSON_STARTS = 8  # braces tried as the start of a reply's JSON object
 ATTEMPTS = 2  # an invalid judgment gets one more fresh request, then the grade fails
 
 JUDGE_TASK = """\
@@ -34,11 +38,16 @@ the document named "request", while told to act as the document named "persona".
 
 Judge it against every criterion of the protocol above, as the protocol and the
 constraints say. Reply with JSON in the required schema instead of the output
-format's headings. For each criterion give, in this order: your reasoning; a quote
-copied verbatim from the answer (the passage, at most three lines, that decides the
+format's headings. For each criterion give, in this order: your reasoning; one or
+more quotes from the answer (the passages, at most three lines each, that decide the
 verdict); the verdict, PASS or FAIL; and for a FAIL the fix, written as a refinement
 to the request or its evidence for the next fresh-session run. Then answer the final
 question, reasoning first: {question}
+
+Copy each quote character for character from the answer, at least a few words long.
+To leave words out of a passage, write ... in their place and nothing else: each part
+must be in the answer, in the order you give them. A quote that is not in the answer
+does not count.
 """
 
 
@@ -54,10 +63,10 @@ class Rubric(NamedTuple):
 class Verdict(NamedTuple):
     criterion: str
     verdict: str  # PASS or FAIL, as the judge said
-    quote: str
+    quotes: tuple[str, ...]
     reasoning: str
     fix: str
-    supported: bool  # the quote is really in the answer
+    supported: bool  # the judge gave quotes, and every one is really in the answer
 
     @property
     def passed(self) -> bool:
@@ -70,6 +79,11 @@ class Judgment(NamedTuple):
     path_reason: str
     model: str
     tokens: dict[str, int | None]
+    requests: int = 1  # 2: a quote was not in the answer and a fresh judge was asked
+
+    @property
+    def supported(self) -> bool:
+        return all(v.supported for v in self.verdicts)
 
 
 class Scorecard(NamedTuple):
@@ -137,11 +151,11 @@ def schema(rubric: Rubric) -> dict[str, Any]:
         "type": "object",
         "properties": {
             "reasoning": {"type": "string"},
-            "quote": {"type": "string"},
+            "quotes": {"type": "array", "items": {"type": "string"}, "minItems": 1},
             "verdict": {"type": "string", "enum": [PASS, FAIL]},
             "fix": {"type": "string"},
         },
-        "required": ["reasoning", "quote", "verdict"],
+        "required": ["reasoning", "quotes", "verdict"],
     }
     return {
         "type": "object",
@@ -165,12 +179,27 @@ def judge_prompt(rubric: Rubric, system: str, request: str, answer: str) -> str:
 
 
 def judge(call: Call, rubric: Rubric, prompt: str, answer: str) -> Judgment:
-    """One judgment, validated; an invalid one is asked for once more, fresh."""
+    """One judgment, validated. A judgment quoting what is not in the answer is asked of
+    a fresh judge once more, whose judgment stands: its unsupported verdicts then fail.
+
+    Both requests are made inside the scorecard's step, so the second is made once: the
+    scorecard that records it is written whole, or not at all and made again.
+    """
+    first = _valid_judgment(call, rubric, prompt, answer)
+    if first.supported:
+        return first
+    fresh = _valid_judgment(call, rubric, prompt, answer)
+    return fresh._replace(requests=first.requests + fresh.requests)
+
+
+def _valid_judgment(call: Call, rubric: Rubric, prompt: str, answer: str) -> Judgment:
+    """One judgment that parses; an invalid one is asked for once more, fresh."""
     why = ""
-    for _ in range(ATTEMPTS):
+    for attempt in range(1, ATTEMPTS + 1):
         reply = call(rubric.system, prompt, json_schema=schema(rubric))
         try:
-            return parse_judgment(reply.text, rubric, answer, reply.model, reply.usage)
+            judged = parse_judgment(reply.text, rubric, answer, reply.model, reply.usage)
+            return judged._replace(requests=attempt)
         except ValueError as e:
             why = str(e)
     raise GenerationError(f"the judge gave no valid judgment in {ATTEMPTS} fresh requests "
@@ -180,10 +209,7 @@ def judge(call: Call, rubric: Rubric, prompt: str, answer: str) -> Judgment:
 def parse_judgment(text: str, rubric: Rubric, answer: str, model: str = "",
                    tokens: dict[str, int | None] | None = None) -> Judgment:
     """Pure: the judgment in `text`, checked against the rubric and the answer itself."""
-    try:
-        data = json.loads(text)
-    except (ValueError, RecursionError):
-        raise ValueError("not JSON") from None
+    data = json_object(text)
     criteria = data.get("criteria") if isinstance(data, dict) else None
     path = data.get("path_forward") if isinstance(data, dict) else None
     if not isinstance(criteria, dict) or not isinstance(path, dict):
@@ -194,33 +220,58 @@ def parse_judgment(text: str, rubric: Rubric, answer: str, model: str = "",
         raise ValueError("criteria do not match the rubric"
                          + (f"; missing {', '.join(lost)}" if lost else "")
                          + (f"; not in the rubric: {', '.join(extra)}" if extra else ""))
-    haystack = _normal(answer)
+    haystack = normalise(answer)
     verdicts = []
     for name in rubric.criteria:
         item = criteria[name]
         if not isinstance(item, dict) or item.get("verdict") not in (PASS, FAIL):
             raise ValueError(f'criterion "{name}": no PASS/FAIL verdict')
-        quote = _text(item.get("quote"))
-        verdicts.append(Verdict(name, item["verdict"], quote, _text(item.get("reasoning")),
-                                _text(item.get("fix")), is_quoted(quote, haystack)))
+        quotes = quotes_of(item)
+        supported = bool(quotes) and all(is_quoted(q, haystack) for q in quotes)
+        verdicts.append(Verdict(name, item["verdict"], quotes, _text(item.get("reasoning")),
+                                _text(item.get("fix")), supported))
     if path.get("verdict") not in (YES, NO):
         raise ValueError("the final question has no YES/NO verdict")
     return Judgment(tuple(verdicts), path["verdict"], _text(path.get("reasoning")), model,
                     tokens or {})
 
 
-def is_quoted(quote: str, normal_answer: str) -> bool:
-    """Whether `quote` occurs in the answer, whitespace aside (and the judge's own
-    quotation marks or ellipses around it)."""
-    needle = _normal(quote).strip("\"'“”‘’`").strip()
-    pieces = [p.strip() for p in re.split(r"\s*(?:\.\.\.|…)\s*", needle) if p.strip()]
-    # A word or two is in every answer: too short to support a verdict.
-    return (sum(map(len, pieces)) >= MIN_QUOTE
-            and all(p in normal_answer for p in pieces))
+def quotes_of(item: dict[str, Any]) -> tuple[str, ...]:
+    """A verdict's quotes: "quotes" as the schema asks, or the single "quote" of a
+    scorecard written before there could be several."""
+    given = item.get("quotes", item.get("quote"))
+    if isinstance(given, str):
+        given = [given]
+    return tuple(q for q in given if isinstance(q, str)) if isinstance(given, list) else ()
 
 
-def _normal(text: str) -> str:
-    return " ".join(text.split())
+def json_object(text: str) -> Any:
+    """The JSON in a judge's reply: the whole text, else a fenced block, else the first
+    object in it. Models wrap JSON in a ```json fence or a sentence, schema or not."""
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        pass
+    opened = re.search(r"^[ \t]*(`{3,}|~{3,})[ \t]*(?:json)?[ \t]*$", text,
+                       re.MULTILINE | re.IGNORECASE)
+    if opened:  # the first fence only, closed as CommonMark closes it, or cut off
+        fence = opened.group(1)
+        closed = re.compile(rf"^[ \t]*{re.escape(fence[0])}{{{len(fence)},}}[ \t]*$",
+                            re.MULTILINE).search(text, opened.end())
+        try:
+            return json.loads(text[opened.end():closed.start() if closed else len(text)])
+        except (ValueError, RecursionError):
+            pass
+    decoder = json.JSONDecoder()
+    # The first few braces only: a long reply of unclosed braces must not cost n² work.
+    for start in (m.start() for m in islice(re.finditer(r"\{", text), JSON_STARTS)):
+        try:
+            value, _ = decoder.raw_decode(text, start)
+        except (ValueError, RecursionError):
+            continue
+        if isinstance(value, dict):
+            return value
+    raise ValueError("not JSON")
 
 
 def _text(value: object) -> str:

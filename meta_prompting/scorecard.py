@@ -25,6 +25,7 @@ from meta_prompting.grade import (
     Verdict,
     judge,
     judge_prompt,
+    quotes_of,
     schema,
 )
 from meta_prompting.run import RunOptions, Sample, Session, read_answer
@@ -161,12 +162,16 @@ def render_markdown(card: Scorecard, sample: Sample) -> str:
     for i, judgment in enumerate(card.judgments, 1):
         lines += [f"## Judge {i} ({judgment.model})", ""]
         for v in judgment.verdicts:
-            support = "" if v.supported else " (UNSUPPORTED: the quote is not in the answer)"
-            lines += [f"### {v.criterion}: {v.verdict}{support}", "", v.reasoning, "",
-                      f"> {v.quote}", ""]
+            support = "" if v.supported else " (UNSUPPORTED: a quote is not in the answer)"
+            lines += [f"### {v.criterion}: {v.verdict}{support}", "", v.reasoning, ""]
+            for quote in v.quotes or ("(no quote)",):
+                lines += ["\n".join(f"> {line}" for line in quote.splitlines() or [""]), ""]
             if v.fix:
                 lines += [f"Fix: {v.fix}", ""]
         lines += [f"Path forward: {judgment.path_forward}. {judgment.path_reason}", ""]
+        if judgment.requests > 1:
+            lines += [f"({judgment.requests} requests: an invalid judgment or one quoting "
+                      "what is not in the answer was asked of a fresh judge again.)", ""]
     return "\n".join(lines)
 
 
@@ -183,17 +188,25 @@ def _to_dict(card: Scorecard, key: str, model: str, answer: str) -> dict[str, An
         "path_forward": {"yes": card.path_votes, "passed": card.path_votes * 2 > len(
             card.judgments)},
         "judgments": [{"model": j.model, "tokens": j.tokens, "path_forward": j.path_forward,
-                       "path_reason": j.path_reason,
-                       "verdicts": [v._asdict() for v in j.verdicts]} for j in card.judgments],
+                       "path_reason": j.path_reason, "requests": j.requests,
+                       "verdicts": [{**v._asdict(), "quotes": list(v.quotes)}
+                                    for v in j.verdicts]} for j in card.judgments],
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
 
 
 def _from_dict(rubric: Rubric, data: dict[str, Any]) -> Scorecard:
-    judgments = tuple(Judgment(tuple(Verdict(**v) for v in j["verdicts"]), j["path_forward"],
-                               j["path_reason"], j["model"], j["tokens"])
+    judgments = tuple(Judgment(tuple(_verdict(v) for v in j["verdicts"]), j["path_forward"],
+                               j["path_reason"], j["model"], j["tokens"],
+                               j.get("requests", 1))
                       for j in data["judgments"])
     return Scorecard(rubric, judgments)
+
+
+def _verdict(data: dict[str, Any]) -> Verdict:
+    # Scorecards written before several quotes were allowed hold one "quote".
+    return Verdict(data["criterion"], data["verdict"], quotes_of(data), data["reasoning"],
+                   data["fix"], bool(data["supported"]))
 
 
 def _graded_dict(g: Graded) -> dict[str, Any]:

@@ -137,7 +137,10 @@ def chain(report: ChainReport) -> None:
         return
     write(f"Index: {nice_path(report.out_dir)}/CHAIN.md")
     if report.exit_code == 3:
-        write("To finish, run the same command again:")
+        # A missing section is in a kept answer: only an edit, then a run, gets past it.
+        write("To finish, edit the answer or the chain file as said above, then run:"
+              if any(r.missing_section for r in report.results)
+              else "To finish, run the same command again:")
         sys.stdout.write(f"  {printable(report.command)}\n")  # whole, never wrapped
 
 

@@ -28,10 +28,13 @@ Reply selection for each generation request (plain or streamed), first match win
   3. `responder(record)` if set (returning None falls through),
   4. `default` if set,
   5. if the request asks for structured output (generationConfig.responseJsonSchema
-     or .responseSchema): JSON text that is a valid instance of that schema, built by
-     `schema_instance(schema, fake.schema_overrides)` (see below),
-  6. ok("Generated text for: <first 80 chars of the prompt>") so tests can tell
-     which prompt produced which output.
+     or .responseSchema): `structured_reply(record, fake.schema_overrides)`, JSON text
+     that is a valid instance of that schema, built by `schema_instance` (see below);
+     a judgment (criteria and path_forward) quotes the answer as real judges do,
+     Markdown dropped, and half of them come in a ```json fence,
+  6. ok(default_answer(prompt)): numbered and bold headings around "Generated text
+     for: <first 80 chars of the prompt>", so tests can tell which prompt produced
+     which output.
 
 Replies (factories): ok(text), json_reply(obj), finish(reason, text), error(code,
 status), rate_limited(delay, retry_after=None) (429 with RetryInfo), invalid_key(),
@@ -105,6 +108,7 @@ from tests.fake_wire import (  # noqa: E402
     _stream_events,
     blocked,
     cut_stream,
+    default_answer,
     drop,
     empty_candidates,
     error,
@@ -117,6 +121,7 @@ from tests.fake_wire import (  # noqa: E402
     prompt_text,
     split_text,
     stream_error,
+    structured_reply,
     system_instruction,
 )
 
@@ -154,8 +159,7 @@ __all__ = [
     "KEEP", "FAKE_API_KEY", "FailRule", "FakeGemini", "Reply", "RequestRecord", "blocked",
     "cut_stream", "drop", "empty_candidates", "error", "finish", "hang", "invalid_key",
     "json_reply", "malformed", "ok", "prompt_text", "rate_limited", "schema_instance",
-    "split_text",
-    "stream_error", "system_instruction",
+    "split_text", "stream_error", "system_instruction", "default_answer", "structured_reply",
 ]
 
 FAKE_API_KEY = "test-key-not-secret-123"
@@ -480,10 +484,10 @@ class FakeGemini:
             return self.default
         if rec.response_schema is not None:
             try:
-                return json_reply(schema_instance(rec.response_schema, self.schema_overrides))
+                return structured_reply(rec, self.schema_overrides)
             except Exception as e:
                 return error(500, "INTERNAL", f"fake_gemini schema_instance raised {e!r}")
-        return ok(f"Generated text for: {rec.prompt[:80]}")
+        return ok(default_answer(rec.prompt))
 
     def _in_flight_add(self, n: int) -> None:
         with self._lock:

@@ -3,6 +3,10 @@
 The reply factories (`ok`, `error`, `blocked`, `cut_stream`, ...), the record of each
 request, and how a reply is finalised for one request and cut into stream events.
 `tests/fake_gemini.py` serves them; its docstring is the manual.
+
+The fake's own answers (`default_answer`, `structured_reply`) are shaped like real
+models' answers, not like the ones our code would find easiest to read: a kind fake
+hides the failures real models cause.
 """
 
 from __future__ import annotations
@@ -10,9 +14,12 @@ from __future__ import annotations
 import copy
 import json
 import re
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from tests.fake_schema import KEEP, Overrides, schema_instance
 
 
 @dataclass(frozen=True)
@@ -268,3 +275,64 @@ def _stream_events(payload: dict[str, Any], n: int) -> list[dict[str, Any]]:
     last = copy.deepcopy(payload)
     last["candidates"][0]["content"]["parts"] = [{"text": pieces[-1]}]
     return [*events, last]
+
+
+def default_answer(prompt: str) -> str:
+    """The fake's answer when a test asked for nothing else. It still says which prompt
+    it answers ("Generated text for: <first 80 characters>") so tests can tell."""
+    # Real models number their headings and set some in bold, or write a bold line in
+    # place of a heading (Gemini 2.5 and GPT-4o both do, unasked); chains that hand on a
+    # section by its title must find "Notes" in "**2. Notes**".
+    return (f"### 1. Answer\n\nGenerated text for: {prompt[:80]}\n\n"
+            "**2. Notes**\n\n- Written the way real models write: numbered, **bold** "
+            "headings.\n")
+
+
+_ANSWER_DOCUMENT = re.compile(r'<(document(?:-\d+)?) name="answer">\n(.*?)\n</\1>', re.DOTALL)
+_MARKDOWN = re.compile(r"^[ \t]*(?:#{1,6}[ \t]+|>[ \t]*|[-*+][ \t]+|\d+[.)][ \t]+)*")
+
+
+def judged_quote(answer: str) -> str | None:
+    """What a real judge quotes from `answer`: its longest line, Markdown dropped."""
+    # Judges copy the words, not the Markdown: they drop **, backticks, list markers
+    # and heading marks, and start the quote with a capital (seen in Gemini 2.5 and
+    # Claude judgments alike), so the quote check must match words, not bytes.
+    lines = [" ".join(_MARKDOWN.sub("", line).replace("**", "").replace("`", "").split())
+             for line in answer.splitlines()]
+    best = max(lines, key=len, default="")
+    words = best.split()[:14]  # a passage, not the whole paragraph
+    quote = " ".join(words)
+    return quote[:1].upper() + quote[1:] if len(quote) >= 12 else None
+
+
+def structured_reply(rec: RequestRecord, overrides: Overrides | None = None) -> Reply:
+    """JSON valid for the request's schema; for a judgment (a schema with "criteria" and
+    "path_forward"), quotes from the answer it judges, copied as real judges copy."""
+    schema = rec.response_schema or {}
+    props = schema.get("properties") or {}
+    found = _ANSWER_DOCUMENT.search(rec.prompt)
+    quote = judged_quote(found.group(2)) if found else None
+    if not {"criteria", "path_forward"} <= set(props) or quote is None:
+        return json_reply(schema_instance(schema, overrides))
+
+    def shape(path: tuple[str | int, ...], sub: dict[str, Any]) -> Any:
+        name = path[-1] if path else None
+        if callable(overrides):
+            value = overrides(path, sub)
+        elif overrides is not None and isinstance(name, str) and name in overrides:
+            value = overrides[name]
+        else:
+            value = KEEP
+        if value is not KEEP:
+            return value
+        return [quote] if name == "quotes" else quote if name == "quote" else KEEP
+
+    text = json.dumps(schema_instance(schema, shape), indent=2)
+    # Models asked for JSON often fence it (```json), and some add a sentence around it:
+    # Gemini does when the schema reaches it only in words (an older model, a proxy that
+    # drops responseJsonSchema), as do most OpenAI-compatible endpoints without JSON
+    # mode. Half the fake's judgments come fenced, chosen by the prompt, so a test's
+    # judgments are the same on every run.
+    if zlib.crc32(rec.prompt.encode("utf-8")) % 2:
+        text = f"```json\n{text}\n```"
+    return ok(text)

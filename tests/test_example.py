@@ -24,7 +24,7 @@ The journal grows by one line per item.
 def test_the_example_chain_runs_offline_and_hands_on_the_revised_algorithm(
         shipped: Path, fake_gemini: FakeGemini) -> None:
     fake_gemini.responder = lambda r: None if r.response_schema else ok(ANSWER)
-    fake_gemini.schema_overrides = {"quote": "Append one journal line per finished item"}
+    fake_gemini.schema_overrides = {"quotes": ["Append one journal line per finished item"]}
     args = ["--root", str(shipped), "--chain", str(CHAIN), "--project", "batch", "-q"]
     assert main(args) == 0
     requests: list[RequestRecord] = fake_gemini.requests

@@ -29,6 +29,7 @@ from tests.fake_gemini import (  # noqa: F401  (fake_gemini is a fixture)
     RequestRecord,
     blocked,
     cut_stream,
+    default_answer,
     drop,
     empty_candidates,
     error,
@@ -81,7 +82,7 @@ def test_default_reply_via_env_vars(
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
     resp = generate(genai.Client(), "Write a haiku about tests", system_instruction="Be terse.")
-    assert resp.text == "Generated text for: Write a haiku about tests"
+    assert resp.text == default_answer("Write a haiku about tests")
     assert finish_reason(resp) == types.FinishReason.STOP
     assert resp.model_version == MODEL
     assert resp.usage_metadata and resp.usage_metadata.prompt_token_count == 5
@@ -98,7 +99,7 @@ def test_http_options_base_url_and_v1beta(
     monkeypatch.delenv("GOOGLE_GEMINI_BASE_URL")
     opts = types.HttpOptions(base_url=fake_gemini.base_url + "/", api_version="v1beta")
     resp = generate(genai.Client(api_key="explicit-key", http_options=opts), "beta")
-    assert resp.text == "Generated text for: beta"
+    assert resp.text == default_answer("beta")
     [rec] = fake_gemini.requests
     assert rec.api_version == "v1beta" and rec.api_key == "explicit-key"
     assert rec.path == f"/v1beta/models/{MODEL}:generateContent"
@@ -108,7 +109,7 @@ def test_queue_then_default_then_derived(fake_gemini: FakeGemini) -> None:
     client = genai.Client()
     fake_gemini.enqueue(ok("first"), ok("second"))
     assert [generate(client).text for _ in range(2)] == ["first", "second"]
-    assert generate(client, "x").text == "Generated text for: x"
+    assert generate(client, "x").text == default_answer("x")
     fake_gemini.default = ok("always")
     assert generate(client).text == "always"
     fake_gemini.responder = lambda rec: ok(rec.prompt.upper()) if rec.prompt != "skip" else None
@@ -260,7 +261,7 @@ def test_async_client(fake_gemini: FakeGemini) -> None:
             ]
             return [r.text for r in await asyncio.gather(*calls)]
 
-    assert sorted(map(str, asyncio.run(run()))) == [f"Generated text for: a{i}" for i in range(3)]
+    assert sorted(map(str, asyncio.run(run()))) == [default_answer(f"a{i}") for i in range(3)]
 
 
 def test_unknown_path_is_404_and_consumes_nothing(fake_gemini: FakeGemini) -> None:
@@ -329,7 +330,7 @@ def test_fail_when_fails_only_matching_prompts(fake_gemini: FakeGemini) -> None:
     with pytest.raises(errors.ServerError):
         stream(client, "stage 2 again")
     assert rule.hits == 2 and rule.remaining == 0
-    assert generate(client, "stage 2, third try").text == "Generated text for: stage 2, third try"
+    assert generate(client, "stage 2, third try").text == default_answer("stage 2, third try")
     assert [r.status for r in fake_gemini.requests] == [504, 200, 504, 200]
 
 

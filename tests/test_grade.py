@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from meta_prompting.cli import main
-from meta_prompting.grade import criteria_of, is_quoted, parse_judgment
+from meta_prompting.grade import criteria_of, parse_judgment
 from tests.conftest import MakeLibrary
 from tests.fake_gemini import KEEP, FakeGemini, RequestRecord, error, json_reply, ok
 
@@ -62,8 +62,8 @@ def grading(fake: FakeGemini, verdicts: dict[str, str] | None = None, quote: str
             path: str = "YES") -> None:
     """Answer runs with ANSWER, and judgments shaped by the schema the request sent."""
     def shape(at: tuple[str | int, ...], _schema: dict[str, Any]) -> Any:
-        if at and at[-1] == "quote":
-            return quote
+        if at and at[-1] == "quotes":
+            return [quote]
         if at[-1:] == ("verdict",) and at[0] == "criteria":
             return (verdicts or {}).get(str(at[1]), "PASS")
         if at == ("path_forward", "verdict"):
@@ -125,15 +125,20 @@ def test_a_quote_that_is_not_in_the_answer_is_unsupported(
     grading(fake_gemini, quote="keys never expire at all")
     code, out, _ = grade(capsys, lib)
     assert code == 4 and "(quote not in the answer)" in out
-    verdicts = scorecard(lib)["judgments"][0]["verdicts"]
+    assert sum(map(is_judge, fake_gemini.requests)) == 2  # a fresh judge was asked once more
+    [judgment] = scorecard(lib)["judgments"]
+    assert judgment["requests"] == 2
+    verdicts = judgment["verdicts"]
     assert [v["verdict"] for v in verdicts] == ["PASS"] * 3  # what the judge said...
     assert [v["supported"] for v in verdicts] == [False] * 3  # ...does not count
+    assert grade(capsys, lib)[0] == 4 and sum(map(is_judge, fake_gemini.requests)) == 2
 
 
 def test_an_invalid_judgment_is_asked_again_once_then_the_grade_fails(
         capsys: pytest.CaptureFixture[str], lib: Path, fake_gemini: FakeGemini) -> None:
     grading(fake_gemini)
-    missing = {"criteria": {"Structure": {"reasoning": "r", "quote": QUOTE, "verdict": "PASS"}},
+    missing = {"criteria": {"Structure": {"reasoning": "r", "quotes": [QUOTE],
+                                          "verdict": "PASS"}},
                "path_forward": {"reasoning": "r", "verdict": "YES"}}
     fake_gemini.responder = lambda r: json_reply(missing) if is_judge(r) else ok(ANSWER)
     code, out, _ = grade(capsys, lib)
@@ -178,7 +183,7 @@ def test_three_judges_decide_by_majority_and_show_the_split(
         if not is_judge(r):
             return ok(ANSWER)
         wanted = next(judgments)
-        return json_reply({"criteria": {c: {"reasoning": "because", "quote": QUOTE,
+        return json_reply({"criteria": {c: {"reasoning": "because", "quotes": [QUOTE],
                                             "verdict": wanted.get(c, "PASS")} for c in CRITERIA},
                            "path_forward": {"reasoning": "r", "verdict": "YES"}})
 
@@ -247,18 +252,6 @@ def test_grading_with_an_unreadable_rubric_calls_nothing(
     assert "--grade-with GRADE: protocols/rubric.txt: criteria are not numbered" in err
 
 
-@pytest.mark.parametrize(("quote", "found"), [
-    ("keys expire together", True),
-    ('"keys   expire\ntogether"', True),
-    ("write-through cache ... keys expire together", True),
-    ("keys expire apart", False),
-    ("cache", False),  # too short to support a verdict
-    ("", False),
-], ids=["exact", "quoted-and-spaced", "ellipsis", "absent", "too-short", "empty"])
-def test_quotes_must_really_be_in_the_answer(quote: str, found: bool) -> None:
-    assert is_quoted(quote, " ".join(ANSWER.split())) is found
-
-
 def test_criteria_are_read_from_lines_of_their_own() -> None:
     assert criteria_of(RUBRIC) == (tuple(CRITERIA), "Did this give a clear, actionable, "
                                    "superior path forward?", None)
@@ -288,7 +281,7 @@ def test_several_samples_show_how_many_passed_each_criterion(
         if not is_judge(r):
             return ok(ANSWER)
         wanted = next(verdicts)
-        return json_reply({"criteria": {c: {"reasoning": "r", "quote": QUOTE,
+        return json_reply({"criteria": {c: {"reasoning": "r", "quotes": [QUOTE],
                                             "verdict": wanted.get(c, "PASS")} for c in CRITERIA},
                            "path_forward": {"reasoning": "r", "verdict": "YES"}})
 
@@ -310,3 +303,187 @@ def test_quiet_keeps_one_line_when_an_answer_fails(
     assert (code, out) == (4, "")
     assert err.startswith("a graded answer failed the scorecard: see ") and err.endswith(
         "/scorecard.md\n") and err.count("\n") == 1
+
+
+def test_a_quote_not_in_the_answer_is_asked_of_a_fresh_judge_whose_judgment_stands(
+        capsys: pytest.CaptureFixture[str], lib: Path, fake_gemini: FakeGemini) -> None:
+    grading(fake_gemini)
+    quotes = iter(["keys never expire at all", "Keys expire **together**"])
+
+    def judge(r: RequestRecord) -> Any:
+        if not is_judge(r):
+            return ok(ANSWER)
+        quote = next(quotes)
+        return json_reply({"criteria": {c: {"reasoning": "r", "quotes": [quote],
+                                            "verdict": "PASS"} for c in CRITERIA},
+                           "path_forward": {"reasoning": "r", "verdict": "YES"}})
+
+    fake_gemini.responder = judge
+    code, out, err = grade(capsys, lib)
+    assert code == 0, out + err
+    judges = [r for r in fake_gemini.requests if is_judge(r)]
+    assert len(judges) == 2 and judges[0].prompt == judges[1].prompt  # fresh, not a reply
+    assert judges[1].contents_count == 1
+    [judgment] = scorecard(lib)["judgments"]
+    assert judgment["requests"] == 2
+    assert {v["quotes"][0] for v in judgment["verdicts"]} == {"Keys expire **together**"}
+    assert grade(capsys, lib)[0] == 0 and fake_gemini.count == 3  # made once: kept
+
+
+def test_a_re_ask_that_fails_writes_nothing_and_the_rerun_makes_the_grade_whole(
+        capsys: pytest.CaptureFixture[str], lib: Path, fake_gemini: FakeGemini) -> None:
+    grading(fake_gemini)
+    replies = iter([json_reply({"criteria": {c: {"reasoning": "r", "quotes": ["invented words"
+                                                                              " here"],
+                                                 "verdict": "PASS"} for c in CRITERIA},
+                                "path_forward": {"reasoning": "r", "verdict": "YES"}})]
+                   + [error(504, "DEADLINE_EXCEEDED")] * 4)
+    fake_gemini.responder = lambda r: next(replies, None) if is_judge(r) else ok(ANSWER)
+    code, out, _ = grade(capsys, lib)
+    assert code == 3 and "not graded" in out
+    assert not list((lib / "output/s/runs").glob("*/scorecard*"))
+    before = fake_gemini.count
+    assert grade(capsys, lib)[0] == 0  # this judge quotes the answer
+    assert fake_gemini.count == before + 1 and scorecard(lib)["judgments"][0]["requests"] == 1
+
+
+def test_several_quotes_must_all_be_in_the_answer(
+        capsys: pytest.CaptureFixture[str], lib: Path, fake_gemini: FakeGemini) -> None:
+    grading(fake_gemini)
+    given = {"Structure": ["## Decision", "a write-through cache keyed by tenant"],
+             "Flaw Analysis": ["keys expire together", "and nothing else"],
+             "Solution": ["Use a write-through cache", "because keys expire together."]}
+
+    def judge(r: RequestRecord) -> Any:
+        if not is_judge(r):
+            return ok(ANSWER)
+        return json_reply({"criteria": {c: {"reasoning": "r", "quotes": given[c],
+                                            "verdict": "PASS"} for c in CRITERIA},
+                           "path_forward": {"reasoning": "r", "verdict": "YES"}})
+
+    fake_gemini.responder = judge
+    assert grade(capsys, lib)[0] == 4
+    verdicts = scorecard(lib)["judgments"][0]["verdicts"]
+    # "## Decision" is short, so Structure is unsupported too: each quote must hold.
+    assert [v["supported"] for v in verdicts] == [False, False, True]
+    card = next((lib / "output/s/runs").glob("*/scorecard.md")).read_text()
+    assert "> a write-through cache keyed by tenant\n" in card
+
+
+def test_a_scorecard_written_with_one_quote_a_verdict_is_still_read(
+        capsys: pytest.CaptureFixture[str], lib: Path, fake_gemini: FakeGemini) -> None:
+    grading(fake_gemini)
+    assert grade(capsys, lib)[0] == 0
+    [path] = (lib / "output/s/runs").glob("*/scorecard.json")
+    record = json.loads(path.read_text())
+    for judgment in record["judgments"]:
+        del judgment["requests"]
+        for v in judgment["verdicts"]:
+            v["quote"] = v.pop("quotes")[0]
+    path.write_text(json.dumps(record))
+    code, out, _ = grade(capsys, lib)
+    assert code == 0 and fake_gemini.count == 2 and "Overall: PASS" in out
+
+
+JUDGMENT = {"criteria": {"A": {"reasoning": "r", "quotes": ["keys expire together"],
+                               "verdict": "PASS"}},
+            "path_forward": {"reasoning": "r", "verdict": "YES"}}
+
+
+@pytest.mark.parametrize("text", [
+    json.dumps(JUDGMENT),
+    f"```json\n{json.dumps(JUDGMENT, indent=2)}\n```\n",
+    f"```JSON\n{json.dumps(JUDGMENT)}\n```",
+    f"~~~\n{json.dumps(JUDGMENT)}\n~~~",
+    f"Here is my judgment:\n\n```json\n{json.dumps(JUDGMENT)}\n```\n\nI hope it helps.",
+    f"Here is my judgment: {json.dumps(JUDGMENT)} (end)",
+    f"Note {{braces}} first. {json.dumps(JUDGMENT)}",
+    json.dumps({**JUDGMENT, "criteria": {"A": {"reasoning": "r", "verdict": "PASS",
+                                                "quote": "keys expire together"}}}),
+    f"````json\n{json.dumps(JUDGMENT)}\n`````",
+    f"```json\n{json.dumps(JUDGMENT)}",
+], ids=["bare", "json-fence", "upper-case-fence", "tilde-fence", "fence-with-words",
+        "words-around", "braces-before", "one-quote-field", "longer-closing-fence",
+        "fence-never-closed"])
+def test_a_judgment_is_read_as_real_models_write_it(text: str) -> None:
+    from meta_prompting.grade import Rubric
+    from meta_prompting.prompt import Sections
+
+    rubric = Rubric("GRADE", ("A",), "Q?", "s", Sections("p", ()), "0")
+    judged = parse_judgment(text, rubric, ANSWER)
+    assert judged.verdicts[0].quotes == ("keys expire together",)
+    assert judged.verdicts[0].passed and judged.path_forward == "YES"
+
+
+@pytest.mark.parametrize("text", [
+    "", "I cannot grade this.", "```json\n{not json}\n```", "[1, 2]",
+    '```json\n{"criteria": {}}\n```',
+], ids=["empty", "words-only", "fenced-garbage", "a-list", "fenced-but-invalid"])
+def test_a_reply_without_a_valid_judgment_is_refused(text: str) -> None:
+    from meta_prompting.grade import Rubric
+    from meta_prompting.prompt import Sections
+
+    rubric = Rubric("GRADE", ("A",), "Q?", "s", Sections("p", ()), "0")
+    with pytest.raises(ValueError):
+        parse_judgment(text, rubric, ANSWER)
+
+
+def test_the_judge_is_told_how_quotes_are_checked(
+        capsys: pytest.CaptureFixture[str], lib: Path, fake_gemini: FakeGemini) -> None:
+    grading(fake_gemini)
+    assert grade(capsys, lib)[0] == 0
+    judge = next(r for r in fake_gemini.requests if is_judge(r))
+    assert "Copy each quote character for character from the answer" in judge.prompt
+    assert "write ... in their place and nothing else" in judge.prompt
+    assert "in the order you give them" in judge.prompt
+
+
+MARKDOWN_ANSWER = """\
+### 1. **Decision**
+
+Use a **write-through** cache keyed by `tenant_id`, because keys expire together.
+
+**2. Risks**
+
+- A cold start reads every tenant's keys from the database at once.
+"""
+
+
+@pytest.mark.parametrize("task", ["Pick a cache design.", "Pick a cache design, briefly."],
+                         ids=["plain-json", "fenced-json"])
+def test_the_fakes_judge_writes_as_real_judges_do_and_an_honest_answer_passes(
+        capsys: pytest.CaptureFixture[str], lib: Path, fake_gemini: FakeGemini,
+        task: str) -> None:
+    fake_gemini.responder = lambda r: None if is_judge(r) else ok(MARKDOWN_ANSWER)
+    code, out, err = grade_task(capsys, lib, task)
+    assert code == 0, out + err
+    [judge] = [r for r in fake_gemini.requests if is_judge(r)]
+    [verdict, *_] = scorecard(lib)["judgments"][0]["verdicts"]
+    assert "**" not in verdict["quotes"][0] and "`" not in verdict["quotes"][0]
+    assert verdict["quotes"][0] not in MARKDOWN_ANSWER  # the Markdown really was dropped
+    fenced = task.endswith("briefly.")
+    from tests.fake_wire import structured_reply
+
+    reply = structured_reply(judge)
+    assert reply.payload is not None
+    text = reply.payload["candidates"][0]["content"]["parts"][0]["text"]
+    assert text.startswith("```json\n") is fenced
+
+
+def grade_task(capsys: pytest.CaptureFixture[str], lib: Path, task: str
+               ) -> tuple[int, str, str]:
+    code = main(["--root", str(lib), "-g", "SIMULATE", "-p", "s", "--task", task, "--grade"])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize("quote", ["Pick a cache design.", "You are a senior staff reviewer",
+                                   "Analyze, simulate, decide."],
+                         ids=["from-the-task", "from-the-persona", "from-the-protocol"])
+def test_a_quote_from_anywhere_but_the_answer_never_passes(
+        capsys: pytest.CaptureFixture[str], lib: Path, fake_gemini: FakeGemini,
+        quote: str) -> None:
+    grading(fake_gemini, quote=quote)
+    code, out, _ = grade(capsys, lib)
+    assert code == 4 and "(quote not in the answer)" in out
+    assert not any(v["supported"] for v in scorecard(lib)["judgments"][0]["verdicts"])

@@ -31,7 +31,7 @@ def model(fake_gemini: FakeGemini, monkeypatch: pytest.MonkeyPatch) -> FakeGemin
     """Runs answer ANSWER; a judge gets schema-shaped JSON whose quotes are in it."""
     monkeypatch.setenv("META_PROMPTING_RETRY_DELAY", "0.01")
     fake_gemini.responder = lambda r: None if is_judge(r) else ok(ANSWER)
-    fake_gemini.schema_overrides = {"quote": QUOTE}
+    fake_gemini.schema_overrides = {"quotes": [QUOTE]}
     return fake_gemini
 
 
@@ -93,7 +93,7 @@ def test_a_cached_answer_is_shown_without_a_call(wizard, audit_lib: Path,
 
 
 def test_flags_answer_the_questions(wizard, audit_lib: Path, model: FakeGemini) -> None:
-    model.schema_overrides = {"quote": "a quote that is nowhere in the answer"}
+    model.schema_overrides = {"quotes": ["a quote that is nowhere in the answer"]}
     s = wizard("--root", audit_lib, "-g", "AUDIT", "--task", "Why?", "--evidence", "app.log",
                "--grade", keys=BUILD)  # any other question meets the end of input: 130
     assert s.code == 4, s.err  # graded, and it fails: the quotes are not in the answer
@@ -101,7 +101,8 @@ def test_flags_answer_the_questions(wizard, audit_lib: Path, model: FakeGemini) 
         assert question not in s.screen
     assert "Evidence: 1 document, 31 bytes." in s.out
     assert "(quote not in the answer)" in s.out and "Overall: FAIL" in s.out
-    assert [r.stream for r in model.requests] == [True, False]
+    # The run, the judge, and a fresh judge asked once more about its unfound quotes.
+    assert [r.stream for r in model.requests] == [True, False, False]
 
 
 def test_run_flag_still_offers_to_grade(wizard, audit_lib: Path, model: FakeGemini) -> None:
