@@ -283,7 +283,9 @@ def write_index(report: ChainReport) -> None:
         status = r.status + (f": {r.reason}" if r.reason else "")
         lines.append(f"| {i} | {r.stage.name} | {r.stage.goal} | {status.replace('|', '/')} "
                      f"| {answer} | {scorecard} |")
-    data = ("\n".join(lines) + "\n").encode("utf-8")
+    from meta_prompting.keys import scrub_secrets  # a reason or command may quote it
+
+    data = (scrub_secrets("\n".join(lines)) + "\n").encode("utf-8")
     path = report.out_dir / CHAIN_FILE
     try:
         if path.read_bytes() == data:

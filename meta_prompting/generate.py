@@ -276,13 +276,19 @@ class GeminiGenerator:
                                                       config=config)
                 text = raw_answer(last)
             else:
+                from meta_prompting.keys import StreamScrubber
+
                 last, pieces = None, []
+                # Shown before the whole is checked: scrubbed as one text, since a key
+                # can arrive a few characters a piece.
+                shown = StreamScrubber(on_text)
                 for chunk in client.models.generate_content_stream(
                         model=self.model, contents=prompt, config=config):
                     last, piece = chunk, text_of(chunk)
                     if piece:
                         pieces.append(piece)
-                        on_text(scrub_secrets(piece))  # shown before the whole is checked
+                        shown.feed(piece)
+                shown.close()
                 if last is None:
                     raise GenerationError("the model returned no answer (an empty stream)")
                 text = raw_answer(last, "".join(pieces))

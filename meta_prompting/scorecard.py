@@ -80,15 +80,23 @@ def grade_toolkit(library: Library, goal: str, project: str, build_options: Buil
     for the current inputs: the one core of --grade."""
     from meta_prompting.build import build
     from meta_prompting.grade import read_rubric
-    from meta_prompting.run import LazyCall, existing_numbers, import_answer, run_samples
+    from meta_prompting.run import (
+        LazyCall,
+        existing_numbers,
+        import_answer,
+        read_import,
+        run_samples,
+    )
 
     rubric = read_rubric(library, options.rubric)  # a rubric it cannot read: before any call
+    imported = read_import(options.answer) if options.answer is not None else None
     built = build(library, goal, project, build_options)
     if built.filled is None:
         return GradeReport(built, None, (), options.judges)
     session = Session(built.filled[0], built.filled[1], settings)
     if options.answer is not None:
-        ran = import_answer(built.out_dir, session, options.answer, run_options.command)
+        ran = import_answer(built.out_dir, session, options.answer, run_options.command,
+                            imported)
     else:
         have = existing_numbers(built.out_dir / "runs", session.key)
         run_options = run_options._replace(samples=max(run_options.samples, *have, 1))

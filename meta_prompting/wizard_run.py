@@ -284,9 +284,6 @@ def _size(n: int) -> str:
 
 
 def _escape(text: str) -> str:
-    """Library, model and flag text made safe for the terminal, then for rich markup."""
-    from rich.markup import escape
+    from meta_prompting.show import markup
 
-    from meta_prompting.show import printable
-
-    return escape(printable(text))
+    return markup(text)
