@@ -52,6 +52,7 @@ class StageResult(NamedTuple):
                 "answer": str(self.sample.answer_path) if self.sample else None,
                 "scorecard": str(self.graded.path) if self.graded and self.graded.path
                 else None, "grade": None if card is None else card.passed,
+                "verdict_edited": bool(self.graded and self.graded.edited),
                 "tokens": record.get("tokens"), "seconds": record.get("seconds"),
                 "sessions": self.sessions}
 
@@ -280,6 +281,10 @@ def write_index(report: ChainReport) -> None:
             verdict = "PASS" if r.graded.scorecard.passed else "FAIL"
             card = _relative(r.graded.path.with_suffix(".md"), report.out_dir)
             scorecard = f"[{verdict}]({card})"
+            if r.graded.edited:
+                from meta_prompting.scorecard import EDITED_WORDS
+
+                scorecard += f" ({EDITED_WORDS})"
         status = r.status + (f": {r.reason}" if r.reason else "")
         lines.append(f"| {i} | {r.stage.name} | {r.stage.goal} | {status.replace('|', '/')} "
                      f"| {answer} | {scorecard} |")
