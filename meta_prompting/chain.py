@@ -92,6 +92,7 @@ def run_chain(library: Library, chain: Chain, project: str, build_options: Build
     from meta_prompting.toolkit import project_dir
 
     out = project_dir(library, project)
+    check_fillings(chain)
     rubric = read_rubric(library, grading.rubric) if any(s.grade for s in chain.stages) else None
     call = LazyCall(settings.model, run_options.timeout)
     results: dict[str, StageResult] = {}
@@ -114,6 +115,25 @@ def run_chain(library: Library, chain: Chain, project: str, build_options: Build
     if not run_options.dry_run:
         write_index(report)
     return report
+
+
+def check_fillings(chain: Chain) -> None:
+    """Refuse the chain before any stage runs when a task or evidence it names holds the
+    API key: the chain file is the person's, like --task and --evidence.
+
+    Any other fault of a stage's filling is that stage's own, reported when it runs.
+    """
+    from meta_prompting.build import check_filling
+    from meta_prompting.evidence import collect, read_task
+
+    for stage in chain.stages:
+        try:
+            task = read_task(stage.task, str(stage.task_file) if stage.task_file else None)
+            documents = collect([str(p) for p in stage.evidence], task or "",
+                                base=chain.folder).filling.documents
+        except UserError:
+            continue
+        check_filling(Filling(task or "", documents), stage.name)
 
 
 def run_stage(library: Library, stage: Stage, project: str, base: Path,
