@@ -15,7 +15,7 @@ import pexpect
 import pytest
 
 from meta_prompting.cli import main
-from meta_prompting.keys import StreamScrubber, scrub_secrets
+from meta_prompting.keys import scrub_secrets
 from tests import fake_wire
 from tests.conftest import REPO, MakeLibrary
 from tests.fake_gemini import FakeGemini, ok
@@ -232,6 +232,8 @@ def char_stream(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize("pieces", [12, 40, 200])
 def test_the_stream_scrubber_passes_on_what_a_whole_scrub_would(pieces: int) -> None:
+    from meta_prompting.keys import StreamScrubber
+
     for text in (STREAMED, KEY, f"{KEY[:7]}|{KEY[7:]}", "rt3-rt3-secret-k", "no key at all"):
         shown: list[str] = []
         scrubber = StreamScrubber(shown.append)
@@ -242,6 +244,8 @@ def test_the_stream_scrubber_passes_on_what_a_whole_scrub_would(pieces: int) -> 
 
 
 def test_the_stream_scrubber_holds_back_only_what_could_start_a_key() -> None:
+    from meta_prompting.keys import StreamScrubber
+
     shown: list[str] = []
     scrubber = StreamScrubber(shown.append)
     scrubber.feed("plain words ")
