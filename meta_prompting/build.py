@@ -154,6 +154,8 @@ def build(library: Library, goal_name: str, project: str,
           options: BuildOptions | None = None) -> BuildReport:
     """Build output/<project>/ for a goal; the caller renders the report."""
     options = options or BuildOptions()
+    if options.filling is not None:
+        check_filling(options.filling, options.stage)
     plan = plan_build(library, goal_name, project, options.stage)
     command = rerun_command(options.command, plan.goal.name, project) + options.suffix
     regenerate = select_parts(options.regenerate, plan.goal.parts, "--regenerate",
@@ -208,6 +210,27 @@ def build(library: Library, goal_name: str, project: str,
     return BuildReport(plan.goal.name, project, plan.out, tuple(reports), tuple(actions),
                        complete, notes=tuple(notes), command=command, rebuild=rebuild,
                        filled=_filled(files) if complete else None)
+
+
+def check_filling(filling: Filling, stage: str | None = None) -> None:
+    """Refuse a task or document that holds the API key, before anything is written or
+    sent: 02_PROMPT.md, runs/ and the request would all carry it.
+
+    A person pastes a log with the environment in it, or types the key into a task by
+    mistake; scrubbing it instead would send a prompt that is not the one they wrote.
+    """
+    from meta_prompting.keys import holds_key
+
+    where = f"stage {stage}: " if stage else ""
+    after = "(or part of it); take it out: nothing was written or sent"
+    if holds_key(filling.task):
+        raise UserError(f"{where}the task holds the API key {after}")
+    for doc in filling.documents:
+        if holds_key(doc.name):
+            raise UserError(f"{where}the name of an evidence document holds the API key "
+                            f"{after}")
+        if holds_key(doc.text):
+            raise UserError(f"{where}evidence document {doc.name} holds the API key {after}")
 
 
 def _filled(files: dict[str, bytes]) -> tuple[str, str] | None:

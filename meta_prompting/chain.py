@@ -52,6 +52,7 @@ class StageResult(NamedTuple):
                 "answer": str(self.sample.answer_path) if self.sample else None,
                 "scorecard": str(self.graded.path) if self.graded and self.graded.path
                 else None, "grade": None if card is None else card.passed,
+                "verdict_edited": bool(self.graded and self.graded.edited),
                 "tokens": record.get("tokens"), "seconds": record.get("seconds"),
                 "sessions": self.sessions}
 
@@ -91,6 +92,7 @@ def run_chain(library: Library, chain: Chain, project: str, build_options: Build
     from meta_prompting.toolkit import project_dir
 
     out = project_dir(library, project)
+    check_fillings(chain)
     rubric = read_rubric(library, grading.rubric) if any(s.grade for s in chain.stages) else None
     call = LazyCall(settings.model, run_options.timeout)
     results: dict[str, StageResult] = {}
@@ -113,6 +115,25 @@ def run_chain(library: Library, chain: Chain, project: str, build_options: Build
     if not run_options.dry_run:
         write_index(report)
     return report
+
+
+def check_fillings(chain: Chain) -> None:
+    """Refuse the chain before any stage runs when a task or evidence it names holds the
+    API key: the chain file is the person's, like --task and --evidence.
+
+    Any other fault of a stage's filling is that stage's own, reported when it runs.
+    """
+    from meta_prompting.build import check_filling
+    from meta_prompting.evidence import collect, read_task
+
+    for stage in chain.stages:
+        try:
+            task = read_task(stage.task, str(stage.task_file) if stage.task_file else None)
+            documents = collect([str(p) for p in stage.evidence], task or "",
+                                base=chain.folder).filling.documents
+        except UserError:
+            continue
+        check_filling(Filling(task or "", documents), stage.name)
 
 
 def run_stage(library: Library, stage: Stage, project: str, base: Path,
@@ -293,10 +314,16 @@ def write_index(report: ChainReport) -> None:
             verdict = "PASS" if r.graded.scorecard.passed else "FAIL"
             card = _relative(r.graded.path.with_suffix(".md"), report.out_dir)
             scorecard = f"[{verdict}]({card})"
+            if r.graded.edited:
+                from meta_prompting.scorecard import EDITED_WORDS
+
+                scorecard += f" ({EDITED_WORDS})"
         status = r.status + (f": {r.reason}" if r.reason else "")
         lines.append(f"| {i} | {r.stage.name} | {r.stage.goal} | {status.replace('|', '/')} "
                      f"| {answer} | {scorecard} |")
-    data = ("\n".join(lines) + "\n").encode("utf-8")
+    from meta_prompting.keys import scrub_secrets  # a reason or command may quote it
+
+    data = (scrub_secrets("\n".join(lines)) + "\n").encode("utf-8")
     path = report.out_dir / CHAIN_FILE
     try:
         if path.read_bytes() == data:

@@ -245,7 +245,12 @@ def _run_chain(root: Path, args: argparse.Namespace) -> int:
 
 
 def _stream(text: str) -> None:
-    sys.stdout.write(text)
+    from meta_prompting.show import printable
+
+    # The model's words reach a terminal: an escape sequence in them could retitle it,
+    # clear it or fill the clipboard. Each control character is escaped on its own, so
+    # a sequence cut across pieces is as harmless as a whole one.
+    sys.stdout.write(printable(text, lines=True))
     sys.stdout.flush()
 
 
@@ -277,6 +282,7 @@ def _options(args: argparse.Namespace) -> BuildOptions:
     if args.model:
         base += f" --model {shlex.quote(args.model)}"
     quiet = args.quiet or args.json
+    _check_model(args.model)
     filling, suffix = _filling(args)
     return BuildOptions(
         filling=filling, suffix=suffix,
@@ -286,6 +292,18 @@ def _options(args: argparse.Namespace) -> BuildOptions:
         progress=None if quiet else _progress,
         on_wait=None if quiet else _waiting,
     )
+
+
+def _check_model(given: str | None) -> None:
+    """Refuse a model name that holds the API key: it is kept in every record and sent."""
+    from meta_prompting.build import default_model
+    from meta_prompting.errors import UserError
+    from meta_prompting.keys import holds_key
+
+    if holds_key(given or default_model()):
+        where = "--model" if given else "META_PROMPTING_MODEL"
+        raise UserError(f"{where} holds the API key (or part of it), not a model name; "
+                        "nothing was written or sent")
 
 
 def _filling(args: argparse.Namespace) -> tuple[Filling | None, str]:
@@ -358,12 +376,6 @@ def _print_json(data: dict[str, Any]) -> None:
 
 def _scrubbed(data: Any) -> Any:
     """`data` with any API key scrubbed from its strings; the real text otherwise."""
-    from meta_prompting.keys import scrub_secrets
+    from meta_prompting.keys import scrub_data
 
-    if isinstance(data, str):
-        return scrub_secrets(data)
-    if isinstance(data, dict):
-        return {k: _scrubbed(v) for k, v in data.items()}
-    if isinstance(data, (list, tuple)):
-        return [_scrubbed(v) for v in data]
-    return data
+    return scrub_data(data)

@@ -65,8 +65,10 @@ def collect(paths: list[str], task: str, base: Path | None = None,
     size = 0
     for given in paths:
         if given == "-":
-            found = [Document("stdin", _decode(_stdin(read_stdin, "--evidence"),
-                                              "--evidence -"))]
+            data = _stdin(read_stdin, "--evidence")
+            if b"\0" in data[:_SNIFF]:  # as a named binary file is refused
+                raise UserError("--evidence -: standard input is binary, not text")
+            found = [Document("stdin", _decode(data, "--evidence -"))]
         else:
             found = _documents(Path(given), given, base, notes)
         for doc in found:

@@ -71,6 +71,6 @@ def a_goal(goal: str) -> str:
 
 
 def _escape(text: str) -> str:
-    from rich.markup import escape
+    from meta_prompting.show import markup  # a path or name may hold anything, a key too
 
-    return escape(text)
+    return markup(text)

@@ -360,7 +360,11 @@ class GeminiGenerator:
                     model=self.model, contents=prompt, config=config))
                 text = raw_answer(last)
             else:
-                show = on_text
+                from meta_prompting.keys import StreamScrubber
+
+                # Shown before the whole is checked: scrubbed as one text, since a key
+                # can arrive a few characters a piece.
+                shown = StreamScrubber(on_text)
 
                 def stream() -> Any:
                     last = None
@@ -369,7 +373,8 @@ class GeminiGenerator:
                         last, piece = chunk, text_of(chunk)
                         if piece:
                             pieces.append(piece)
-                            show(scrub_secrets(piece))  # shown before the whole is checked
+                            shown.feed(piece)
+                    shown.close()
                     return last
 
                 # A 429 once text was shown cannot be asked again without showing it twice.

@@ -9,6 +9,8 @@ from __future__ import annotations
 import functools
 import json
 import os
+from collections.abc import Callable
+from typing import Any
 
 from meta_prompting.errors import GenerationError
 
@@ -121,3 +123,90 @@ def _key_runs(keys: tuple[str, ...]) -> tuple[tuple[int, frozenset[str]], ...]:
         found.append((width, frozenset(s[i:i + width] for s in spellings
                                        for i in range(len(s) - width + 1))))
     return tuple(found)
+
+
+def holds_key(text: str) -> bool:
+    """Whether `text` carries a trace of an API key (KEY_RUN characters of it, any
+    spelling): for what a person supplies, refused before it is written or sent."""
+    return bool(_key_spans(text))
+
+
+def scrub_data(data: Any) -> Any:
+    """`data` (a record, a JSON document) with any API key scrubbed from its strings."""
+    if isinstance(data, str):
+        return scrub_secrets(data)
+    if isinstance(data, dict):
+        return {k: scrub_data(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [scrub_data(v) for v in data]
+    return data
+
+
+class StreamScrubber:
+    """scrub_secrets for text that arrives in pieces, as if it had come whole.
+
+    A key cut across pieces is in no single piece (a run under KEY_RUN characters is
+    not a trace), so each piece scrubbed alone lets a whole key through a piece at a
+    time. Here the pieces are one text: what is passed on is exactly what
+    scrub_secrets would make of everything so far, less a held-back tail that could
+    still turn out to start a key (only as much as is a prefix of some run of a key's
+    spelling, so under KEY_RUN characters, and mostly none). `close()` lets it out.
+    """
+
+    def __init__(self, write: Callable[[str], None]) -> None:
+        self._write = write
+        self._runs = _key_runs(_keys())
+        self._prefixes = _run_prefixes(self._runs)
+        self._reach = max((width for width, _ in self._runs), default=1) - 1
+        self._context = ""  # the last characters passed on: a run may start in them
+        self._pending = ""
+        self._in_span = False  # the last character passed on was part of a key
+
+    def feed(self, text: str) -> None:
+        if not self._runs:
+            if text:
+                self._write(text)
+            return
+        self._pending += text
+        self._release(final=False)
+
+    def close(self) -> None:
+        if self._runs:
+            self._release(final=True)
+
+    def _release(self, final: bool) -> None:
+        whole = self._context + self._pending
+        start = len(self._context)
+        covered = bytearray(len(whole))
+        end = len(whole)
+        for (width, runs), prefixes in zip(self._runs, self._prefixes, strict=True):
+            for i in range(max(0, len(whole) - width + 1)):
+                if whole[i:i + width] in runs:
+                    covered[i:i + width] = b"\1" * width
+            if not final:  # an unfinished run at the end may still become a key's
+                for i in range(max(start, len(whole) - width + 1), end):
+                    if whole[i:] in prefixes:
+                        end = i
+                        break
+        out: list[str] = []
+        for i in range(start, end):
+            if not covered[i]:
+                out.append(whole[i])
+            elif not self._in_span:
+                out.append("***")
+            self._in_span = bool(covered[i])
+        self._context = whole[max(0, end - self._reach):end]
+        self._pending = whole[end:]
+        if out:
+            self._write("".join(out))
+
+
+def _keys() -> tuple[str, ...]:
+    return tuple(sorted({v.strip() for v in map(os.environ.get, KEY_VARIABLES)
+                         if v and v.strip()}))
+
+
+@functools.lru_cache(maxsize=4)
+def _run_prefixes(runs: tuple[tuple[int, frozenset[str]], ...]) -> tuple[frozenset[str], ...]:
+    return tuple(frozenset(r[:n] for r in found for n in range(1, width))
+                 for width, found in runs)

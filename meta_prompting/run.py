@@ -231,18 +231,31 @@ def ensure_sample(runs: Path, session: Session, number: int, options: RunOptions
         return Sample(number, rid, folder, FAILED, e.reason)
 
 
-def import_answer(out_dir: Path, session: Session, given: str, command: str) -> RunReport:
+def read_import(given: str) -> str:
+    """--answer FILE's text, refused (empty, binary, holding the key) before the toolkit
+    is built: an answer that cannot be kept must not leave anything behind."""
+    from meta_prompting.evidence import read_text
+    from meta_prompting.keys import holds_key
+
+    text = read_text(given, "--answer")
+    if not text.strip():
+        raise UserError(f"--answer {given}: the file is empty")
+    if holds_key(text):  # it would be kept in runs/ and sent to the judge
+        raise UserError(f"--answer {given}: the answer holds the API key (or part of it); "
+                        "take it out: nothing was written or sent")
+    return text
+
+
+def import_answer(out_dir: Path, session: Session, given: str, command: str,
+                  text: str | None = None) -> RunReport:
     """An answer made elsewhere (pasted from a chat), kept in runs/ like any other.
 
     Its run id joins the inputs it answers with its own text, so importing the same
     answer twice keeps it once, and a different answer is a run of its own.
     """
-    from meta_prompting.evidence import read_text
     from meta_prompting.step import StepFailed, ensure, remove_dead_folders
 
-    text = read_text(given, "--answer")
-    if not text.strip():
-        raise UserError(f"--answer {given}: the file is empty")
+    text = read_import(given) if text is None else text
     digest = sha256_bytes(text.encode("utf-8"))
     rid = f"{session.key[:12]}-i{digest[:8]}"
     runs = out_dir / RUNS
@@ -250,7 +263,7 @@ def import_answer(out_dir: Path, session: Session, given: str, command: str) -> 
 
     def make() -> Sample:
         record = {"tool": TOOL, "version": __version__, "run_id": rid, "sample": 0,
-                  "imported": True, "source": given, "inputs": session.key,
+                  "imported": True, "source": Path(given).name, "inputs": session.key,
                   "sha256": {"system": sha256_bytes(session.system.encode("utf-8")),
                              "prompt": sha256_bytes(session.prompt.encode("utf-8")),
                              "answer": digest},
@@ -270,8 +283,10 @@ def import_answer(out_dir: Path, session: Session, given: str, command: str) -> 
 
 def keep(folder: Path, text: str, record: dict[str, Any]) -> None:
     """Write the run folder whole: answer.md (literal) and run.json."""
+    from meta_prompting.keys import scrub_data
     from meta_prompting.step import publish_folder
 
+    record = scrub_data(record)  # a record is kept and shared: never a key in it
     folder.parent.mkdir(parents=True, exist_ok=True)
     publish_folder(folder, {ANSWER_FILE: text.encode("utf-8"),
                             RUN_FILE: (json.dumps(record, indent=2) + "\n").encode("utf-8")})

@@ -3,12 +3,19 @@
 `runs/<run-id>/scorecard.json` (and a readable `scorecard.md`) is keyed by the answer
 as it now stands (a person's edit included), the rubric, the judge model and the number
 of judges: grading the same answer again makes no call, and an edit makes it judge
-again. A grade that cannot be made writes nothing.
+again. A grade that cannot be made writes nothing: the two files appear together, the
+.json last, so a .md without its .json is a dead grade's.
+
+A scorecard records the sha256 of its own content, as a run records its answer's: one
+a person edited is theirs. It is kept and never judged over, its verdicts count, its
+quotes are checked again against the answer as it stands, and it is shown everywhere
+as "verdict edited by hand", never as the judge's.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
@@ -28,6 +35,7 @@ from meta_prompting.grade import (
     quotes_of,
     schema,
 )
+from meta_prompting.keys import holds_key, scrub_data
 from meta_prompting.run import RunOptions, Sample, Session, read_answer
 
 if TYPE_CHECKING:
@@ -36,7 +44,8 @@ if TYPE_CHECKING:
     from meta_prompting.run import Call, RunReport, Settings
 
 EXIT_FAILS_SCORECARD = 4  # made for CI: an answer was graded and did not pass
-CACHED, GRADED, NOT_GRADED = "cached", "graded", "failed"
+CACHED, GRADED, NOT_GRADED, EDITED = "cached", "graded", "failed", "edited"
+EDITED_WORDS = "verdict edited by hand"
 
 
 class Graded(NamedTuple):
@@ -45,6 +54,11 @@ class Graded(NamedTuple):
     scorecard: Scorecard | None = None
     reason: str | None = None
     path: Path | None = None
+
+    @property
+    def edited(self) -> bool:
+        """The scorecard is a person's edit of the judge's: theirs, shown as such."""
+        return self.status == EDITED
 
 
 class GradeOptions(NamedTuple):
@@ -81,15 +95,23 @@ def grade_toolkit(library: Library, goal: str, project: str, build_options: Buil
     for the current inputs: the one core of --grade."""
     from meta_prompting.build import build
     from meta_prompting.grade import read_rubric
-    from meta_prompting.run import LazyCall, existing_numbers, import_answer, run_samples
+    from meta_prompting.run import (
+        LazyCall,
+        existing_numbers,
+        import_answer,
+        read_import,
+        run_samples,
+    )
 
     rubric = read_rubric(library, options.rubric)  # a rubric it cannot read: before any call
+    imported = read_import(options.answer) if options.answer is not None else None
     built = build(library, goal, project, build_options)
     if built.filled is None:
         return GradeReport(built, None, (), options.judges)
     session = Session(built.filled[0], built.filled[1], settings)
     if options.answer is not None:
-        ran = import_answer(built.out_dir, session, options.answer, run_options.command)
+        ran = import_answer(built.out_dir, session, options.answer, run_options.command,
+                            imported)
     else:
         have = existing_numbers(built.out_dir / "runs", session.key)
         run_options = run_options._replace(samples=max(run_options.samples, *have, 1))
@@ -121,22 +143,40 @@ def grade_sample(sample: Sample, session: Session, rubric: Rubric, judges: int, 
     def look() -> Graded | None:
         try:
             data = json.loads(read_regular(path, RECORD_LIMIT, follow_links=False))
+        except OSError:
+            return None  # none, or not a file we could have written: judged (again)
+        except (ValueError, RecursionError) as e:
+            # Never written half (write_atomic): a person's, and never judged over.
+            return Graded(sample, NOT_GRADED, reason=f"{path} was edited by hand and is not "
+                          f"JSON ({e}); fix it, or delete it to have the answer judged again")
+        edited = not isinstance(data, dict) or data.get("sha256") != record_hash(data)
+        try:
+            if edited:
+                return Graded(sample, EDITED, requote(_from_dict(rubric, data), answer),
+                              path=path)
             if data.get("key") == key:
                 return Graded(sample, CACHED, _from_dict(rubric, data), path=path)
-        except (OSError, ValueError, RecursionError, TypeError, KeyError, AttributeError):
-            pass
+        except (TypeError, KeyError, AttributeError, ValueError) as e:
+            if edited:
+                return Graded(sample, NOT_GRADED, reason=f"{path} was edited by hand and "
+                              f"its verdicts cannot be read ({type(e).__name__}: {e}); fix "
+                              "it, or delete it to have the answer judged again")
         return None
 
     def make() -> Graded:
+        if holds_key(answer):  # a person's edit of answer.md: never sent to the judge
+            return Graded(sample, NOT_GRADED, reason=f"{sample.answer_path} holds the API "
+                          "key (or part of it); take it out to grade it")
         try:
             judged = run_all(judges, [partial(judge, call, rubric, prompt, answer)] * judges)
         except GenerationError as e:
             return Graded(sample, NOT_GRADED, reason=str(e))
         card = Scorecard(rubric, tuple(judged))
-        record = _to_dict(card, key, model, answer)
+        record = scrub_data(_to_dict(card, key, model, answer))
+        record["sha256"] = record_hash(record)
         try:
-            write_atomic(path.with_suffix(".md"), render_markdown(card, sample).encode("utf-8"))
-            write_atomic(path, (json.dumps(record, indent=2) + "\n").encode("utf-8"))
+            publish_scorecard(path, render_markdown(card, sample).encode("utf-8"),
+                              (json.dumps(record, indent=2) + "\n").encode("utf-8"))
         except OSError as e:
             return Graded(sample, NOT_GRADED, reason=f"cannot write {path}: {e.strerror}")
         return Graded(sample, GRADED, card, path=path)
@@ -146,6 +186,48 @@ def grade_sample(sample: Sample, session: Session, rubric: Rubric, judges: int, 
                       timeout=timeout * 2 + 30, what=f"the scorecard of {sample.run_id}")[1]
     except StepFailed as e:
         return Graded(sample, NOT_GRADED, reason=e.reason)
+
+
+def record_hash(data: dict[str, Any]) -> str:
+    """The sha256 a scorecard records of its own content (all but that field): a change
+    to any verdict, quote or count shows, a change of indentation does not."""
+    rest = {k: v for k, v in data.items() if k != "sha256"}
+    return sha256_bytes(json.dumps(rest, sort_keys=True).encode("utf-8"))
+
+
+def requote(card: Scorecard, answer: str) -> Scorecard:
+    """`card` with each quote checked again against `answer` as it stands: a person's
+    PASS still needs the answer to say what it quotes."""
+    from meta_prompting.quotes import is_quoted, normalise
+
+    haystack = normalise(answer)
+    return card._replace(judgments=tuple(j._replace(verdicts=tuple(
+        v._replace(supported=bool(v.quotes) and all(is_quoted(q, haystack)
+                                                    for q in v.quotes))
+        for v in j.verdicts)) for j in card.judgments))
+
+
+def publish_scorecard(path: Path, markdown: bytes, record: bytes) -> None:
+    """scorecard.md and scorecard.json appear together or not at all.
+
+    The .md is written aside first and the .json, the commit, next: a full disk or a
+    kill before the .json leaves the grade as it was (a .md saying PASS with no .json
+    behind it would be read as a grade). The .md is then renamed in, which needs no
+    room; should even that fail, the next look finds the .json and writes the .md.
+    """
+    markdown_path = path.with_suffix(".md")
+    if not os.path.lexists(path) and os.path.lexists(markdown_path):
+        os.unlink(markdown_path)  # a dead grade's, before this change: its .json never came
+    aside = path.with_name(f".{markdown_path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    write_atomic(aside, markdown)
+    try:
+        write_atomic(path, record)
+        os.replace(aside, markdown_path)
+    finally:
+        try:
+            os.unlink(aside)
+        except FileNotFoundError:
+            pass
 
 
 def render_markdown(card: Scorecard, sample: Sample) -> str:
@@ -212,7 +294,7 @@ def _verdict(data: dict[str, Any]) -> Verdict:
 def _graded_dict(g: Graded) -> dict[str, Any]:
     card = g.scorecard
     out: dict[str, Any] = {"run_id": g.sample.run_id, "status": g.status, "reason": g.reason,
-                           "edited": g.sample.edited,
+                           "edited": g.sample.edited, "verdict_edited": g.edited,
                            "scorecard": str(g.path) if g.path else None}
     if card is not None:
         k = len(card.judgments)

@@ -50,6 +50,14 @@ def printable(text: str, lines: bool = False) -> str:
     return scrub_secrets(text).translate(_LINES if lines else _CONTROLS)
 
 
+def markup(text: str) -> str:
+    """`text` from the library, a flag or the model, for rich to print: printable (one
+    line, no key) and then markup-escaped, so "[red]" in it is shown, not obeyed."""
+    from rich.markup import escape
+
+    return escape(printable(text))
+
+
 def width() -> int | None:
     """A sane width when $COLUMNS asks for one; None lets rich ask the terminal.
 

@@ -48,6 +48,8 @@ def grade(report: GradeReport) -> None:
     """The scorecard: a row a criterion (votes of K judges, or samples that passed)."""
     from rich.markup import escape
 
+    from meta_prompting.scorecard import EDITED_WORDS
+
     cards = [g for g in report.graded if g.scorecard is not None]
     out = console()
     for g in report.graded:
@@ -92,12 +94,17 @@ def grade(report: GradeReport) -> None:
         yes = first.path_votes * 2 > k
         out.print(f"Path forward: {'YES' if yes else 'NO'}"
                   + (f" ({first.path_votes}/{k})" if k > 1 else "")
-                  + f". Overall: {word}. Scorecard: "
+                  + f". Overall: {word}"
+                  + (f" ([yellow]{EDITED_WORDS}[/])" if cards[0].edited else "")
+                  + ". Scorecard: "
                   + escape(nice_path(cards[0].path or cards[0].sample.folder)), soft_wrap=True)
     else:
         passed = sum(bool(g.scorecard and g.scorecard.passed) for g in cards)
+        edited = [g for g in cards if g.edited]
         out.print(f"{passed} of {len(cards)} answers pass the scorecard "
-                  f"(scorecards in each runs/<id>/)")
+                  f"(scorecards in each runs/<id>/)"
+                  + (f"; [yellow]{EDITED_WORDS}[/] in " + escape(
+                      ", ".join(g.sample.run_id for g in edited)) if edited else ""))
 
 
 def chain(report: ChainReport) -> None:
@@ -113,6 +120,10 @@ def chain(report: ChainReport) -> None:
         seconds = record.get("seconds")
         card = r.graded.scorecard if r.graded else None
         grade = "" if card is None else ("PASS" if card.passed else "FAIL")
+        if r.graded is not None and r.graded.edited:
+            from meta_prompting.scorecard import EDITED_WORDS
+
+            grade += f" ({EDITED_WORDS})"
         if r.sessions > 1:
             grade += f" ({r.sessions} sessions)"
         edited = " (edited by hand)" if r.sample is not None and r.sample.edited else ""

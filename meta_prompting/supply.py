@@ -171,8 +171,10 @@ def write_provenance(library: Library, part: Part, request: PartRequest, model: 
         "tool_version": __version__,
     }
     try:
+        from meta_prompting.keys import scrub_data  # a --describe or --model may hold it
+
         write_atomic(provenance_path(library, part),
-                     (json.dumps(record, indent=2) + "\n").encode("utf-8"))
+                     (json.dumps(scrub_data(record), indent=2) + "\n").encode("utf-8"))
     except OSError:
         pass  # the part itself is whole and in place; the record is a courtesy
 

@@ -268,10 +268,9 @@ def _count_asked(plan: Plan, options: BuildOptions) -> int:
 
 
 def _escape(text: str) -> str:
-    """Library, model and flag text made safe for the terminal, then for rich markup."""
-    from rich.markup import escape
+    from meta_prompting.show import markup
 
-    return escape(_printable(text))
+    return markup(text)
 
 
 def _printable(text: str, lines: bool = False) -> str:

@@ -66,6 +66,7 @@ def read_flags(library: Library, asked: Asked, options: BuildOptions) -> Given:
         raise UsageError("--run and --no-generate: a run calls the model")
     task = read_task(asked.task, asked.task_file)
     evidence = collect(list(asked.evidence), task or "") if asked.evidence else None
+    _check_key(task or "", evidence)
     rubric = read_rubric(library, asked.grade_with) if asked.grade else None
     return Given(task, evidence, rubric)
 
@@ -135,7 +136,19 @@ def _ask_task(out: Console) -> str | None:
         out.print(f"{about}; {ask.FINISH_HINT}.")
         text = ask.text("Task:", multiline=True, instruction="\n", validate=lambda t: bool(
             t.strip()) or "say what you want done")
-    return read_task(text, None) if text.strip() else None
+    task = read_task(text, None) if text.strip() else None
+    if task is not None:
+        _check_key(task, None)
+    return task
+
+
+def _check_key(task: str, evidence: Evidence | None) -> None:
+    """Refuse now, before the run is offered or anything is written, a key in the task
+    or the evidence (the build refuses it too: this only says it sooner)."""
+    from meta_prompting.build import check_filling
+    from meta_prompting.prompt import Filling
+
+    check_filling(evidence.filling._replace(task=task) if evidence else Filling(task))
 
 
 def _ask_evidence(out: Console, task: str) -> tuple[list[str], Evidence]:
@@ -155,6 +168,7 @@ def _ask_evidence(out: Console, task: str) -> tuple[list[str], Evidence]:
         typed = os.path.expanduser(typed)
         try:
             more = collect([*paths, typed], task)
+            _check_key("", more)  # another path is asked for, as for a missing one
         except UserError as e:
             out.print(f"[red]{_escape(str(e).removeprefix('--evidence '))}[/]")
             wrong = typed
@@ -284,9 +298,6 @@ def _size(n: int) -> str:
 
 
 def _escape(text: str) -> str:
-    """Library, model and flag text made safe for the terminal, then for rich markup."""
-    from rich.markup import escape
+    from meta_prompting.show import markup
 
-    from meta_prompting.show import printable
-
-    return escape(printable(text))
+    return markup(text)
