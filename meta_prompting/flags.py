@@ -126,7 +126,12 @@ def make_parser(name: str | None = None) -> argparse.ArgumentParser:
                      help="fill the <task> block: what you want done (also writes 02_PROMPT.md)")
     run.add_argument("--task-file", metavar="FILE", help="the task from a file (- = stdin)")
     run.add_argument("--evidence", metavar="PATH", action="append", default=[],
-                     help="a file or folder for the <evidence> block (repeatable; - = stdin)")
+                     help="a file or folder for the <evidence> block (repeatable; - = stdin)."
+                          " A folder's walk stays in it and leaves out hidden files, files "
+                          "that may hold secrets, this tool's output and what .gitignore "
+                          "leaves out")
+    run.add_argument("--evidence-all", action="store_true",
+                     help="walk folders without .gitignore: send what it leaves out too")
     run.add_argument("--run", action="store_true",
                      help="send the filled prompt to the model; keep the answer in runs/")
     run.add_argument("--samples", metavar="N", type=_positive_int,
