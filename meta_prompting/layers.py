@@ -130,6 +130,7 @@ def _same(a: Path, b: Path) -> bool:
 
 def _make_folders(folder: Path, name: str) -> None:
     """Make the folders of `folder/name` one by one, refusing any that is a link."""
+    folder.mkdir(parents=True, exist_ok=True)  # the one named: the person's to choose
     here = folder
     for part in Path(name).parts:
         path = here / part

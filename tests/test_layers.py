@@ -211,6 +211,8 @@ def test_init_into_a_folder_named_through_a_link_works(tmp_path: Path) -> None:
     (tmp_path / "named").symlink_to(tmp_path / "real", target_is_directory=True)
     assert main(["--init", str(tmp_path / "named"), "-q"]) == 0
     assert (tmp_path / "real/goal_map.json").is_file()
+    assert main(["--init", str(tmp_path / "new/deeper"), "-q"]) == 0  # made, as before
+    assert (tmp_path / "new/deeper/components/personas").is_dir()
 
 
 # A real install
