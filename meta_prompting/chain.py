@@ -9,14 +9,16 @@ is ever asked for again; an answer a person edited is handed on as it now stands
 
 from __future__ import annotations
 
+import os
 import queue
+import stat
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from meta_prompting.chainfile import Chain, Stage
+from meta_prompting.chainfile import CHAIN_FILE, Chain, Stage
 from meta_prompting.errors import EXIT_INCOMPLETE, EXIT_OK, UserError
-from meta_prompting.files import write_atomic
+from meta_prompting.files import file_kind, os_reason, read_regular, write_atomic
 from meta_prompting.prompt import Document, Filling
 
 if TYPE_CHECKING:
@@ -25,7 +27,6 @@ if TYPE_CHECKING:
     from meta_prompting.run import RunOptions, Sample, Settings
     from meta_prompting.scorecard import Graded, GradeOptions
 
-CHAIN_FILE = "CHAIN.md"
 CACHED, RAN, FAILED, BLOCKED, FAILED_GRADE = "cached", "ran", "failed", "blocked", "failed grade"
 WOULD_RUN = "would run"
 
@@ -93,6 +94,8 @@ def run_chain(library: Library, chain: Chain, project: str, build_options: Build
 
     out = project_dir(library, project)
     check_fillings(chain)
+    if not run_options.dry_run:
+        check_index(out / CHAIN_FILE)  # before any stage: a bad one is not a late surprise
     rubric = read_rubric(library, grading.rubric) if any(s.grade for s in chain.stages) else None
     call = LazyCall(settings.model, run_options.timeout)
     results: dict[str, StageResult] = {}
@@ -168,7 +171,8 @@ def run_stage(library: Library, stage: Stage, project: str, base: Path,
     task = read_task(stage.task, str(stage.task_file) if stage.task_file else None)
     assert task is not None
     # Named relative to the chain file: the same prompt, so the same run, from any folder.
-    evidence = collect([str(p) for p in stage.evidence], task, base=base)
+    evidence = collect([str(p) for p in stage.evidence], task, base=base,
+                       skip=(library.output,))
     filling = Filling(task, evidence.filling.documents + tuple(documents))
     built = build(library, stage.goal, project, build_options._replace(
         filling=filling, stage=stage.name, dry_run=run_options.dry_run, progress=None))
@@ -326,12 +330,30 @@ def write_index(report: ChainReport) -> None:
     data = (scrub_secrets("\n".join(lines)) + "\n").encode("utf-8")
     path = report.out_dir / CHAIN_FILE
     try:
-        if path.read_bytes() == data:
+        if read_regular(path, len(data), follow_links=False) == data:
             return
     except OSError:
-        pass
-    report.out_dir.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, data)
+        pass  # none yet, or not ours to keep (check_index refused the rest): replaced
+    try:
+        report.out_dir.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, data)
+    except OSError as e:
+        raise UserError(f"{path}: cannot write the chain's index: {os_reason(e)} (every "
+                        "stage's answer is kept; run the same command again once fixed)"
+                        ) from e
+
+
+def check_index(path: Path) -> None:
+    """Refuse a CHAIN.md that is not a regular file: it is this tool's, written whole."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise UserError(f"{path}: cannot be read: {os_reason(e)}") from e
+    if not stat.S_ISREG(mode):
+        raise UserError(f"{path}: is {file_kind(mode)}, where this tool keeps the chain's "
+                        "index; move it away")
 
 
 def _relative(path: Path, base: Path) -> str:

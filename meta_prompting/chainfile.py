@@ -4,26 +4,46 @@ Checked as strictly as the goal map, every problem with file:line:col: unknown k
 (with a did-you-mean), wrong types, unknown goals, duplicate names, an `after` that
 names no stage, a missing task or evidence file, and cycles. A chain that passes is a
 graph the scheduler can run; one that does not costs nothing.
+
+Its paths stay inside the chain file's folder (links resolved), so a chain someone
+hands you cannot send /etc/passwd or ~/.ssh to the model: a chain that means to reach
+out says so with `"allow_outside": true` at its top, for all its paths at once.
 """
 
 from __future__ import annotations
 
 import difflib
 import os
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from meta_prompting.errors import LibraryError
-from meta_prompting.files import MAP_LIMIT, check_project_name, os_reason, read_regular
-from meta_prompting.mapfile import _Locator, _parse_json, escape_surrogates
+from meta_prompting.files import (
+    MAP_LIMIT,
+    check_project_name,
+    file_kind,
+    os_reason,
+    read_regular,
+    real_path,
+)
+from meta_prompting.mapfile import _SURROGATE, _Locator, _parse_json, escape_surrogates
 
 if TYPE_CHECKING:
     from meta_prompting.library import Library
 
-CHAIN_KEYS = ("description", "stages")
+CHAIN_KEYS = ("description", "stages", "allow_outside")
 STAGE_KEYS = ("name", "goal", "task", "task_file", "evidence", "after", "grade", "attempts")
 AFTER_KEYS = ("stage", "section")
 MAX_ATTEMPTS = 10
+CHAIN_FILE = "CHAIN.md"  # the chain's index, in output/<project>/ beside the stages
+# A stage's folder sits in output/<project>/ beside the index; a plain toolkit built
+# into the same project writes these there too. Compared in lower case: on macOS and
+# Windows "chain.md" is the same file as "CHAIN.md".
+RESERVED_NAMES = frozenset(n.lower() for n in (
+    CHAIN_FILE, "runs", "manifest.json", "00_PERSONA.md", "01_PROMPT_TEMPLATE.md",
+    "02_PROMPT.md"))
+SURROGATE = "holds a lone surrogate code point (like \\ud800), which is not Unicode text"
 
 
 class After(NamedTuple):
@@ -93,6 +113,14 @@ def _validate(data: Any, where: _Locator, path: Path, library: Library
     if not isinstance(description, str):
         problems.append(f"{where.key('description')}: \"description\" must be a string")
         description = ""
+    elif _SURROGATE.search(description):
+        problems.append(f"{where.key('description')}: \"description\" {SURROGATE}")
+        description = ""
+    outside = data.get("allow_outside", False)
+    if not isinstance(outside, bool):
+        problems.append(f"{where.key('allow_outside')}: \"allow_outside\" must be true or "
+                        "false")
+        outside = False
     raw = data.get("stages")
     if not isinstance(raw, list) or not raw:
         return None, problems + [f"{where.key('stages')}: \"stages\" must be a non-empty "
@@ -100,7 +128,7 @@ def _validate(data: Any, where: _Locator, path: Path, library: Library
     stages: list[Stage] = []
     starts = _stage_starts(where, len(raw))
     for i, spec in enumerate(raw):
-        stage, found = _stage(spec, i, starts[i], where, path.parent, library)
+        stage, found = _stage(spec, i, starts[i], where, path.parent, library, outside)
         problems += found
         if stage is not None:
             if any(s.name == stage.name for s in stages):
@@ -129,8 +157,8 @@ def _validate(data: Any, where: _Locator, path: Path, library: Library
     return Chain(path, description.strip(), tuple(ordered)), []
 
 
-def _stage(spec: Any, i: int, start: int, where: _Locator, folder: Path, library: Library
-           ) -> tuple[Stage | None, list[str]]:
+def _stage(spec: Any, i: int, start: int, where: _Locator, folder: Path, library: Library,
+           outside: bool = False) -> tuple[Stage | None, list[str]]:
     if not isinstance(spec, dict):
         return None, [f"{where.at(start)}: stage {i + 1} must be an object"]
     name = spec.get("name")
@@ -145,10 +173,17 @@ def _stage(spec: Any, i: int, start: int, where: _Locator, folder: Path, library
         if key not in STAGE_KEYS:
             problems.append(f"{where.at(where.find(key, start))}: {who}: "
                             f"{_unknown(key, STAGE_KEYS)}")
+    for key in STAGE_KEYS:  # not text: it could be neither a path nor sent
+        if key in spec and _holds_surrogate(spec[key]):
+            bad(key, SURROGATE)
+    if problems:
+        return None, problems
     if not isinstance(name, str):
         bad("name", "must be given, as a string")
     elif (why := check_project_name(name)):
         bad("name", why.replace("project name", "a stage name"))
+    elif name.lower() in RESERVED_NAMES:
+        bad("name", f"{name!r} is reserved: output/<project>/{name} is this tool's own file")
     goal = spec.get("goal")
     if not isinstance(goal, str):
         bad("goal", "must be given, as a string")
@@ -164,15 +199,15 @@ def _stage(spec: Any, i: int, start: int, where: _Locator, folder: Path, library
     elif task_file is not None:
         if not isinstance(task_file, str) or not task_file:
             bad("task_file", "must be a path, relative to the chain file")
-        elif not os.path.isfile(folder / task_file):
-            bad("task_file", f"{task_file}: no such file (relative to the chain file)")
+        elif (why := _path_problem(folder, task_file, outside, folders=False)):
+            bad("task_file", why)
     evidence = spec.get("evidence", [])
     if not isinstance(evidence, list) or not all(isinstance(e, str) and e for e in evidence):
         bad("evidence", "must be a list of paths, relative to the chain file")
         evidence = []
     for item in evidence:
-        if not os.path.exists(folder / item):
-            bad("evidence", f"{item}: no such file or folder (relative to the chain file)")
+        if (why := _path_problem(folder, item, outside, folders=True)):
+            bad("evidence", why)
     after = _after(spec.get("after", []), bad)
     grade = spec.get("grade", False)
     if not isinstance(grade, bool):
@@ -188,6 +223,40 @@ def _stage(spec: Any, i: int, start: int, where: _Locator, folder: Path, library
     return Stage(name, library.goal(goal).name, task,
                  folder / task_file if task_file else None,
                  tuple(folder / e for e in evidence), after, bool(grade), int(attempts)), []
+
+
+def _path_problem(folder: Path, given: str, outside: bool, folders: bool) -> str | None:
+    """Why the chain's path `given` cannot be used, or None."""
+    path = folder / given
+    what = "file or folder" if folders else "file"
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return f"{given}: no such {what} (relative to the chain file)"
+    except (OSError, ValueError) as e:  # a loop, a NUL byte
+        return f"{given}: cannot be read: {os_reason(e)}"
+    if not outside:
+        try:
+            top, real = real_path(folder), real_path(path)
+        except OSError as e:
+            return f"{given}: cannot be read: {os_reason(e)}"
+        if not real.is_relative_to(top):
+            return (f"{given}: leads outside the chain file's folder ({real}); a chain "
+                    "that means to read it says \"allow_outside\": true at its top")
+    if stat.S_ISREG(mode) or (folders and stat.S_ISDIR(mode)):
+        return None
+    # A FIFO would hang the stage that reads it, a device never ends: no re-run helps.
+    return f"{given}: is {file_kind(mode)}; give a regular {what}"
+
+
+def _holds_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        return bool(_SURROGATE.search(value))
+    if isinstance(value, list):
+        return any(_holds_surrogate(v) for v in value)
+    if isinstance(value, dict):
+        return any(_holds_surrogate(k) or _holds_surrogate(v) for k, v in value.items())
+    return False
 
 
 def _after(raw: Any, bad: Any) -> tuple[After, ...]:

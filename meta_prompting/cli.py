@@ -208,7 +208,8 @@ def _run_chain(root: Path, args: argparse.Namespace) -> int:
 
     clash = [flag for flag, given in (
         ("--goal", args.goal), ("--task", args.task), ("--task-file", args.task_file),
-        ("--evidence", args.evidence), ("--run", args.run), ("--samples", args.samples),
+        ("--evidence", args.evidence), ("--evidence-all", args.evidence_all),
+        ("--run", args.run), ("--samples", args.samples),
         ("--again", args.again), ("--grade", args.grade), ("--answer", args.answer),
         ("--list", args.list), ("--generate-missing", args.generate_missing)) if given]
     if clash:
@@ -325,13 +326,19 @@ def _filling(args: argparse.Namespace) -> tuple[Filling | None, str]:
             raise UsageError("--evidence fills the toolkit's evidence block: give --task "
                              "(or --task-file) too")
         return None, ""
-    evidence = collect(args.evidence, task)
+    from meta_prompting.layers import OUTPUT
+    from meta_prompting.library import find_root
+
+    evidence = collect(args.evidence, task, everything=args.evidence_all,
+                       skip=(find_root(args.root) / OUTPUT,))
     for note in evidence.notes:
         if not (args.quiet or args.json):
             _progress(f"  {note}")
     flags = (f" --task {shlex.quote(args.task)}" if args.task is not None
              else f" --task-file {shlex.quote(args.task_file)}")
     flags += "".join(f" --evidence {shlex.quote(p)}" for p in args.evidence)
+    if args.evidence_all and args.evidence:
+        flags += " --evidence-all"
     if args.grade:
         flags += " --grade" + (f" --grade-with {args.grade_with}" if args.grade_with != "GRADE"
                                else "") + (f" --judges {args.judges}" if args.judges > 1 else "")

@@ -2,15 +2,13 @@
 
 Everything is read and refused here, before any file is written or any model called:
 a missing path, a named file that is binary or not UTF-8, an empty task, evidence over
-the limit. Folders are walked in sorted order (hidden entries skipped, binary files
-skipped with a note), so the same folder always gives the same prompt, and so the
-same run.
+the limit. A named file is sent as it is; a folder is walked by `walk`, which never
+leaves it and leaves out what git would, secrets and this tool's own results.
 """
 
 from __future__ import annotations
 
 import errno
-import os
 import stat
 import sys
 from collections.abc import Callable
@@ -18,15 +16,15 @@ from pathlib import Path
 from typing import NamedTuple
 
 from meta_prompting.errors import UserError
-from meta_prompting.files import read_regular
+from meta_prompting.files import file_kind, read_regular
 from meta_prompting.prompt import Document, Filling
+from meta_prompting.walk import SNIFF, Walk, escaped_name, is_utf8, relative_name, walk_folder
 
 # 1 MiB of text is about 250,000 tokens: a quarter of the context window of the Gemini
 # Flash models, leaving the rest for the instructions and a long answer, and a request
 # a person would not send by accident. Larger evidence is better cut down by hand.
 MAX_EVIDENCE_BYTES = 1024 * 1024
 MAX_TASK_BYTES = 64 * 1024
-_SNIFF = 8192  # a NUL byte this early is a binary file
 
 
 class Evidence(NamedTuple):
@@ -50,15 +48,24 @@ def read_task(text: str | None, file: str | None,
                             "long material in --evidence instead")
     if text is None:
         return None
+    if not is_utf8(text):  # a byte the shell passed that is not UTF-8 (`$'\xff'`)
+        raise UserError(f"--task {escaped_name(text)!r}: not UTF-8 text; give the task in "
+                        "UTF-8")
     if not text.strip():
         raise UserError("--task: the task is empty; say what you want done")
     return text.strip("\n") + "\n"
 
 
 def collect(paths: list[str], task: str, base: Path | None = None,
-            read_stdin: Callable[[], bytes] | None = None) -> Evidence:
-    """The documents --evidence names, each named by its path relative to `base`."""
+            read_stdin: Callable[[], bytes] | None = None, *, everything: bool = False,
+            skip: tuple[Path, ...] = ()) -> Evidence:
+    """The documents --evidence names, each named by its path relative to `base`.
+
+    `everything` is --evidence-all (what .gitignore leaves out is sent too); `skip` are
+    this tool's output folders, never walked into.
+    """
     base = base or Path.cwd()
+    walk = Walk(MAX_EVIDENCE_BYTES, everything, skip)
     documents: list[Document] = []
     notes: list[str] = []
     seen: set[str] = set()
@@ -66,11 +73,11 @@ def collect(paths: list[str], task: str, base: Path | None = None,
     for given in paths:
         if given == "-":
             data = _stdin(read_stdin, "--evidence")
-            if b"\0" in data[:_SNIFF]:  # as a named binary file is refused
+            if b"\0" in data[:SNIFF]:  # as a named binary file is refused
                 raise UserError("--evidence -: standard input is binary, not text")
             found = [Document("stdin", _decode(data, "--evidence -"))]
         else:
-            found = _documents(Path(given), given, base, notes)
+            found = _documents(Path(given), given, base, notes, walk)
         for doc in found:
             if doc.name in seen:
                 continue  # named twice (a file and its folder): once is enough
@@ -83,7 +90,11 @@ def collect(paths: list[str], task: str, base: Path | None = None,
     return Evidence(Filling(task, tuple(documents)), tuple(notes), size)
 
 
-def _documents(path: Path, given: str, base: Path, notes: list[str]) -> list[Document]:
+def _documents(path: Path, given: str, base: Path, notes: list[str], walk: Walk
+               ) -> list[Document]:
+    if not is_utf8(given):
+        raise UserError(f"--evidence {escaped_name(given)}: the name is not UTF-8 text; "
+                        "rename it")
     try:
         info = path.stat()
     except FileNotFoundError:
@@ -91,47 +102,23 @@ def _documents(path: Path, given: str, base: Path, notes: list[str]) -> list[Doc
     except OSError as e:
         raise UserError(f"--evidence {given}: cannot read: {_reason(e)}") from e
     if stat.S_ISREG(info.st_mode):
+        # Named on purpose: read even if hidden, ignored by git or holding secrets.
         data = _read_named(given, "--evidence", MAX_EVIDENCE_BYTES)
-        if b"\0" in data[:_SNIFF]:
+        if b"\0" in data[:SNIFF]:
             raise UserError(f"--evidence {given}: a binary file, not text")
-        return [Document(_name(path, base), _decode(data, f"--evidence {given}"))]
+        return [Document(relative_name(path, base), _decode(data, f"--evidence {given}"))]
     if not stat.S_ISDIR(info.st_mode):
-        raise UserError(f"--evidence {given}: not a regular file or folder")
-    found: list[Document] = []
-    for folder, dirs, files in os.walk(path, onerror=_raise):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(files):
-            if name.startswith("."):
-                continue
-            file = Path(folder) / name
-            shown = _name(file, base)
-            try:
-                if not stat.S_ISREG(file.stat().st_mode):
-                    notes.append(f"skipped {shown}: not a regular file")
-                    continue
-            except OSError as e:
-                raise UserError(f"--evidence {shown}: cannot read: {_reason(e)}") from e
-            data = _read_named(str(file), "--evidence", MAX_EVIDENCE_BYTES)
-            if b"\0" in data[:_SNIFF]:
-                notes.append(f"skipped binary file {shown}")
-                continue
-            try:
-                found.append(Document(shown, data.decode("utf-8")))
-            except UnicodeDecodeError:
-                notes.append(f"skipped {shown}: not UTF-8 text")
-    return found
+        raise UserError(f"--evidence {given}: is {file_kind(info.st_mode)}, not a regular "
+                        "file or folder")
+    return walk_folder(path, given, base, notes, walk)
 
 
 def read_text(given: str, flag: str, limit: int = MAX_EVIDENCE_BYTES) -> str:
     """A named UTF-8 text file, or one line saying why not (--answer, a chain's files)."""
     data = _read_named(given, flag, limit)
-    if b"\0" in data[:_SNIFF]:
+    if b"\0" in data[:SNIFF]:
         raise UserError(f"{flag} {given}: a binary file, not text")
     return _decode(data, f"{flag} {given}")
-
-
-def _raise(e: OSError) -> None:
-    raise UserError(f"--evidence {e.filename}: cannot read: {_reason(e)}")
 
 
 def _read_named(given: str, flag: str, limit: int) -> bytes:
@@ -158,14 +145,6 @@ def _decode(data: bytes, where: str) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise UserError(f"{where}: not UTF-8 text (byte {e.start})") from None
-
-
-def _name(path: Path, base: Path) -> str:
-    """The path as the person would type it from where they ran the command."""
-    try:
-        return Path(os.path.relpath(path, base)).as_posix()
-    except ValueError:  # another drive on Windows
-        return path.as_posix()
 
 
 def _reason(e: OSError) -> str:

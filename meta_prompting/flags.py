@@ -14,6 +14,7 @@ from typing import NoReturn
 from meta_prompting import __version__
 from meta_prompting.build import DEFAULT_JOBS, DEFAULT_MODEL, DEFAULT_TIMEOUT
 from meta_prompting.errors import UsageError
+from meta_prompting.run import MAX_SAMPLES
 
 MAX_JOBS = 64  # more threads than this only queue on the service and exhaust descriptors
 MAX_TIMEOUT = 24 * 3600.0  # seconds; beyond it a thread wait overflows
@@ -126,11 +127,17 @@ def make_parser(name: str | None = None) -> argparse.ArgumentParser:
                      help="fill the <task> block: what you want done (also writes 02_PROMPT.md)")
     run.add_argument("--task-file", metavar="FILE", help="the task from a file (- = stdin)")
     run.add_argument("--evidence", metavar="PATH", action="append", default=[],
-                     help="a file or folder for the <evidence> block (repeatable; - = stdin)")
+                     help="a file or folder for the <evidence> block (repeatable; - = stdin)."
+                          " A folder's walk stays in it and leaves out hidden files, files "
+                          "that may hold secrets, this tool's output and what .gitignore "
+                          "leaves out")
+    run.add_argument("--evidence-all", action="store_true",
+                     help="walk folders without .gitignore: send what it leaves out too")
     run.add_argument("--run", action="store_true",
                      help="send the filled prompt to the model; keep the answer in runs/")
-    run.add_argument("--samples", metavar="N", type=_positive_int,
-                     help="make sure N independent answers exist (default 1; implies --run)")
+    run.add_argument("--samples", metavar="N", type=_samples,
+                     help="make sure N independent answers exist (default 1, at most "
+                          f"{MAX_SAMPLES}; implies --run)")
     run.add_argument("--again", action="store_true",
                      help="one more answer beside those kept (implies --run)")
     run.add_argument("--max-tokens", metavar="N", type=_positive_int,
@@ -181,6 +188,14 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
     if not value > 0 or value != value or value == float("inf"):
         raise argparse.ArgumentTypeError(f"{text!r} must be more than 0 seconds")
+    return value
+
+
+def _samples(text: str) -> int:
+    value = _positive_int(text)
+    if value > MAX_SAMPLES:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at most {MAX_SAMPLES} (each "
+                                         "sample is a full session with the model)")
     return value
 
 

@@ -12,6 +12,7 @@ else to the user's; never into the package.
 from __future__ import annotations
 
 import os
+import stat
 import sys
 from pathlib import Path
 from typing import NamedTuple
@@ -127,6 +128,25 @@ def _same(a: Path, b: Path) -> bool:
         return False
 
 
+def _make_folders(folder: Path, name: str) -> None:
+    """Make the folders of `folder/name` one by one, refusing any that is a link."""
+    folder.mkdir(parents=True, exist_ok=True)  # the one named: the person's to choose
+    here = folder
+    for part in Path(name).parts:
+        path = here / part
+        try:
+            mode = os.lstat(path).st_mode
+        except FileNotFoundError:
+            if path == folder / name:
+                return
+            path.mkdir(exist_ok=True)
+            mode = os.lstat(path).st_mode
+        if stat.S_ISLNK(mode):
+            raise UserError(f"--init {folder}: {path} is a symbolic link; --init never "
+                            "writes through a link: remove it, or choose another folder")
+        here = path
+
+
 class InitReport(NamedTuple):
     folder: Path
     created: tuple[str, ...]
@@ -146,7 +166,11 @@ def library_files(root: Path) -> list[str]:
 
 
 def init_library(folder: Path) -> InitReport:
-    """Copy the built-in library into `folder`, never overwriting a file."""
+    """Copy the built-in library into `folder`, never overwriting a file.
+
+    The folder named may itself be a link (the person chose it); nothing inside it is
+    followed: a `components` linked elsewhere would fill a folder nobody named.
+    """
     source = builtin_root()
     if os.path.lexists(folder) and not folder.is_dir():
         raise UserError(f"--init {folder}: exists and is not a folder")
@@ -157,7 +181,7 @@ def init_library(folder: Path) -> InitReport:
         try:
             data = read_regular(source / name, MAP_LIMIT if name.endswith(".json")
                                 else PART_LIMIT)
-            target.parent.mkdir(parents=True, exist_ok=True)
+            _make_folders(folder, name)
             (created if write_new(target, data) else kept).append(name)
         except OSError as e:
             where = e.filename or target

@@ -5,6 +5,9 @@ the prompt, the model and settings) and its number, so the same command finds it
 answers again and makes no call; change the task or the evidence and the next run is
 a new one. A run folder (`runs/<id>/answer.md` + `run.json`) appears whole or not at
 all. An answer a person edited is theirs: nothing overwrites, remakes or deletes it.
+A record is a regular file in a real folder: a link, a FIFO or a device where one
+belongs is refused, never read or written through; a run folder whose answer is gone
+is an incomplete result, made again.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -22,7 +27,16 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from meta_prompting import __version__
 from meta_prompting.errors import EXIT_INCOMPLETE, EXIT_OK, GenerationError, UserError
-from meta_prompting.files import RECORD_LIMIT, TOOLKIT_LIMIT, read_regular, sha256_bytes
+from meta_prompting.files import (
+    RECORD_LIMIT,
+    TOOLKIT_LIMIT,
+    NotRegularFile,
+    file_kind,
+    is_temporary,
+    os_reason,
+    read_regular,
+    sha256_bytes,
+)
 
 if TYPE_CHECKING:
     from meta_prompting.build import BuildOptions, BuildReport
@@ -35,6 +49,10 @@ RUN_FILE = "run.json"
 TOOL = "meta-prompting"
 
 CACHED, RAN, FAILED, IMPORTED = "cached", "ran", "failed", "imported"
+# Samples of one task: self-consistency studies use 5 to 40; 100 full sessions of up
+# to 1 MiB of evidence each (25 million tokens, 300 more with --judges 3) is past any
+# experiment a person runs by hand, and a typo of 100000000 must not try.
+MAX_SAMPLES = 100
 
 # The model call: (system, prompt, *, max_tokens, json_schema, on_text) -> Answer, one
 # fresh session; raises GenerationError.
@@ -124,13 +142,40 @@ def run_id(key: str, number: int) -> str:
 
 
 def existing_numbers(runs: Path, key: str) -> list[int]:
-    """The sample numbers already kept for these inputs (one listing of runs/)."""
-    pattern = re.compile(rf"{re.escape(key[:12])}-(\d+)")
+    """The sample numbers already kept for these inputs (one listing of runs/).
+
+    Only this tool's complete records count: a folder (not a link) holding run.json and
+    answer.md, numbered within MAX_SAMPLES. A stray `<id>-999999999` or an empty file
+    named like a run must not decide how many sessions the next command makes.
+    """
+    pattern = re.compile(rf"{re.escape(key[:12])}-([1-9][0-9]{{0,2}})")
     try:
         names = os.listdir(runs)
     except OSError:
         return []
-    return sorted(int(m.group(1)) for n in names if (m := pattern.fullmatch(n)))
+    return sorted(int(m.group(1)) for n in names if (m := pattern.fullmatch(n))
+                  and int(m.group(1)) <= MAX_SAMPLES and _complete(runs / n))
+
+
+def _complete(folder: Path) -> bool:
+    try:
+        return stat.S_ISDIR(os.lstat(folder).st_mode) and all(
+            stat.S_ISREG(os.lstat(folder / name).st_mode) for name in (RUN_FILE, ANSWER_FILE))
+    except OSError:
+        return False
+
+
+def check_runs(runs: Path) -> None:
+    """Refuse a runs/ that is not a real folder: answers are never written through a link."""
+    try:
+        mode = os.lstat(runs).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise UserError(f"{runs}: cannot be read: {os_reason(e)}") from e
+    if not stat.S_ISDIR(mode):
+        raise UserError(f"{runs}: is {file_kind(mode)}, where this tool keeps its answers "
+                        "(a folder of its own); move it away")
 
 
 def run_toolkit(library: Library, goal: str, project: str, build_options: BuildOptions,
@@ -169,9 +214,13 @@ def run_samples(out_dir: Path, session: Session, options: RunOptions, call: Call
                 ) -> RunReport:
     """Make sure the samples asked for exist for this session; make only what is missing."""
     runs = out_dir / RUNS
+    check_runs(runs)
     key = session.key
     have = existing_numbers(runs, key)
     target = max(options.samples, (max(have, default=0) + 1) if options.again else 0)
+    if target > MAX_SAMPLES:
+        raise UserError(f"--again: {MAX_SAMPLES} samples are kept for this task, the most "
+                        "this tool makes for one; change the task or the evidence for more")
     command = options.command + (f" --samples {target}" if target > 1 else "")
     numbers = range(1, target + 1)
     if options.dry_run:
@@ -181,6 +230,8 @@ def run_samples(out_dir: Path, session: Session, options: RunOptions, call: Call
             n, run_id(key, n), runs / run_id(key, n), "would run") for n in numbers)
         return RunReport(out_dir, key, samples, command, dry_run=True, sizes=sizes)
     missing = [n for n in numbers if n not in have]
+    for n in missing:  # what is in the way is said before "Running", not after
+        _look(runs / run_id(key, n), n)
     if missing and options.progress:
         options.progress(f"Running {_count(len(missing), 'sample')} with "
                          f"{session.settings.model} (each a fresh session)...")
@@ -199,7 +250,7 @@ def run_samples(out_dir: Path, session: Session, options: RunOptions, call: Call
 def ensure_sample(runs: Path, session: Session, number: int, options: RunOptions,
                   call: Call, on_text: Callable[[str], None] | None) -> Sample:
     """One sample, made at most once across every run that needs it."""
-    from meta_prompting.step import StepFailed, ensure, remove_dead_folders
+    from meta_prompting.step import StepFailed, ensure
 
     rid = run_id(session.key, number)
     folder = runs / rid
@@ -225,7 +276,7 @@ def ensure_sample(runs: Path, session: Session, number: int, options: RunOptions
     try:
         return ensure(runs / f".{rid}.lock", lambda: _look(folder, number), make,
                       timeout=options.timeout + 30, what=f"run {rid}",
-                      clean=lambda: remove_dead_folders(runs, rid),
+                      clean=lambda: _clean(runs, folder),
                       on_wait=(lambda: waiting(rid)) if waiting else None)[1]
     except StepFailed as e:
         return Sample(number, rid, folder, FAILED, e.reason)
@@ -253,12 +304,13 @@ def import_answer(out_dir: Path, session: Session, given: str, command: str,
     Its run id joins the inputs it answers with its own text, so importing the same
     answer twice keeps it once, and a different answer is a run of its own.
     """
-    from meta_prompting.step import StepFailed, ensure, remove_dead_folders
+    from meta_prompting.step import StepFailed, ensure
 
     text = read_import(given) if text is None else text
     digest = sha256_bytes(text.encode("utf-8"))
     rid = f"{session.key[:12]}-i{digest[:8]}"
     runs = out_dir / RUNS
+    check_runs(runs)
     folder = runs / rid
 
     def make() -> Sample:
@@ -273,7 +325,7 @@ def import_answer(out_dir: Path, session: Session, given: str, command: str,
 
     try:
         sample = ensure(runs / f".{rid}.lock", lambda: _look(folder, 0), make, timeout=30,
-                        what=f"run {rid}", clean=lambda: remove_dead_folders(runs, rid))[1]
+                        what=f"run {rid}", clean=lambda: _clean(runs, folder))[1]
     except (StepFailed, OSError) as e:
         sample = Sample(0, rid, folder, FAILED, f"cannot keep the answer: {e}")
     from shlex import quote
@@ -308,30 +360,79 @@ def _record(session: Session, rid: str, number: int, answer: Answer,
 
 
 def _look(folder: Path, number: int) -> Sample | None:
-    """A kept run, if there is one: the folder exists only once it is whole."""
+    """A kept run, if there is one: the folder exists only once it is whole.
+
+    None when there is none, or only an incomplete one (its answer gone: made again);
+    UserError for what is not this tool's to read or replace (a link, a FIFO).
+    """
+    try:
+        mode = os.lstat(folder).st_mode
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise UserError(f"{folder}: cannot be read: {os_reason(e)}") from e
+    if not stat.S_ISDIR(mode):
+        raise UserError(f"{folder}: is {file_kind(mode)}, where this tool keeps a run "
+                        "(a folder of its own); move it away")
+    answer = _answer_bytes(folder)
+    if answer is None:
+        return None
     try:
         record = json.loads(read_regular(folder / RUN_FILE, RECORD_LIMIT, follow_links=False))
+    except FileNotFoundError:
+        record = None
+    except NotRegularFile as e:
+        raise UserError(f"{folder / RUN_FILE}: {e.strerror}; records are this tool's regular "
+                        "files: remove it to make the run again") from None
     except (OSError, ValueError, RecursionError):
-        return None
+        record = None
     if not isinstance(record, dict):
-        return None
-    return Sample(number, folder.name, folder, IMPORTED if record.get("imported") else CACHED,
-                  record=record, edited=is_edited(folder, record))
-
-
-def is_edited(folder: Path, record: dict[str, Any]) -> bool:
-    """Whether a person changed answer.md since it was kept (its sha256 tells)."""
-    try:
-        current = sha256_bytes(read_regular(folder / ANSWER_FILE, TOOLKIT_LIMIT))
-    except OSError:
-        return True  # gone or unreadable: certainly not what was kept
+        raise UserError(f"{folder}: holds an answer but no record this tool can read "
+                        f"({RUN_FILE}); move the folder away to make the run again")
     recorded = record.get("sha256")
-    return not isinstance(recorded, dict) or recorded.get("answer") != current
+    edited = not isinstance(recorded, dict) or recorded.get("answer") != sha256_bytes(answer)
+    return Sample(number, folder.name, folder, IMPORTED if record.get("imported") else CACHED,
+                  record=record, edited=edited)
+
+
+def _answer_bytes(folder: Path) -> bytes | None:
+    """answer.md's bytes; None when it is gone; UserError when it is not a regular file."""
+    path = folder / ANSWER_FILE
+    try:
+        return read_regular(path, TOOLKIT_LIMIT, follow_links=False)
+    except FileNotFoundError:
+        return None
+    except NotRegularFile as e:
+        raise UserError(f"{path}: {e.strerror}; a kept answer is a regular file: put the "
+                        "text there, or move the folder away to make the run again"
+                        ) from None
+    except OSError as e:
+        raise UserError(f"{path}: cannot be read: {os_reason(e)}") from e
+
+
+def _clean(runs: Path, folder: Path) -> None:
+    """Under the run's lock: clear what killed writes left, and an incomplete run folder
+    (its answer gone) holding nothing but this tool's own files, so it is made again."""
+    from meta_prompting.step import remove_dead_folders
+
+    remove_dead_folders(runs, folder.name)
+    try:
+        if not stat.S_ISDIR(os.lstat(folder).st_mode) or os.path.lexists(folder / ANSWER_FILE):
+            return
+        names = os.listdir(folder)
+    except OSError:
+        return
+    if all(n == RUN_FILE or n.startswith("scorecard") or is_temporary(n) for n in names):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def read_answer(sample: Sample) -> str:
     """The answer's text as it stands now: a person's edit included."""
-    return read_regular(sample.answer_path, TOOLKIT_LIMIT).decode("utf-8", errors="replace")
+    data = _answer_bytes(sample.folder)
+    if data is None:
+        raise UserError(f"{sample.answer_path}: gone; run the same command again to make "
+                        "the answer again")
+    return data.decode("utf-8", errors="replace")
 
 
 def make_call(model: str, timeout: float) -> tuple[Call | None, str | None]:

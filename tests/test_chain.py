@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from meta_prompting.cli import main
-from tests.conftest import MakeLibrary
+from tests.conftest import REPO, MakeLibrary
 from tests.fake_gemini import FakeGemini, RequestRecord, error, ok
 from tests.test_grade import GOALS as GRADE_GOALS
 from tests.test_grade import PARTS as GRADE_PARTS
@@ -340,3 +343,116 @@ def test_quiet_keeps_one_line_for_an_unfinished_chain(
     assert (code, out) == (3, "")
     assert err == (f"{lib}/output/p/ is incomplete; to finish, run again: python "
                    f"orchestrator.py --root {lib} --chain {path} --project p\n")
+
+
+# Hostile chain files and output folders
+
+
+def test_paths_stay_in_the_chain_s_folder_unless_it_says_otherwise(
+        capsys: pytest.CaptureFixture[str], lib: Path, chains: Path, tmp_path: Path,
+        fake_gemini: FakeGemini) -> None:
+    (tmp_path / "outside.txt").write_text("the secret\n")
+    chains.mkdir(parents=True)
+    (chains / "link.txt").symlink_to(tmp_path / "outside.txt")
+    up = "../" * len(chains.parts)
+    stages = [{"name": "a", "goal": "SIMULATE", "task_file": f"{up}etc/hostname"},
+              {"name": "b", "goal": "SIMULATE", "task": "t", "evidence": ["/etc/passwd"]},
+              {"name": "c", "goal": "SIMULATE", "task": "t", "evidence": ["link.txt"]},
+              {"name": "d", "goal": "SIMULATE", "task": "t", "evidence": ["../../outside.txt"]}]
+    path = write_chain(chains, {"stages": stages})
+    assert main(["--root", str(lib), "--check", "--chain", str(path)]) == 1
+    out = capsys.readouterr().out
+    for line, item in ((6, f"{up}etc/hostname"), (12, "/etc/passwd"), (20, "link.txt"),
+                       (28, "../../outside.txt")):
+        assert re.search(rf"{path}:{line}:7: stage \"\w\": \"(task_file|evidence)\" "
+                         rf"{re.escape(item)}: leads outside the chain file's folder", out), out
+    code, _, err = chain(capsys, lib, path)
+    assert code == 1 and "leads outside" in err and fake_gemini.count == 0
+    assert not (lib / "output").exists()
+    allowed = write_chain(chains, {"allow_outside": True, "stages": stages}, "allowed.json")
+    assert main(["--root", str(lib), "--check", "--chain", str(allowed)]) == 0
+    bad = write_chain(chains, {"allow_outside": "yes", "stages": stages[:1]}, "bad.json")
+    assert main(["--root", str(lib), "--check", "--chain", str(bad)]) == 1
+    assert '"allow_outside" must be true or false' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("stage", "message"), [
+    ({"name": "CHAIN.md"}, "\"name\" 'CHAIN.md' is reserved"),
+    ({"name": "chain.md"}, "is reserved"),
+    ({"name": "runs"}, "is reserved"),
+    ({"task": "caf\\ud800"}, '"task" holds a lone surrogate'),
+    ({"evidence": ["ev/\\udc80"]}, '"evidence" holds a lone surrogate'),
+    ({"after": [{"stage": "x", "section": "\\ud800"}]}, '"after" holds a lone surrogate'),
+], ids=["chain-md", "chain-md-lower", "runs", "surrogate-task", "surrogate-path",
+        "surrogate-section"])
+def test_reserved_names_and_lone_surrogates_are_refused_at_validation(
+        capsys: pytest.CaptureFixture[str], lib: Path, chains: Path,
+        fake_gemini: FakeGemini, stage: dict[str, Any], message: str) -> None:
+    spec = {"name": "a", "goal": "SIMULATE", "task": "t"} | stage
+    path = write_chain(chains, json.dumps({"stages": [spec]}).replace("\\\\u", "\\u"))
+    code, out, err = chain(capsys, lib, path)
+    assert code == 1 and message in err and err.count("\n") == 1, err
+    assert err.startswith(f"error: {path}:") and fake_gemini.count == 0
+
+
+def test_a_lone_surrogate_in_the_description_is_refused(
+        capsys: pytest.CaptureFixture[str], lib: Path, chains: Path) -> None:
+    path = write_chain(chains, '{"description": "a \\udfff", "stages": [{"name": "a", '
+                               '"goal": "SIMULATE", "task": "t"}]}')
+    code, _, err = chain(capsys, lib, path)
+    assert code == 1 and '"description" holds a lone surrogate' in err
+    assert "\\udfff" not in err or err.count("\n") == 1
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_a_fifo_as_evidence_or_task_is_refused_at_validation(
+        capsys: pytest.CaptureFixture[str], lib: Path, chains: Path,
+        fake_gemini: FakeGemini) -> None:
+    chains.mkdir(parents=True)
+    os.mkfifo(chains / "pipe")
+    path = write_chain(chains, {"stages": [
+        {"name": "a", "goal": "SIMULATE", "task": "t", "evidence": ["pipe"]},
+        {"name": "b", "goal": "SIMULATE", "task_file": "pipe"}]})
+    code, out, err = chain(capsys, lib, path)
+    assert code == 1 and "pipe: is a named pipe (FIFO); give a regular file or folder" in err
+    assert "same command" not in out + err and fake_gemini.count == 0
+    assert main(["--root", str(lib), "--check", "--chain", str(path)]) == 1
+    assert '"task_file" pipe: is a named pipe (FIFO); give a regular file' in \
+        capsys.readouterr().out
+
+
+def limited_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    """The real command with 2 GB of address space: reading /dev/zero whole fails fast."""
+    def limit() -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+    return subprocess.run([sys.executable, str(REPO / "orchestrator.py"), *map(str, args)],
+                          capture_output=True, text=True, timeout=60, preexec_fn=limit,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero", "folder"])
+def test_a_chain_index_that_is_not_a_file_is_refused_before_any_stage(
+        lib: Path, chains: Path, fake_gemini: FakeGemini, kind: str) -> None:
+    path = four_stages(chains)
+    out = lib / "output/p"
+    out.mkdir(parents=True)
+    index = out / "CHAIN.md"
+    if kind == "fifo":
+        os.mkfifo(index)
+    elif kind == "dev-zero":
+        index.symlink_to("/dev/zero")
+    else:
+        index.mkdir()
+    result = limited_cli("--root", lib, "--chain", path, "--project", "p")
+    assert result.returncode == 1, result.stderr
+    what = {"fifo": "a named pipe (FIFO)", "dev-zero": "a symbolic link", "folder": "a folder"}
+    assert result.stderr == (f"error: {index}: is {what[kind]}, where this tool keeps the "
+                             "chain's index; move it away\n")
+    assert fake_gemini.count == 0
+    index.unlink() if kind != "folder" else index.rmdir()
+    assert limited_cli("--root", lib, "--chain", path, "--project", "p").returncode == 0
+    assert index.read_text().startswith("# Chain:")

@@ -189,6 +189,32 @@ def test_init_refuses_a_file_and_other_flags(tmp_path: Path,
     assert main(["--init", "-g", "AUDIT"]) == 2
 
 
+@pytest.mark.parametrize("link", ["components", "components/personas", "goal_map.json"])
+def test_init_never_writes_through_a_link(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                          link: str) -> None:
+    target, victim = tmp_path / "target", tmp_path / "victim"
+    victim.mkdir()
+    (victim / "kept.txt").write_text("mine\n")
+    (target / link).parent.mkdir(parents=True, exist_ok=True)
+    (target / link).symlink_to(victim / "x" if link.endswith(".json") else victim,
+                               target_is_directory=not link.endswith(".json"))
+    code = main(["--init", str(target)])
+    err = capsys.readouterr().err
+    assert os.listdir(victim) == ["kept.txt"]
+    assert code == 1 and err == (f"error: --init {target}: {target / link} is a symbolic "
+                                 "link; --init never writes through a link: remove it, or "
+                                 "choose another folder\n")
+
+
+def test_init_into_a_folder_named_through_a_link_works(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    (tmp_path / "named").symlink_to(tmp_path / "real", target_is_directory=True)
+    assert main(["--init", str(tmp_path / "named"), "-q"]) == 0
+    assert (tmp_path / "real/goal_map.json").is_file()
+    assert main(["--init", str(tmp_path / "new/deeper"), "-q"]) == 0  # made, as before
+    assert (tmp_path / "new/deeper/components/personas").is_dir()
+
+
 # A real install
 
 

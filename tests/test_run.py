@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from meta_prompting.cli import main
-from tests.conftest import AUDIT, AUDIT_PARTS, MakeLibrary
+from tests.conftest import AUDIT, AUDIT_PARTS, REPO, MakeLibrary
 from tests.fake_gemini import FakeGemini, blocked, error, finish, hang, ok
 
 pytestmark = pytest.mark.usefixtures("fast_retries")  # retries without the waits
@@ -318,3 +321,124 @@ def test_standard_input_fills_a_block(
         assert '<document name="stdin">\npiped text\n</document>' in prompt
     else:
         assert "<task>\npiped text\n</task>" in prompt
+
+
+# Hostile run folders: records are regular files in real folders, never links
+
+
+def one_line(result: tuple[int, str, str], *needles: str) -> str:
+    code, _, err = result
+    lines = [line for line in err.splitlines() if not line.startswith("  skipped")]
+    assert code == 1 and len(lines) == 1 and lines[0].startswith("error: "), err
+    assert "Traceback" not in err and "same command" not in err
+    for needle in needles:
+        assert needle in lines[0], err
+    return lines[0]
+
+
+@pytest.mark.parametrize("kind", ["link", "fifo", "folder", "dev-zero"])
+def test_an_answer_that_is_not_a_regular_file_is_refused_and_never_sent(
+        capsys: pytest.CaptureFixture[str], lib: Path, evidence: Path, tmp_path: Path,
+        fake_gemini: FakeGemini, kind: str) -> None:
+    assert run(capsys, lib, "--run")[0] == 0
+    [rid] = answers(lib)
+    answer = lib / "output/x/runs" / rid / "answer.md"
+    answer.unlink()
+    (tmp_path / "secret.txt").write_text("the secret\n")
+    if kind == "link":
+        answer.symlink_to(tmp_path / "secret.txt")
+    elif kind == "fifo":
+        os.mkfifo(answer)
+    elif kind == "folder":
+        answer.mkdir()
+    else:
+        answer.symlink_to("/dev/zero")
+    what = {"link": "a symbolic link", "fifo": "a named pipe (FIFO)", "folder": "a folder",
+            "dev-zero": "a symbolic link"}[kind]
+    for extra in (["--run"], ["--grade"], ["--run", "--dry-run"]):
+        one_line(run(capsys, lib, *extra), f"{answer}: is {what}")
+    code = main(["--root", str(lib), "-g", "AUDIT", "-p", "x", "--task",
+                 "Find the bug in total().", "--evidence", "src", "--grade", "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 1 and data["ok"] is False and f"is {what}" in data["error"]
+    assert fake_gemini.count == 1 and not any("the secret" in p for p in fake_gemini.prompts())
+
+
+def test_a_deleted_answer_is_an_incomplete_run_made_again(
+        capsys: pytest.CaptureFixture[str], lib: Path, evidence: Path,
+        fake_gemini: FakeGemini) -> None:
+    assert run(capsys, lib, "--run")[0] == 0
+    [rid] = answers(lib)
+    folder = lib / "output/x/runs" / rid
+    (folder / "answer.md").unlink()
+    code, out, _ = run(capsys, lib, "--run", "--dry-run")
+    assert code == 0 and "would run" in out
+    code, out, _ = run(capsys, lib, "--run")
+    assert code == 0 and fake_gemini.count == 2 and "edited by hand" not in out
+    assert (folder / "answer.md").is_file() and answers(lib) == [rid]
+
+
+def test_runs_must_be_a_real_folder(capsys: pytest.CaptureFixture[str], lib: Path,
+                                    evidence: Path, tmp_path: Path,
+                                    fake_gemini: FakeGemini) -> None:
+    assert run(capsys, lib)[0] == 0  # the toolkit, filled
+    runs = lib / "output/x/runs"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    runs.symlink_to(elsewhere, target_is_directory=True)
+    one_line(run(capsys, lib, "--run"), f"{runs}: is a symbolic link")
+    assert os.listdir(elsewhere) == [] and fake_gemini.count == 0
+    runs.unlink()
+    runs.write_text("")
+    one_line(run(capsys, lib, "--run"), f"{runs}: is a regular file",
+             "move it away")
+    assert fake_gemini.count == 0
+
+
+def limited(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    """The real command with 1 GB of address space and a timeout: no memory blow-up or
+    hang can take the suite down with it."""
+    def limit() -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+    return subprocess.run([sys.executable, str(REPO / "orchestrator.py"), *map(str, args)],
+                          capture_output=True, text=True, timeout=60, preexec_fn=limit,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+
+
+def test_stray_names_in_runs_never_set_the_sample_count(
+        capsys: pytest.CaptureFixture[str], lib: Path, evidence: Path,
+        fake_gemini: FakeGemini) -> None:
+    assert run(capsys, lib, "--run")[0] == 0
+    [rid] = answers(lib)
+    runs = lib / "output/x/runs"
+    key12 = rid.split("-")[0]
+    (runs / f"{key12}-999999999").mkdir()
+    (runs / f"{key12}-20").write_text("")
+    (runs / f"{key12}-7").mkdir()  # empty: no record
+    (runs / f"{key12}-0012").mkdir()
+    args = ("--root", lib, "-g", "AUDIT", "-p", "x", "--task", "Find the bug in total().",
+            "--evidence", evidence)
+    result = limited(*args, "--grade", "--dry-run", "--json")
+    assert result.returncode == 0, result.stderr
+    assert len(json.loads(result.stdout)["run"]["samples"]) == 1
+    result = limited(*args, "--grade", "--json")
+    assert result.returncode in (0, 4), result.stderr
+    assert fake_gemini.count == 2  # the one answer, then its one judge
+
+
+def test_samples_are_capped(capsys: pytest.CaptureFixture[str], lib: Path, evidence: Path,
+                            fake_gemini: FakeGemini) -> None:
+    result = limited("--root", lib, "-g", "AUDIT", "-p", "x", "--task", "t", "--samples",
+                     "100000000", "--dry-run")
+    assert result.returncode == 2 and "must be at most 100" in result.stderr
+    assert run(capsys, lib, "--run")[0] == 0
+    [rid] = answers(lib)
+    runs = lib / "output/x/runs"
+    for n in range(2, 101):
+        shutil.copytree(runs / rid, runs / f"{rid[:-2]}-{n}")
+    code, out, _ = run(capsys, lib, "--samples", "100")
+    assert code == 0 and fake_gemini.count == 1 and out.count("cached") == 100
+    one_line(run(capsys, lib, "--again"), "--again: 100 samples are kept")
