@@ -91,7 +91,12 @@ def run_chain(library: Library, chain: Chain, project: str, build_options: Build
     from meta_prompting.toolkit import project_dir
 
     out = project_dir(library, project)
-    rubric = read_rubric(library, grading.rubric) if any(s.grade for s in chain.stages) else None
+    from meta_prompting.scorecard import rubric_goal
+
+    # Each graded stage is held to its own goal's rubric (or --grade-with's), every one
+    # read before any call so that a rubric it cannot use stops nothing half-way.
+    rubrics = {s.name: read_rubric(library, rubric_goal(library, s.goal, grading.rubric))
+               for s in chain.stages if s.grade}
     call = LazyCall(settings.model, run_options.timeout)
     results: dict[str, StageResult] = {}
 
@@ -101,7 +106,8 @@ def run_chain(library: Library, chain: Chain, project: str, build_options: Build
     def one(stage: Stage, probe: bool) -> StageResult:
         upstream = {a.stage: results[a.stage] for a in stage.after}
         result = run_stage(library, stage, project, chain.folder, upstream, build_options,
-                           run_options, settings, grading, rubric, refuse if probe else call)
+                           run_options, settings, grading, rubrics.get(stage.name),
+                           refuse if probe else call)
         if run_options.progress and result.status in (RAN, FAILED, FAILED_GRADE):
             why = f": {result.reason}" if result.reason else ""
             run_options.progress(f"  {result.status} {stage.name}{why}")

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from meta_prompting import __version__
-from meta_prompting.errors import EXIT_INCOMPLETE, EXIT_OK, GenerationError
+from meta_prompting.errors import EXIT_INCOMPLETE, EXIT_OK, GenerationError, LibraryError
 from meta_prompting.files import RECORD_LIMIT, read_regular, sha256_bytes, write_atomic
 from meta_prompting.grade import (
     DEFAULT_RUBRIC,
@@ -47,7 +47,7 @@ class Graded(NamedTuple):
 
 
 class GradeOptions(NamedTuple):
-    rubric: str = DEFAULT_RUBRIC
+    rubric: str | None = None  # --grade-with; None: the goal's own rubric
     judges: int = 1
     answer: str | None = None  # --answer FILE: grade this instead of running
 
@@ -82,7 +82,8 @@ def grade_toolkit(library: Library, goal: str, project: str, build_options: Buil
     from meta_prompting.grade import read_rubric
     from meta_prompting.run import LazyCall, existing_numbers, import_answer, run_samples
 
-    rubric = read_rubric(library, options.rubric)  # a rubric it cannot read: before any call
+    # A rubric it cannot read, or none that fits: refused before any call.
+    rubric = read_rubric(library, rubric_goal(library, goal, options.rubric))
     built = build(library, goal, project, build_options)
     if built.filled is None:
         return GradeReport(built, None, (), options.judges)
@@ -102,6 +103,23 @@ def grade_toolkit(library: Library, goal: str, project: str, build_options: Buil
     from meta_prompting.step import run_all
 
     return GradeReport(built, ran, tuple(run_all(run_options.jobs, tasks)), options.judges)
+
+
+def rubric_goal(library: Library, goal: str, grade_with: str | None) -> str:
+    """The goal whose protocol grades `goal`'s answers: --grade-with, else the map's
+    "rubric"; with neither, LibraryError saying why grading is refused.
+
+    A rubric's criteria hold an answer to one output format: another goal's scorecard
+    would fail every answer by construction, so none is borrowed by default.
+    """
+    if grade_with is not None:
+        return grade_with
+    found = library.goal(goal)
+    if found.rubric is None:
+        raise LibraryError(
+            f"--grade: goal {found.name} names no rubric (no \"rubric\" in its map entry), "
+            "and no other goal's criteria fit its answers; name one with --grade-with GOAL")
+    return found.rubric
 
 
 def grade_sample(sample: Sample, session: Session, rubric: Rubric, judges: int, model: str,
