@@ -183,7 +183,8 @@ def run_stage(library: Library, stage: Stage, project: str, base: Path,
             return StageResult(stage, RAN if fresh else CACHED, sample=sample,
                                out_dir=built.out_dir, sessions=attempt)
         graded = grade_sample(sample, session, rubric, grading.judges, settings.model, call,
-                              run_options.timeout)
+                              run_options.timeout,
+                              rubric.goal == library.goal(stage.goal).rubric)
         if graded.scorecard is None:
             return StageResult(stage, FAILED, f"its grade could not be made: {graded.reason}",
                                sample=None, graded=graded, out_dir=built.out_dir,

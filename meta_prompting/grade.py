@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from meta_prompting.library import Library
     from meta_prompting.run import Call
 
-DEFAULT_RUBRIC = "GRADE"
 CRITERION = re.compile(r"^Criterion (\d+): (.+?)[ \t]*$", re.MULTILINE)
 QUESTION = re.compile(r"^Final question: (.+?)[ \t]*$", re.MULTILINE)
 PASS, FAIL, YES, NO = "PASS", "FAIL", "YES", "NO"
@@ -132,12 +131,12 @@ def read_rubric(library: Library, goal_name: str) -> Rubric:
     states = inspect_parts(library, goal.parts)
     missing = [s.part.key for s in states if s.text is None]
     if missing:
-        raise LibraryError(f"--grade-with {goal.name}: cannot grade with it: "
+        raise LibraryError(f"rubric {goal.name}: cannot grade with it: "
                            f"{', '.join(missing)} not present (build it first)")
     texts = {s.part: s.text or "" for s in states}
     names, question, problem = criteria_of(texts[goal.protocol])
     if problem or question is None:
-        raise LibraryError(f"--grade-with {goal.name}: {goal.protocol.key}: {problem}")
+        raise LibraryError(f"rubric {goal.name}: {goal.protocol.key}: {problem}")
     sections = Sections(texts[goal.protocol], tuple(texts[c] for c in goal.constraints))
     blob = json.dumps([texts[p] for p in goal.parts])
     return Rubric(goal.name, names, question, texts[goal.persona], sections,

@@ -18,7 +18,6 @@ from meta_prompting import __version__
 from meta_prompting.errors import EXIT_INCOMPLETE, EXIT_OK, GenerationError, LibraryError
 from meta_prompting.files import RECORD_LIMIT, read_regular, sha256_bytes, write_atomic
 from meta_prompting.grade import (
-    DEFAULT_RUBRIC,
     Judgment,
     Rubric,
     Scorecard,
@@ -98,8 +97,9 @@ def grade_toolkit(library: Library, goal: str, project: str, build_options: Buil
     if run_options.dry_run:
         return GradeReport(built, ran, (), options.judges)
     call = LazyCall(settings.model, run_options.timeout)
+    own = rubric.goal == library.goal(goal).rubric
     tasks = [partial(grade_sample, s, session, rubric, options.judges, settings.model, call,
-                     run_options.timeout) for s in ran.samples if s.ok]
+                     run_options.timeout, own) for s in ran.samples if s.ok]
     from meta_prompting.step import run_all
 
     return GradeReport(built, ran, tuple(run_all(run_options.jobs, tasks)), options.judges)
@@ -123,8 +123,12 @@ def rubric_goal(library: Library, goal: str, grade_with: str | None) -> str:
 
 
 def grade_sample(sample: Sample, session: Session, rubric: Rubric, judges: int, model: str,
-                 call: Call, timeout: float) -> Graded:
-    """One answer's scorecard: found when kept for the same inputs, else made once."""
+                 call: Call, timeout: float, own: bool = True) -> Graded:
+    """One answer's scorecard: found when kept for the same inputs, else made once.
+
+    `own`: the rubric is the one the goal names, kept as `scorecard.json`; another one
+    (--grade-with) is kept beside it as `scorecard-<rubric>.json`.
+    """
     from meta_prompting.step import StepFailed, ensure, run_all
 
     answer = read_answer(sample)
@@ -132,7 +136,7 @@ def grade_sample(sample: Sample, session: Session, rubric: Rubric, judges: int, 
     key = sha256_bytes(json.dumps({"system": rubric.system, "prompt": prompt, "model": model,
                                    "judges": judges, "schema": schema(rubric)},
                                   sort_keys=True).encode("utf-8"))
-    stem = "scorecard" if rubric.goal == DEFAULT_RUBRIC else f"scorecard-{rubric.goal.lower()}"
+    stem = "scorecard" if own else f"scorecard-{rubric.goal.lower()}"
     path = sample.folder / f"{stem}.json"
 
     def look() -> Graded | None:

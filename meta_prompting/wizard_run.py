@@ -260,7 +260,8 @@ def _offer_grade(out: Console, library: Library, built: BuildReport, ran: RunRep
             f"Grading with {judges}… (Ctrl+C stops)"):
         graded = run_all(options.jobs, [partial(
             grade_sample, s, session, rubric, asked.judges, session.settings.model, call,
-            options.timeout) for s in ran.samples if s.ok])
+            options.timeout, rubric.goal == library.goal(built.goal).rubric)
+            for s in ran.samples if s.ok])
     if graded and all(g.status == CACHED for g in graded):
         out.print("[bold]Cached scorecard[/]: this answer was graded before; no call made.")
     report = GradeReport(built, ran, tuple(graded), asked.judges)

@@ -29,7 +29,7 @@ One row per criterion.
 """
 GOALS = {
     "SIMULATE": {"description": "Simulate", "persona": "architect.txt",
-                 "protocol": "simulate.txt", "constraints": ["rules.txt"]},
+                 "protocol": "simulate.txt", "constraints": ["rules.txt"], "rubric": "GRADE"},
     "GRADE": {"description": "Grade", "persona": "reviewer.txt", "protocol": "rubric.txt",
               "constraints": ["rules.txt"]},
 }
@@ -244,7 +244,7 @@ def test_grading_with_an_unreadable_rubric_calls_nothing(
     lib = make_library(GOALS, {**PARTS, "protocols/rubric.txt": "Criterion 2: B\n"})
     code, _, err = grade(capsys, lib)
     assert code == 1 and fake_gemini.count == 0
-    assert "--grade-with GRADE: protocols/rubric.txt: criteria are not numbered" in err
+    assert "rubric GRADE: protocols/rubric.txt: criteria are not numbered" in err
 
 
 @pytest.mark.parametrize(("quote", "found"), [
