@@ -117,8 +117,8 @@ def rubric_goal(library: Library, goal: str, grade_with: str | None) -> str:
     found = library.goal(goal)
     if found.rubric is None:
         raise LibraryError(
-            f"--grade: goal {found.name} names no rubric (no \"rubric\" in its map entry), "
-            "and no other goal's criteria fit its answers; name one with --grade-with GOAL")
+            f"goal {found.name} names no rubric (no \"rubric\" in its map entry), and no "
+            "other goal's criteria fit its answers: name one with --grade-with GOAL")
     return found.rubric
 
 
