@@ -99,7 +99,7 @@ def test_the_request_is_fresh_specific_and_carries_the_house_voice(
         '<example file="other.txt">') or '<example file="other.txt">' not in evidence.prompt
     assert '<example file="evidence_only.txt">' in evidence.prompt
     assert "The goal: AUDIT - Review a change" in evidence.prompt
-    assert "bare text of the part" in (evidence.system or "")
+    assert "text of the part and nothing else" in (evidence.system or "")
     for request in fake_gemini.requests:  # one fresh request each: no shared history
         assert request.body is not None and len(request.body["contents"]) == 1
         assert request.api_key == FAKE_API_KEY
