@@ -96,7 +96,12 @@ def run_chain(library: Library, chain: Chain, project: str, build_options: Build
     check_fillings(chain)
     if not run_options.dry_run:
         check_index(out / CHAIN_FILE)  # before any stage: a bad one is not a late surprise
-    rubric = read_rubric(library, grading.rubric) if any(s.grade for s in chain.stages) else None
+    from meta_prompting.scorecard import rubric_goal
+
+    # Each graded stage is held to its own goal's rubric (or --grade-with's), every one
+    # read before any call so that a rubric it cannot use stops nothing half-way.
+    rubrics = {s.name: read_rubric(library, rubric_goal(library, s.goal, grading.rubric))
+               for s in chain.stages if s.grade}
     call = LazyCall(settings.model, run_options.timeout)
     results: dict[str, StageResult] = {}
 
@@ -106,7 +111,8 @@ def run_chain(library: Library, chain: Chain, project: str, build_options: Build
     def one(stage: Stage, probe: bool) -> StageResult:
         upstream = {a.stage: results[a.stage] for a in stage.after}
         result = run_stage(library, stage, project, chain.folder, upstream, build_options,
-                           run_options, settings, grading, rubric, refuse if probe else call)
+                           run_options, settings, grading, rubrics.get(stage.name),
+                           refuse if probe else call)
         if run_options.progress and result.status in (RAN, FAILED, FAILED_GRADE):
             why = f": {result.reason}" if result.reason else ""
             run_options.progress(f"  {result.status} {stage.name}{why}")
@@ -200,7 +206,8 @@ def run_stage(library: Library, stage: Stage, project: str, base: Path,
             return StageResult(stage, RAN if fresh else CACHED, sample=sample,
                                out_dir=built.out_dir, sessions=attempt)
         graded = grade_sample(sample, session, rubric, grading.judges, settings.model, call,
-                              run_options.timeout)
+                              run_options.timeout,
+                              rubric.goal == library.goal(stage.goal).rubric)
         if graded.scorecard is None:
             return StageResult(stage, FAILED, f"its grade could not be made: {graded.reason}",
                                sample=None, graded=graded, out_dir=built.out_dir,

@@ -82,8 +82,12 @@ class Chain(NamedTuple):
         return [s.name for s in self.stages if any(a.stage == name for a in s.after)]
 
 
-def load_chain(path: Path, library: Library) -> Chain:
-    """The chain in `path`, or LibraryError listing every problem in it."""
+def load_chain(path: Path, library: Library, grade_with: str | None = None) -> Chain:
+    """The chain in `path`, or LibraryError listing every problem in it.
+
+    `grade_with` (--grade-with) grades every graded stage; without it, a graded stage's
+    goal must name its own rubric in the map.
+    """
     label = str(path)
     try:
         text = read_regular(path, MAP_LIMIT).decode("utf-8")
@@ -94,7 +98,8 @@ def load_chain(path: Path, library: Library) -> Chain:
     data, problem = _parse_json(text, label)
     if problem:
         raise LibraryError(problem)
-    chain, problems = _validate(data, _Locator(text, label), path, library)
+    chain, problems = _validate(data, _Locator(text, label), path, library,
+                                grade_with is not None)
     if problems or chain is None:
         problems = [escape_surrogates(p) for p in problems]
         more = (f" (and {len(problems) - 1} more: see them all with --check --chain "
@@ -103,8 +108,8 @@ def load_chain(path: Path, library: Library) -> Chain:
     return chain
 
 
-def _validate(data: Any, where: _Locator, path: Path, library: Library
-              ) -> tuple[Chain | None, list[str]]:
+def _validate(data: Any, where: _Locator, path: Path, library: Library,
+              rubric_given: bool = False) -> tuple[Chain | None, list[str]]:
     if not isinstance(data, dict):
         return None, [f"{where.at(0)}: a chain file is a JSON object with \"stages\""]
     problems = [f"{where.key(k)}: {_unknown(k, CHAIN_KEYS)}" for k in data
@@ -128,7 +133,8 @@ def _validate(data: Any, where: _Locator, path: Path, library: Library
     stages: list[Stage] = []
     starts = _stage_starts(where, len(raw))
     for i, spec in enumerate(raw):
-        stage, found = _stage(spec, i, starts[i], where, path.parent, library, outside)
+        stage, found = _stage(spec, i, starts[i], where, path.parent, library, outside,
+                               rubric_given)
         problems += found
         if stage is not None:
             if any(s.name == stage.name for s in stages):
@@ -158,7 +164,8 @@ def _validate(data: Any, where: _Locator, path: Path, library: Library
 
 
 def _stage(spec: Any, i: int, start: int, where: _Locator, folder: Path, library: Library,
-           outside: bool = False) -> tuple[Stage | None, list[str]]:
+           outside: bool = False,
+           rubric_given: bool = False) -> tuple[Stage | None, list[str]]:
     if not isinstance(spec, dict):
         return None, [f"{where.at(start)}: stage {i + 1} must be an object"]
     name = spec.get("name")
@@ -212,6 +219,10 @@ def _stage(spec: Any, i: int, start: int, where: _Locator, folder: Path, library
     grade = spec.get("grade", False)
     if not isinstance(grade, bool):
         bad("grade", "must be true or false")
+    elif (grade and not rubric_given and isinstance(goal, str) and goal.upper() in library.goals
+          and library.goals[goal.upper()].rubric is None):
+        bad("grade", f"goal {goal.upper()} names no rubric in the map, and no other goal's "
+                     "criteria fit its answers (or run with --grade-with GOAL)")
     attempts = spec.get("attempts", 1)
     if "attempts" in spec and not grade:
         bad("attempts", 'goes with "grade": true (sessions until one passes)')

@@ -218,11 +218,11 @@ def _run_chain(root: Path, args: argparse.Namespace) -> int:
     if args.project is None:
         raise UsageError("--chain needs --project: the folder under output/ for its stages")
     library = load_library(root)
-    chain = load_chain(Path(args.chain), library)
+    chain = load_chain(Path(args.chain), library, args.grade_with)
     options = _options(args)
     command = (f"{options.command} --chain {shlex.quote(args.chain)} "
                f"--project {shlex.quote(args.project)}")
-    if args.grade_with != "GRADE":
+    if args.grade_with is not None:
         command += f" --grade-with {shlex.quote(args.grade_with)}"
     if args.judges > 1:
         command += f" --judges {args.judges}"
@@ -340,7 +340,7 @@ def _filling(args: argparse.Namespace) -> tuple[Filling | None, str]:
     if args.evidence_all and args.evidence:
         flags += " --evidence-all"
     if args.grade:
-        flags += " --grade" + (f" --grade-with {args.grade_with}" if args.grade_with != "GRADE"
+        flags += " --grade" + (f" --grade-with {args.grade_with}" if args.grade_with
                                else "") + (f" --judges {args.judges}" if args.judges > 1 else "")
     elif args.run:
         flags += " --run"

@@ -150,8 +150,9 @@ def make_parser(name: str | None = None) -> argparse.ArgumentParser:
                             "be): a PASS/FAIL per criterion")
     grade.add_argument("--answer", metavar="FILE",
                        help="grade this answer, made elsewhere, against the filled toolkit")
-    grade.add_argument("--grade-with", metavar="GOAL", default="GRADE",
-                       help="the goal whose protocol holds the rubric (default: GRADE)")
+    grade.add_argument("--grade-with", metavar="GOAL",
+                       help="the goal whose protocol holds the rubric (default: the one the "
+                            "goal names in the map; a goal naming none is not graded)")
     grade.add_argument("--judges", metavar="K", type=_odd_int, default=1,
                        help="independent judgments per answer, verdicts by majority "
                             "(odd; default 1)")

@@ -39,29 +39,53 @@ RETRY_STATUSES = [408, 500, 502, 503, 504]
 # responseJsonSchema are unknown fields (python-genai #1837, js-genai #1746).
 DEVELOPER_API_VERSION = "v1beta"
 
+# What the parser and the renderer rely on is spelled out, not left to the examples: the
+# title line (the renderer makes it a heading), "Output format" and its "## " headings
+# (a grader and a chain find sections by them), and a rubric's "Criterion N:" and
+# "Final question:" lines (--grade reads them). No word caps: the house parts exceed any.
 KIND_INSTRUCTIONS = {
     "persona": (
         "A persona defines a role and a voice: who the model is, its expertise, how it "
-        "speaks, what it values, and what it refuses to do. Write it in the second person "
-        "(\"You are ...\"), 120 to 250 words."
+        "speaks, what it values, and what it refuses to do. Write it in the second person. "
+        "A persona has no title line: its first line begins \"You are\". End with what it "
+        "refuses to do, as a short list."
     ),
     "protocol": (
-        "A protocol defines the steps and rules of the interaction: numbered steps, what "
-        "the model must produce at each step, the output format (headings, tables), and "
-        "when to stop and ask for missing evidence. 250 to 600 words."
+        "A protocol defines the steps of the interaction. Its first line is a short title "
+        "(at most 60 characters, no \"#\", no final period), then a blank line, then the "
+        "numbered steps: what the model must produce at each, when to stop, and which "
+        "headings a stop still writes. It ends with a line reading exactly \"Output "
+        "format\", then the headings the answer must use, in order, each on a line \"## "
+        "Heading\" followed by a line saying what the section holds. Every heading one of "
+        "the goal's rules asks for (such as \"Assumptions\" or \"Open Questions\") must be "
+        "among them; no other line of the protocol starts with \"#\"."
     ),
     "constraint": (
-        "A constraint states exactly one non-negotiable rule, crisply, with what to do "
-        "instead and how to tell that the rule is being followed. 40 to 150 words."
+        "A constraint states exactly one non-negotiable rule. Its first line is a short "
+        "title (at most 60 characters, no \"#\", no final period), then a blank line, then "
+        "the rule, what to do instead of breaking it, and a last sentence beginning "
+        "\"Check:\" saying how a reader can tell that the rule was followed. In the "
+        "rendered prompt these parts are called rules; \"constraints\" are the user's own."
     ),
 }
 
+RUBRIC_INSTRUCTION = (
+    "This protocol is a rubric: the code that grades reads it. Name each criterion on a "
+    "line of its own reading exactly \"Criterion 1: Name\", \"Criterion 2: Name\", and "
+    "so on, numbered from 1 without gaps, no two names alike, each followed by a line "
+    "\"- Poor: ...\" and a line \"- Excellent: ...\". Ask one question answered YES or NO "
+    "on a line beginning exactly \"Final question: \". The criteria hold an answer to the "
+    "output format of the protocol it grades, shown below; put the final question before "
+    "the overall verdict, and reasoning before every verdict."
+)
+
 SYSTEM_INSTRUCTION = (
-    "You write parts for a library of reusable prompts that senior engineers paste into "
-    "LLM sessions. Each part is one plain-text file. Write original, specific, actionable "
-    "text; no filler, no marketing, no mention of being an AI. Answer with the bare text "
-    "of the part and nothing else: no preamble, no title saying what it is, no code fence, "
-    "no closing remarks, no template placeholders."
+    "You write parts for a library of reusable prompts that senior engineers send to LLM "
+    "sessions. Each part is one plain-text file. Write original, specific, actionable "
+    "text; no filler, no marketing, no mention of being an AI. Answer with the text of the "
+    "part and nothing else: its title line as the library's parts have (a persona starts "
+    "\"You are\" instead), then its body; no preamble, no code fence, no closing remarks, "
+    "no template placeholders, and no file names."
 )
 
 
@@ -74,6 +98,10 @@ class PartRequest(NamedTuple):
     examples: tuple[tuple[str, str], ...] = ()  # (file name, text) of same-kind parts
     draft: str | None = None  # only when a person asks for a revision
     comment: str | None = None
+    # (the part's key, its text or None when not written yet) for the goal's other parts
+    siblings: tuple[tuple[str, str | None], ...] = ()
+    # (goal name, its protocol's text) of each goal this goal is the rubric of
+    grades: tuple[tuple[str, str], ...] = ()
 
 
 class Answer(NamedTuple):
@@ -104,15 +132,27 @@ def build_prompt(request: PartRequest) -> str:
         "",
         KIND_INSTRUCTIONS[part.kind],
     ]
+    if part.kind == "protocol" and request.grades:
+        lines += ["", RUBRIC_INSTRUCTION]
+    written = [(key, text) for key, text in request.siblings if text]
+    if written:
+        lines += ["", "The goal's other parts, as written: this part must agree with them "
+                      "(the headings its rules ask for, the steps its persona expects):"]
+        for key, text in written:
+            lines += ["", f'<part file="{key}">', text.strip(), "</part>"]
+    for name, protocol in request.grades:
+        lines += ["", f"The protocol of the {name} goal, whose answers this rubric grades:",
+                  f'<graded goal="{name}">', protocol.strip(), "</graded>"]
     if request.examples:
-        lines += ["", f"Existing {part.kind} parts from the same library, to show its voice "
-                      "and level of detail (do not copy them):"]
+        lines += ["", f"The nearest existing {part.kind} parts of the same library, to show "
+                      "its voice and level of detail (do not copy them):"]
         for name, text in request.examples:
             lines += ["", f'<example file="{name}">', text.strip(), "</example>"]
     if request.draft is not None:
         lines += ["", "Revise this draft:", "<draft>", request.draft.strip(), "</draft>",
                   "", f"What to change: {request.comment or 'make it better'}"]
-    lines += ["", f"Answer with the text of {part.name} only."]
+    lines += ["", f"Answer with the text of {part.name} only, starting with its "
+                  + ("\"You are\" line." if part.kind == "persona" else "title line.")]
     return "\n".join(lines)
 
 

@@ -27,7 +27,7 @@ from meta_prompting.layers import (
     discover,
     find_root,
 )
-from meta_prompting.mapfile import parse_jobs, read_goal_map
+from meta_prompting.mapfile import parse_jobs, read_goal_map, rubric_problems
 
 __all__ = ["COMPONENTS", "FOLDERS", "JOBS_FILE", "KINDS", "MAP_FILE", "OUTPUT", "Goal",
            "Library", "Part", "find_root", "load_jobs", "load_library", "parse_goal_map",
@@ -56,6 +56,7 @@ class Goal(NamedTuple):
     persona: Part
     protocol: Part
     constraints: tuple[Part, ...]
+    rubric: str | None = None  # the goal whose protocol grades this goal's answers
 
     @property
     def parts(self) -> tuple[Part, ...]:
@@ -189,12 +190,20 @@ def read_library(root: Path) -> tuple[Library, list[str]]:
     specs: dict[str, dict[str, Any]] = {}
     origins: dict[str, list[str]] = {}
     problems: list[str] = []
+    read: list[tuple[Layer, dict[str, dict[str, Any]]]] = []
     for layer in found.layers:  # highest first: its goals come first, and win
         layer_specs, layer_problems = read_layer_map(layer)
         problems += layer_problems
+        read.append((layer, layer_specs))
         for name, spec in layer_specs.items():
             specs.setdefault(name, spec)
             origins.setdefault(name, []).append(layer.name)
+    # A rubric may live in any layer, so names are checked once all are read; the map's
+    # text is read again only to place a problem, which a valid library never has.
+    for layer, layer_specs in read:
+        if any(s.get("rubric") not in (None, *specs) for s in layer_specs.values()):
+            text = read_text(layer.root / MAP_FILE, MAP_LIMIT)
+            problems += rubric_problems(text, layer.label(MAP_FILE), layer_specs, set(specs))
     library = Library(root, _Goals(specs), found.layers, found.write_root,
                       {name: tuple(layers) for name, layers in origins.items()})
     return library, problems
@@ -223,6 +232,7 @@ def read_text(path: Path, limit: int) -> str:
 def parse_goal_map(text: str, filename: str = MAP_FILE) -> tuple[dict[str, Goal], list[str]]:
     """Pure: the goals in a goal map's text (the valid ones), and every problem in it."""
     specs, problems = read_goal_map(text, filename)
+    problems += rubric_problems(text, filename, specs, set(specs))
     return {name: _make_goal(name, spec) for name, spec in specs.items()}, problems
 
 
@@ -253,7 +263,7 @@ class _Goals(Mapping[str, Goal]):
 def _make_goal(name: str, spec: dict[str, Any]) -> Goal:
     return Goal(name, spec.get("description", "").strip(), Part("persona", spec["persona"]),
                 Part("protocol", spec["protocol"]),
-                tuple(Part("constraint", c) for c in spec["constraints"]))
+                tuple(Part("constraint", c) for c in spec["constraints"]), spec.get("rubric"))
 
 
 def load_jobs(root: Path) -> tuple[dict[str, str], list[str]]:

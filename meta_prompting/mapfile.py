@@ -15,7 +15,7 @@ from meta_prompting.files import PART_NAME_RE, check_part_name
 from meta_prompting.layers import FOLDERS, JOBS_FILE, MAP_FILE
 
 GOAL_NAME_RE = re.compile(r"^[A-Z][A-Z0-9_]*$")
-GOAL_KEYS = {"description", "persona", "protocol", "constraints"}
+GOAL_KEYS = {"description", "persona", "protocol", "constraints", "rubric"}
 # A lone surrogate (\ud800) is valid JSON but not Unicode text: it cannot be printed
 # or written as UTF-8, so it is refused where it is read, not where it would crash.
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -124,6 +124,10 @@ def _goal_problems(name: str, spec: Any, where: _Locator) -> list[str]:
                 field_problem("constraints", f"item {i + 1}: {item!r} is listed twice")
             else:
                 constraints.append(item)
+    rubric = spec.get("rubric")
+    if "rubric" in spec and not (isinstance(rubric, str) and GOAL_NAME_RE.fullmatch(rubric)):
+        field_problem("rubric", 'must name the goal that grades this one\'s answers, like '
+                                '"GRADE_AUDIT"')
     return problems
 
 
@@ -137,12 +141,36 @@ def _is_valid_goal(name: str, spec: Any) -> bool:
         return False
     persona, protocol = spec.get("persona"), spec.get("protocol")
     constraints, description = spec.get("constraints"), spec.get("description", "")
-    return bool(type(persona) is str and PART_NAME_RE.fullmatch(persona)
+    rubric = spec.get("rubric", "GRADE")  # absent is fine: any valid name stands in
+    return bool(type(rubric) is str and GOAL_NAME_RE.fullmatch(rubric)
+                and type(persona) is str and PART_NAME_RE.fullmatch(persona)
                 and type(protocol) is str and PART_NAME_RE.fullmatch(protocol)
                 and type(constraints) is list and type(description) is str
                 and (description.isascii() or not _SURROGATE.search(description))
                 and all(type(c) is str and PART_NAME_RE.fullmatch(c) for c in constraints)
                 and len(set(constraints)) == len(constraints))
+
+
+def rubric_problems(text: str, filename: str, specs: dict[str, dict[str, Any]],
+                    known: set[str]) -> list[str]:
+    """Pure: each goal in `specs` whose "rubric" names no goal in `known`, at file:line:col.
+
+    `known` is every layer's goals: a project's goal may be graded by a built-in rubric.
+    """
+    import difflib
+
+    missing = [(name, spec["rubric"]) for name, spec in specs.items()
+               if spec.get("rubric") is not None and spec["rubric"] not in known]
+    if not missing:
+        return []
+    where = _Locator(text, filename)
+    problems = []
+    for name, rubric in missing:
+        close = difflib.get_close_matches(rubric, sorted(known), n=1)
+        hint = f' (did you mean "{close[0]}"?)' if close else ""
+        problems.append(f'{where.key("rubric", after=name)}: goal "{name}": "rubric" names '
+                        f'no goal "{rubric}"{hint}')
+    return problems
 
 
 class _Locator:

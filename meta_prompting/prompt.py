@@ -1,7 +1,7 @@
 """Pure: the text a model reads — the template, and the prompt with its blocks filled.
 
 Shaped the way both vendors' prompting guides ask for long inputs: the evidence first,
-then the protocol, the constraints and the output format, and the task last, worded to
+then the protocol, the rules and the output format, and the task last, worded to
 refer to the material above. Every block has its own tag, and no tag can be closed
 early by the text inside it: when a document (or the task) contains a block's closing
 tag, that block gets a numbered tag the text does not contain.
@@ -16,7 +16,11 @@ TASK_PLACEHOLDER = "REPLACE THIS LINE with what you want done, and what a good a
 EVIDENCE_PLACEHOLDER = ("REPLACE THIS LINE with the code, logs, documents or data the task "
                         "is about.")
 CLOSING = ("Carry out the task above on the evidence at the top, following the protocol and "
-           "every constraint, and answer in the output format.")
+           "every rule, and answer in the output format.")
+# The library's rules are "rules": "constraints" are the user's own, stated in the task
+# or the evidence, and one word must not mean both in what the model reads.
+RULES_INTRO = ("Each rule below is non-negotiable. These are the library's rules; the user's "
+               "own constraints, if any, are stated in the task or the evidence.")
 NO_EVIDENCE = "(No evidence was given: work from the task alone, and say what you would need.)"
 
 _OUTPUT_FORMAT = re.compile(r"^[ \t]*(?:#{1,6}[ \t]*)?output format:?[ \t]*$",
@@ -35,6 +39,24 @@ class Filling(NamedTuple):
 
     task: str
     documents: tuple[Document, ...] = ()
+
+
+class Frame(NamedTuple):
+    """The tags of the prompt's own blocks and its closing line.
+
+    A toolkit's prompt uses the plain names; a judge's prompt names its blocks apart
+    (`grading_protocol`, ...) because the request it grades sits in its evidence with
+    the plain ones, and has no output format when the answer is JSON under a schema.
+    """
+
+    protocol: str = "protocol"
+    rules: str = "rules"
+    task: str = "task"
+    output_format: bool = True
+    closing: str = CLOSING
+
+
+TOOLKIT = Frame()
 
 
 class Sections(NamedTuple):
@@ -70,7 +92,7 @@ def split_output_format(protocol: str) -> tuple[str, str | None]:
     return protocol[:found.start()].rstrip("\n"), tail or None
 
 
-def render_prompt(sections: Sections, filling: Filling | None) -> str:
+def render_prompt(sections: Sections, filling: Filling | None, frame: Frame = TOOLKIT) -> str:
     """The user turn: the template (no filling) or the prompt ready to send."""
     steps, output_format = split_output_format(sections.protocol)
     task = filling.task.strip("\n") if filling else TASK_PLACEHOLDER
@@ -86,14 +108,13 @@ def render_prompt(sections: Sections, filling: Filling | None) -> str:
     else:
         evidence = NO_EVIDENCE
         inner = [evidence]
-    blocks = [("evidence", evidence, inner), ("protocol", as_section(steps), [steps])]
+    blocks = [("evidence", evidence, inner), (frame.protocol, as_section(steps), [steps])]
     if sections.constraints:
-        rules = ["Each rule below is non-negotiable."]
-        rules += [as_section(c) for c in sections.constraints]
-        blocks.append(("constraints", "\n\n".join(rules), list(sections.constraints)))
-    if output_format:
+        rules = [RULES_INTRO, *(as_section(c) for c in sections.constraints)]
+        blocks.append((frame.rules, "\n\n".join(rules), list(sections.constraints)))
+    if output_format and frame.output_format:
         blocks.append(("output_format", output_format, [output_format]))
-    blocks.append(("task", task, [task]))
+    blocks.append((frame.task, task, [task]))
     # Every tag avoids everything a person supplied: a document holding "<task>" must
     # not be able to pass for the real task, even inside its own block.
     supplied = [task, *(d.text for d in filling.documents)] if filling else []
@@ -101,7 +122,7 @@ def render_prompt(sections: Sections, filling: Filling | None) -> str:
     for name, body, texts in blocks:
         tag = pick_tag(name, texts + supplied)
         out += [f"<{tag}>", body, f"</{tag}>", ""]
-    out.append(CLOSING)
+    out.append(frame.closing)
     return "\n".join(out) + "\n"
 
 

@@ -22,10 +22,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from meta_prompting import __version__
-from meta_prompting.errors import EXIT_INCOMPLETE, EXIT_OK, GenerationError
+from meta_prompting.errors import EXIT_INCOMPLETE, EXIT_OK, GenerationError, LibraryError
 from meta_prompting.files import RECORD_LIMIT, read_regular, sha256_bytes, write_atomic
 from meta_prompting.grade import (
-    DEFAULT_RUBRIC,
     Judgment,
     Rubric,
     Scorecard,
@@ -62,7 +61,7 @@ class Graded(NamedTuple):
 
 
 class GradeOptions(NamedTuple):
-    rubric: str = DEFAULT_RUBRIC
+    rubric: str | None = None  # --grade-with; None: the goal's own rubric
     judges: int = 1
     answer: str | None = None  # --answer FILE: grade this instead of running
 
@@ -103,7 +102,8 @@ def grade_toolkit(library: Library, goal: str, project: str, build_options: Buil
         run_samples,
     )
 
-    rubric = read_rubric(library, options.rubric)  # a rubric it cannot read: before any call
+    # A rubric it cannot read, or none that fits: refused before any call.
+    rubric = read_rubric(library, rubric_goal(library, goal, options.rubric))
     imported = read_import(options.answer) if options.answer is not None else None
     built = build(library, goal, project, build_options)
     if built.filled is None:
@@ -120,16 +120,38 @@ def grade_toolkit(library: Library, goal: str, project: str, build_options: Buil
     if run_options.dry_run:
         return GradeReport(built, ran, (), options.judges)
     call = LazyCall(settings.model, run_options.timeout)
+    own = rubric.goal == library.goal(goal).rubric
     tasks = [partial(grade_sample, s, session, rubric, options.judges, settings.model, call,
-                     run_options.timeout) for s in ran.samples if s.ok]
+                     run_options.timeout, own) for s in ran.samples if s.ok]
     from meta_prompting.step import run_all
 
     return GradeReport(built, ran, tuple(run_all(run_options.jobs, tasks)), options.judges)
 
 
+def rubric_goal(library: Library, goal: str, grade_with: str | None) -> str:
+    """The goal whose protocol grades `goal`'s answers: --grade-with, else the map's
+    "rubric"; with neither, LibraryError saying why grading is refused.
+
+    A rubric's criteria hold an answer to one output format: another goal's scorecard
+    would fail every answer by construction, so none is borrowed by default.
+    """
+    if grade_with is not None:
+        return grade_with
+    found = library.goal(goal)
+    if found.rubric is None:
+        raise LibraryError(
+            f"goal {found.name} names no rubric (no \"rubric\" in its map entry), and no "
+            "other goal's criteria fit its answers: name one with --grade-with GOAL")
+    return found.rubric
+
+
 def grade_sample(sample: Sample, session: Session, rubric: Rubric, judges: int, model: str,
-                 call: Call, timeout: float) -> Graded:
-    """One answer's scorecard: found when kept for the same inputs, else made once."""
+                 call: Call, timeout: float, own: bool = True) -> Graded:
+    """One answer's scorecard: found when kept for the same inputs, else made once.
+
+    `own`: the rubric is the one the goal names, kept as `scorecard.json`; another one
+    (--grade-with) is kept beside it as `scorecard-<rubric>.json`.
+    """
     from meta_prompting.step import StepFailed, ensure, run_all
 
     answer = read_answer(sample)
@@ -137,7 +159,7 @@ def grade_sample(sample: Sample, session: Session, rubric: Rubric, judges: int, 
     key = sha256_bytes(json.dumps({"system": rubric.system, "prompt": prompt, "model": model,
                                    "judges": judges, "schema": schema(rubric)},
                                   sort_keys=True).encode("utf-8"))
-    stem = "scorecard" if rubric.goal == DEFAULT_RUBRIC else f"scorecard-{rubric.goal.lower()}"
+    stem = "scorecard" if own else f"scorecard-{rubric.goal.lower()}"
     path = sample.folder / f"{stem}.json"
 
     def look() -> Graded | None:

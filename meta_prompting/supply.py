@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
@@ -70,8 +71,14 @@ def describe(part: Part, goal: Goal, given: dict[str, str], jobs: dict[str, str]
 
 
 def pick_examples(library: Library, part: Part, goal: Goal, limit: int = 2,
-                  max_chars: int = 4000) -> tuple[tuple[str, str], ...]:
-    """Up to `limit` present parts of the same kind, the goal's own first: the house voice.
+                  max_chars: int = 4000, description: str = "",
+                  jobs: Mapping[str, str] | None = None) -> tuple[tuple[str, str], ...]:
+    """Up to `limit` present parts of the same kind, nearest first: the house voice.
+
+    Nearest, simply and deterministically: first the parts of goals that share the
+    most rules (constraints) with this goal (its own parts share all of them), then the
+    most words shared between `description` and the candidate's (its jobs entry and its
+    file name); ties keep the goal's own parts, then layer order, then name order.
 
     These go to the model, so only real parts qualify: names the map could use (never a
     `.env` or `notes.docx`), regular files inside their library (inspect_part refuses
@@ -86,14 +93,40 @@ def pick_examples(library: Library, part: Part, goal: Goal, limit: int = 2,
             names += sorted(os.listdir(folder))
         except OSError:
             pass
+    mine = {c.name for c in goal.constraints}
+    shared: dict[str, int] = {}
+    for other in library.goals.values():
+        overlap = len(mine) + 1 if other.name == goal.name else len(
+            mine & {c.name for c in other.constraints})
+        for used in other.parts:
+            if used.kind == part.kind:
+                shared[used.name] = max(shared.get(used.name, 0), overlap)
+    wanted = _words(description)
+    about = jobs or {}
+
+    def nearness(name: str) -> tuple[int, int]:
+        said = f"{about.get(f'{FOLDERS[part.kind]}/{name}', '')} {Path(name).stem}"
+        return -shared.get(name, 0), -len(wanted & _words(said))
+
+    candidates = sorted(dict.fromkeys(names), key=nearness)  # stable: ties keep the order
     examples: list[tuple[str, str]] = []
-    for name in dict.fromkeys(names):
+    for name in candidates:
         if name == part.name or len(examples) >= limit or check_part_name(name):
             continue
         state = inspect_part(library, Part(part.kind, name))
         if state.status == PRESENT and state.text:
             examples.append((name, state.text[:max_chars]))
     return tuple(examples)
+
+
+_STOP = {"goal", "part", "persona", "protocol", "constraint", "with", "that", "each", "from",
+         "into", "this", "they", "what", "when", "their", "which", "only"}
+
+
+def _words(text: str) -> set[str]:
+    """Content words cut to five letters, so "auditor" meets "audit" and "reviews" "review"."""
+    return {w[:5] for w in re.findall(r"[a-z]{4,}", text.lower().replace("_", " "))
+            if w not in _STOP}
 
 
 def supply_part(library: Library, request: PartRequest, make: MakeText, *,
@@ -248,5 +281,15 @@ def default_maker(options: BuildOptions) -> tuple[MakeText | None, str | None]:
 def request_for(library: Library, goal: Goal, part: Part, options: BuildOptions,
                 jobs: dict[str, str]) -> PartRequest:
     """What the model is told about one part (the wizard shows the description first)."""
-    return PartRequest(goal, part, describe(part, goal, options.describe, jobs),
-                       pick_examples(library, part, goal))
+    description = describe(part, goal, options.describe, jobs)
+    # The goal's other parts go whole, so that a new protocol asks for the headings its
+    # rules require; a rubric also sees the protocol of each goal it grades.
+    siblings = tuple((p.key, inspect_part(library, p).text) for p in goal.parts if p != part)
+    grades: tuple[tuple[str, str], ...] = ()
+    if part == goal.protocol:
+        graded = [g for g in library.goals.values() if g.rubric == goal.name]
+        grades = tuple((g.name, text) for g in graded
+                       if (text := inspect_part(library, g.protocol).text))
+    return PartRequest(goal, part, description,
+                       pick_examples(library, part, goal, description=description, jobs=jobs),
+                       siblings=siblings, grades=grades)

@@ -179,18 +179,21 @@ def _entry_problem(folder: Path, name: str) -> str | None:
 
 
 def _rubric_findings(library: Library) -> list[Finding]:
-    """The default rubric goal must be one --grade can read its criteria from."""
-    from meta_prompting.grade import DEFAULT_RUBRIC, criteria_of
+    """Every goal named as a rubric must be one --grade can read its criteria from."""
+    from meta_prompting.grade import criteria_of
 
-    goal = library.goals.get(DEFAULT_RUBRIC)
-    if goal is None:
-        return []
-    state = inspect_part(library, goal.protocol)
-    if state.text is None:
-        return []  # already reported as missing or unreadable
-    _, _, problem = criteria_of(state.text)
-    return [Finding(ERROR, f"{goal.protocol.key}: the {DEFAULT_RUBRIC} rubric's criteria "
-                           f"cannot be read: {problem}")] if problem else []
+    named = sorted({g.rubric for g in library.goals.values() if g.rubric} & set(library.goals))
+    findings: list[Finding] = []
+    for name in named:
+        goal = library.goals[name]
+        state = inspect_part(library, goal.protocol)
+        if state.text is None:
+            continue  # already reported as missing or unreadable
+        _, _, problem = criteria_of(state.text)
+        if problem:
+            findings.append(Finding(ERROR, f"{goal.protocol.key}: the {name} rubric's "
+                                           f"criteria cannot be read: {problem}"))
+    return findings
 
 
 def _chain_findings(library: Library, chain: str) -> list[Finding]:

@@ -37,7 +37,7 @@ class Asked(NamedTuple):
     again: bool = False
     max_tokens: int | None = None
     grade: bool = False
-    grade_with: str = "GRADE"
+    grade_with: str | None = None
     judges: int = 1
     answer: str | None = None
 
@@ -67,7 +67,9 @@ def read_flags(library: Library, asked: Asked, options: BuildOptions) -> Given:
     task = read_task(asked.task, asked.task_file)
     evidence = collect(list(asked.evidence), task or "") if asked.evidence else None
     _check_key(task or "", evidence)
-    rubric = read_rubric(library, asked.grade_with) if asked.grade else None
+    # Without --grade-with the rubric is the goal's, known once the goal is chosen.
+    rubric = (read_rubric(library, asked.grade_with) if asked.grade and asked.grade_with
+              else None)
     return Given(task, evidence, rubric)
 
 
@@ -249,17 +251,22 @@ def _offer_grade(out: Console, library: Library, built: BuildReport, ran: RunRep
     from meta_prompting import show, show_runs
     from meta_prompting.grade import read_rubric
     from meta_prompting.run import LazyCall
-    from meta_prompting.scorecard import CACHED, GradeReport, grade_sample
+    from meta_prompting.scorecard import CACHED, GradeReport, grade_sample, rubric_goal
     from meta_prompting.step import run_all
 
     rubric = given.rubric
     if rubric is None:
         try:
-            rubric = read_rubric(library, asked.grade_with)
+            rubric = read_rubric(library, rubric_goal(library, built.goal, asked.grade_with))
         except UserError as e:
+            if asked.grade:  # asked for by flag: a refusal, as --grade gives without the wizard
+                raise
             out.print(f"Not offered to grade it: {_escape(str(e))}")
             return EXIT_OK
-        if not ask.confirm(f"Grade it with the {rubric.goal} scorecard?"):
+        # Offered only with a rubric made for this goal's output format, named.
+        if not asked.grade and not ask.confirm(
+                f"Grade it with the {rubric.goal} scorecard ({len(rubric.criteria)} "
+                "criteria)?"):
             return EXIT_OK
     call = LazyCall(session.settings.model, options.timeout)
     judges = show.plural(asked.judges, "judge")
@@ -267,7 +274,8 @@ def _offer_grade(out: Console, library: Library, built: BuildReport, ran: RunRep
             f"Grading with {judges}… (Ctrl+C stops)"):
         graded = run_all(options.jobs, [partial(
             grade_sample, s, session, rubric, asked.judges, session.settings.model, call,
-            options.timeout) for s in ran.samples if s.ok])
+            options.timeout, rubric.goal == library.goal(built.goal).rubric)
+            for s in ran.samples if s.ok])
     if graded and all(g.status == CACHED for g in graded):
         out.print("[bold]Cached scorecard[/]: this answer was graded before; no call made.")
     report = GradeReport(built, ran, tuple(graded), asked.judges)
@@ -284,7 +292,7 @@ def _suffix(task: str, paths: list[str], asked: Asked, grade: bool) -> str:
     flags += "".join(f" --evidence {quote(p)}" for p in paths)
     if grade:
         flags += " --grade" + (f" --grade-with {asked.grade_with}"
-                               if asked.grade_with != "GRADE" else "") + (
+                               if asked.grade_with else "") + (
             f" --judges {asked.judges}" if asked.judges > 1 else "")
     else:
         flags += " --run"

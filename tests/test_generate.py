@@ -93,9 +93,13 @@ def test_the_request_is_fresh_specific_and_carries_the_house_voice(
     assert "This part: Cite file and line for every claim" in evidence.prompt
     assert "This part: Keep every answer under 200 words." in brief.prompt
     assert "exactly one non-negotiable rule" in evidence.prompt
-    assert '<example file="other.txt">\nNever guess.\n</example>' in evidence.prompt
+    # The nearest example: the built-in rule whose description shares the most words
+    # ("claims", "file", "line") with this one, before the project's unrelated rule.
+    assert evidence.prompt.index('<example file="evidence_only.txt">') < evidence.prompt.find(
+        '<example file="other.txt">') or '<example file="other.txt">' not in evidence.prompt
+    assert '<example file="evidence_only.txt">' in evidence.prompt
     assert "The goal: AUDIT - Review a change" in evidence.prompt
-    assert "bare text of the part" in (evidence.system or "")
+    assert "text of the part and nothing else" in (evidence.system or "")
     for request in fake_gemini.requests:  # one fresh request each: no shared history
         assert request.body is not None and len(request.body["contents"]) == 1
         assert request.api_key == FAKE_API_KEY
@@ -360,3 +364,54 @@ def test_a_full_disk_keeps_nothing_and_leaves_a_placeholder(
     assert not (lib / PROTOCOL).exists()
     assert not list((lib / "components/protocols").glob("*.tmp")) + list(
         (lib / "components/protocols").glob(".*.tmp"))
+
+
+def test_the_generators_request_spells_out_what_the_library_relies_on() -> None:
+    from meta_prompting.build import BuildOptions
+    from meta_prompting.generate import (
+        KIND_INSTRUCTIONS,
+        SYSTEM_INSTRUCTION,
+        PartRequest,
+        build_prompt,
+    )
+    from meta_prompting.library import load_library
+    from meta_prompting.supply import request_for
+    from tests.conftest import REPO
+
+    library = load_library(REPO)
+    # The house has a title line on every part: the generator is no longer told otherwise.
+    assert "no title" not in SYSTEM_INSTRUCTION and "title line" in SYSTEM_INSTRUCTION
+    assert not [k for k, v in KIND_INSTRUCTIONS.items() if re.search(r"\d+ words", v)]
+    assert '"Output format"' in KIND_INSTRUCTIONS["protocol"]
+    goal = library.goals["GRADE_AUDIT"]
+    request = request_for(library, goal, goal.protocol, BuildOptions(), {})
+    prompt = build_prompt(request)
+    assert '"Criterion 1: Name"' in prompt and '"Final question: "' in prompt
+    # The siblings' text, not only their names, and the protocol the rubric grades.
+    evidence_only = (REPO / "components/constraints/evidence_only.txt").read_text()
+    assert evidence_only.strip() in prompt
+    assert '<graded goal="AUDIT">' in prompt and "## Findings" in prompt
+    # A working goal's protocol is not asked for criteria.
+    audit = library.goals["AUDIT"]
+    plain = build_prompt(request_for(library, audit, audit.protocol, BuildOptions(), {}))
+    assert "Criterion 1: Name" not in plain and "<graded" not in plain
+    assert isinstance(request, PartRequest)
+
+
+def test_examples_are_the_nearest_parts_of_the_same_kind() -> None:
+    from meta_prompting.library import Goal, Part, load_library
+    from meta_prompting.supply import pick_examples
+    from tests.conftest import REPO
+
+    library = load_library(REPO)
+    # A new goal with SECURITY_REVIEW's three rules, two of them AUDIT's too.
+    rules = ("evidence_only.txt", "severity_ranked_findings.txt", "no_secrets_in_output.txt")
+    new = Goal("NEW", "Review a service", Part("persona", "x.txt"), Part("protocol", "n.txt"),
+               tuple(Part("constraint", r) for r in rules))
+    names = [n for n, _ in pick_examples(library, new.protocol, new)]
+    assert names == ["threat_model_review.txt", "code_review_pass.txt"]
+    # With no rule shared, the words of the description decide, then the name.
+    alone = new._replace(constraints=())
+    names = [n for n, _ in pick_examples(library, alone.protocol, alone,
+                                         description="explain code to a learner in layers")]
+    assert names[0] == "layered_explanation.txt"

@@ -11,7 +11,7 @@ import pytest
 from meta_prompting.cli import main
 from meta_prompting.grade import criteria_of, parse_judgment
 from tests.conftest import MakeLibrary
-from tests.fake_gemini import KEEP, FakeGemini, RequestRecord, error, json_reply, ok
+from tests.fake_gemini import KEEP, FakeGemini, Reply, RequestRecord, error, json_reply, ok
 
 RUBRIC = """Simulation grading rubric
 
@@ -29,7 +29,7 @@ One row per criterion.
 """
 GOALS = {
     "SIMULATE": {"description": "Simulate", "persona": "architect.txt",
-                 "protocol": "simulate.txt", "constraints": ["rules.txt"]},
+                 "protocol": "simulate.txt", "constraints": ["rules.txt"], "rubric": "GRADE"},
     "GRADE": {"description": "Grade", "persona": "reviewer.txt", "protocol": "rubric.txt",
               "constraints": ["rules.txt"]},
 }
@@ -249,7 +249,7 @@ def test_grading_with_an_unreadable_rubric_calls_nothing(
     lib = make_library(GOALS, {**PARTS, "protocols/rubric.txt": "Criterion 2: B\n"})
     code, _, err = grade(capsys, lib)
     assert code == 1 and fake_gemini.count == 0
-    assert "--grade-with GRADE: protocols/rubric.txt: criteria are not numbered" in err
+    assert "rubric GRADE: protocols/rubric.txt: criteria are not numbered" in err
 
 
 def test_criteria_are_read_from_lines_of_their_own() -> None:
@@ -449,25 +449,27 @@ Use a **write-through** cache keyed by `tenant_id`, because keys expire together
 """
 
 
-@pytest.mark.parametrize("task", ["Pick a cache design.", "Pick a cache design, briefly."],
-                         ids=["plain-json", "fenced-json"])
+@pytest.mark.parametrize("fenced", [False, True], ids=["plain-json", "fenced-json"])
 def test_the_fakes_judge_writes_as_real_judges_do_and_an_honest_answer_passes(
         capsys: pytest.CaptureFixture[str], lib: Path, fake_gemini: FakeGemini,
-        task: str) -> None:
-    fake_gemini.responder = lambda r: None if is_judge(r) else ok(MARKDOWN_ANSWER)
-    code, out, err = grade_task(capsys, lib, task)
+        fenced: bool) -> None:
+    from tests.fake_wire import structured_reply
+
+    def judge_as(r: RequestRecord) -> Reply:
+        # The fake's own judgment, its fence set by the test rather than by the prompt's
+        # checksum, so both shapes are proven whatever the judge's request says.
+        reply = structured_reply(r)
+        assert reply.payload is not None
+        text = reply.payload["candidates"][0]["content"]["parts"][0]["text"]
+        text = text.removeprefix("```json\n").removesuffix("\n```")
+        return ok(f"```json\n{text}\n```" if fenced else text)
+
+    fake_gemini.responder = lambda r: judge_as(r) if is_judge(r) else ok(MARKDOWN_ANSWER)
+    code, out, err = grade_task(capsys, lib, "Pick a cache design.")
     assert code == 0, out + err
-    [judge] = [r for r in fake_gemini.requests if is_judge(r)]
     [verdict, *_] = scorecard(lib)["judgments"][0]["verdicts"]
     assert "**" not in verdict["quotes"][0] and "`" not in verdict["quotes"][0]
     assert verdict["quotes"][0] not in MARKDOWN_ANSWER  # the Markdown really was dropped
-    fenced = task.endswith("briefly.")
-    from tests.fake_wire import structured_reply
-
-    reply = structured_reply(judge)
-    assert reply.payload is not None
-    text = reply.payload["candidates"][0]["content"]["parts"][0]["text"]
-    assert text.startswith("```json\n") is fenced
 
 
 def grade_task(capsys: pytest.CaptureFixture[str], lib: Path, task: str

@@ -17,7 +17,7 @@ import pytest
 from meta_prompting.cli import main
 from meta_prompting.keys import scrub_secrets
 from tests import fake_wire
-from tests.conftest import REPO, MakeLibrary
+from tests.conftest import AUDIT, AUDIT_PARTS, REPO, MakeLibrary
 from tests.fake_gemini import FakeGemini, ok
 from tests.test_chain import GOALS as CHAIN_GOALS
 from tests.test_chain import PARTS as CHAIN_PARTS
@@ -76,8 +76,11 @@ SUPPLIED = [
 @pytest.mark.parametrize("mode", [["--run"], ["--grade"], ["--dry-run", "--run"], []],
                          ids=["run", "grade", "dry-run", "build"])
 def test_the_key_in_a_task_or_evidence_is_refused_before_anything_is_written(
-        capsys: pytest.CaptureFixture[str], audit_lib: Path, fake_gemini: FakeGemini,
+        capsys: pytest.CaptureFixture[str], make_library: MakeLibrary, fake_gemini: FakeGemini,
         flags: list[str], files: dict[str, str], message: str, mode: list[str]) -> None:
+    # AUDIT with a rubric, so that --grade is refused for the key and nothing else.
+    audit_lib = make_library({"AUDIT": {**AUDIT["AUDIT"], "rubric": "GRADE"},
+                              "GRADE": GOALS["GRADE"]}, {**AUDIT_PARTS, **PARTS})
     for name, text in files.items():
         Path(name).parent.mkdir(parents=True, exist_ok=True)
         Path(name).write_text(text)
@@ -307,7 +310,7 @@ def test_the_wizard_refuses_a_typed_task_or_evidence_holding_the_key(
     s = wizard("--root", audit_lib, "-g", "AUDIT", keys=[
         *BUILD, ("Run it now?", "y"), ("Task:", "Why?" + FINISH),
         ("Evidence 1:", "env.txt" + ENTER), ("Evidence 1:", "\x15app.log" + ENTER),
-        ("Evidence 2:", ENTER), ("Grade it", "n")])
+        ("Evidence 2:", ENTER)])
     assert "evidence document env.txt holds the API key" in s.out
     assert fake_gemini.count == 1 and "KEY=" not in fake_gemini.requests[0].prompt
     s = wizard("--root", audit_lib, "-g", "AUDIT", keys=[

@@ -20,7 +20,11 @@ pytestmark = pytest.mark.usefixtures("fast_retries")  # retries without the wait
 
 @pytest.fixture
 def lib(make_library: MakeLibrary) -> Path:
-    return make_library(AUDIT, AUDIT_PARTS)
+    # AUDIT graded by GRADE's criteria, so that --grade here reaches the runs it grades.
+    from tests.test_grade import GOALS, PARTS
+
+    return make_library({"AUDIT": {**AUDIT["AUDIT"], "rubric": "GRADE"},
+                         "GRADE": GOALS["GRADE"]}, {**AUDIT_PARTS, **PARTS})
 
 
 @pytest.fixture

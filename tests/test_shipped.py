@@ -47,7 +47,7 @@ def test_every_shipped_goal_builds_offline(shipped: Path, goal: str) -> None:
     # The shape models read best: long material first, the task last, each block
     # tagged; nothing for people and no file names in what the model reads.
     blocks = re.findall(r"^<(\w+)>$", template, re.MULTILINE)
-    assert blocks == ["evidence", "protocol", "constraints", "output_format", "task"]
+    assert blocks == ["evidence", "protocol", "rules", "output_format", "task"]
     assert "<!--" not in template and not re.search(r"\w\.(txt|md)\b", template)
     assert "Constraint 1" not in template and "paste" not in template.lower()
     output_format = template.split("<output_format>\n")[1].split("\n</output_format>")[0]

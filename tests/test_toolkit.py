@@ -63,15 +63,16 @@ def test_rendered_template_snapshot() -> None:
         "## A heading\n"
         "</protocol>\n"
         "\n"
-        "<constraints>\n"
-        "Each rule below is non-negotiable.\n"
+        "<rules>\n"
+        "Each rule below is non-negotiable. These are the library's rules; the user's own "
+        "constraints, if any, are stated in the task or the evidence.\n"
         "\n"
         "## Rule A\n"
         "\n"
         "Cite file:line.\n"
         "\n"
         "Rule B.\n"
-        "</constraints>\n"
+        "</rules>\n"
         "\n"
         "<output_format>\n"
         "## Findings\n"
@@ -82,7 +83,7 @@ def test_rendered_template_snapshot() -> None:
         "</task>\n"
         "\n"
         "Carry out the task above on the evidence at the top, following the protocol and "
-        "every constraint, and answer in the output format.\n"
+        "every rule, and answer in the output format.\n"
     )
 
 

@@ -23,6 +23,7 @@ QUOTE = "the cache expires first"
 LOG = "ERROR login(): session is None\n"
 BUILD = [("Project name", "demo" + ENTER), ("Build it?", "y")]
 TASK = [("Task:", "Why does login crash?" + FINISH)]
+GRADED_AUDIT = {"AUDIT": {**AUDIT["AUDIT"], "rubric": "GRADE_AUDIT"}}
 EVIDENCE = [("Evidence 1:", "app.log" + ENTER), ("Evidence 2:", ENTER)]
 
 
@@ -42,6 +43,12 @@ def evidence() -> Path:
     return log
 
 
+@pytest.fixture
+def audit_lib(make_library: MakeLibrary) -> Path:
+    """AUDIT graded by the built-in GRADE_AUDIT: a rubric may live in a lower layer."""
+    return make_library(GRADED_AUDIT, AUDIT_PARTS)
+
+
 def is_judge(record: RequestRecord) -> bool:
     return record.response_schema is not None
 
@@ -53,7 +60,7 @@ def runs(root: Path) -> list[Path]:
 def test_run_then_grade_the_answer(wizard, audit_lib: Path, model: FakeGemini) -> None:
     s = wizard("--root", audit_lib, "-g", "AUDIT",
                keys=[*BUILD, ("Run it now?", "y"), *TASK, *EVIDENCE,
-                     ("Grade it with the GRADE scorecard?", "y")])
+                     ("Grade it with the GRADE_AUDIT scorecard (5 criteria)?", "y")])
     assert s.code == 0, s.err
     run, judge = model.requests
     assert run.system == "You are an auditor.\n"  # 00_PERSONA.md, as the system instruction
@@ -71,7 +78,7 @@ def test_run_then_grade_the_answer(wizard, audit_lib: Path, model: FakeGemini) -
     assert f"sample 1: answered: {answer} (" in flat(s.out)
     # The judge: the GRADE toolkit, given the answer.
     assert is_judge(judge) and ANSWER in judge.prompt
-    assert "Adherence to the Requested Structure  PASS" in s.out
+    assert "Adherence to the Review Format  PASS" in s.out
     assert "Overall: PASS" in s.out
     assert (answer.parent / "scorecard.json").is_file()
 
@@ -184,13 +191,14 @@ def test_a_failed_run_says_how_to_finish(wizard, audit_lib: Path, model: FakeGem
 
 def test_no_grade_offer_without_a_readable_rubric(wizard, make_library: MakeLibrary,
                                                   model: FakeGemini) -> None:
-    root = make_library({**AUDIT, "GRADE": {"persona": "auditor.txt", "protocol": "r.txt",
-                                            "constraints": []}},
+    root = make_library({"AUDIT": {**AUDIT["AUDIT"], "rubric": "GRADE"},
+                         "GRADE": {"persona": "auditor.txt", "protocol": "r.txt",
+                                   "constraints": []}},
                         {**AUDIT_PARTS, "protocols/r.txt": "Judge it.\n"})
     s = wizard("--root", root, "-g", "AUDIT",
                keys=[*BUILD, ("Run it now?", "y"), *TASK, *EVIDENCE])
     assert s.code == 0, s.err
-    assert ('Not offered to grade it: --grade-with GRADE: protocols/r.txt: no "Criterion N: '
+    assert ('Not offered to grade it: rubric GRADE: protocols/r.txt: no "Criterion N: '
             'Name" lines') in flat(s.out)
     assert model.count == 1
 
@@ -235,7 +243,7 @@ def test_the_run_streams_in_a_terminal(audit_lib: Path) -> None:
         child.expect_exact("The answer", timeout=SECONDS)
         expect_words(child, "because the cache expires first.")  # rendered: styles between
         expect_words(child, "sample 1: answered:")
-        child.expect_exact("Grade it with the GRADE scorecard?", timeout=SECONDS)
+        child.expect_exact("Grade it with the GRADE_AUDIT scorecard (5 criteria)?", timeout=SECONDS)
         child.send("n")
         assert finish(child) == 0
         assert server.count == 1
