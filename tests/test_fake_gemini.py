@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx2
 import pytest
 from google import genai
 from google.genai import errors, types
@@ -43,6 +42,8 @@ from tests.fake_gemini import (  # noqa: F401  (fake_gemini is a fixture)
     split_text,
     stream_error,
 )
+from tests.sdk_line import DEFAULT_API_VERSION as V
+from tests.sdk_line import httpx
 
 MODEL = "gemini-2.5-flash"
 FAST_RETRY = types.HttpRetryOptions(attempts=3, initial_delay=0.05, max_delay=0.1, jitter=0)
@@ -77,8 +78,8 @@ def test_default_reply_via_env_vars(
     assert resp.model_version == MODEL
     assert resp.usage_metadata and resp.usage_metadata.prompt_token_count == 5
     [rec] = fake_gemini.requests
-    assert (rec.api_version, rec.model, rec.api_key) == ("v1", MODEL, FAKE_API_KEY)
-    assert rec.path == f"/v1/models/{MODEL}:generateContent"
+    assert (rec.api_version, rec.model, rec.api_key) == (V, MODEL, FAKE_API_KEY)
+    assert rec.path == f"/{V}/models/{MODEL}:generateContent"
     assert rec.prompt == "Write a haiku about tests" and rec.system == "Be terse."
     assert rec.status == 200 and rec.end is not None and rec.end >= rec.start
 
@@ -171,7 +172,7 @@ def test_hang_times_out_and_stop_is_prompt(fake_gemini: FakeGemini) -> None:
     fake_gemini.enqueue(hang(30))
     client = genai.Client(http_options=types.HttpOptions(timeout=300))  # milliseconds
     t0 = time.monotonic()
-    with pytest.raises(httpx2.TimeoutException):  # ReadTimeout, not a google-genai error
+    with pytest.raises(httpx.TimeoutException):  # ReadTimeout, not a google-genai error
         generate(client)
     assert time.monotonic() - t0 < 5
     t0 = time.monotonic()
@@ -181,7 +182,7 @@ def test_hang_times_out_and_stop_is_prompt(fake_gemini: FakeGemini) -> None:
 
 def test_dropped_connection(fake_gemini: FakeGemini) -> None:
     fake_gemini.enqueue(drop())
-    with pytest.raises(httpx2.RemoteProtocolError):
+    with pytest.raises(httpx.RemoteProtocolError):
         generate(genai.Client())
 
 
@@ -209,7 +210,7 @@ def test_sdk_retries_timeouts_and_gives_up(fake_gemini: FakeGemini) -> None:
 @pytest.mark.parametrize(
     ("reply", "raised"),
     [
-        (drop(), httpx2.RemoteProtocolError),
+        (drop(), httpx.RemoteProtocolError),
         (malformed(), json.JSONDecodeError),
         (error(400, "INVALID_ARGUMENT"), errors.ClientError),
     ],
@@ -256,7 +257,7 @@ def test_async_client(fake_gemini: FakeGemini) -> None:
 
 def test_unknown_path_is_404_and_consumes_nothing(fake_gemini: FakeGemini) -> None:
     fake_gemini.enqueue(ok("kept"))
-    with httpx2.Client() as http:
+    with httpx.Client() as http:
         r = http.post(fake_gemini.base_url + "/v1/models/x:embedContent", json={})
         assert r.status_code == 404 and r.json()["error"]["status"] == "NOT_FOUND"
         assert http.get(fake_gemini.base_url + "/").status_code == 404

@@ -270,7 +270,7 @@ def test_a_streamed_answer_is_shown_as_it_comes_and_kept_whole(
     report = run_samples(lib / "output/s", session, RunOptions(on_text=shown.append),
                          LazyCall("m", 10))
     assert report.exit_code == 0 and len(shown) == 4
-    assert fake_gemini.requests[0].stream
+    assert fake_gemini.requests[0].stream and fake_gemini.requests[0].api_version == "v1beta"
     assert "".join(shown) == report.samples[0].answer_path.read_text()
 
 
