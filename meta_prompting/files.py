@@ -14,6 +14,9 @@ from meta_prompting.errors import UnsafeNameError
 # A temporary file is hidden (leading dot) and carries this suffix, so that no reader
 # of the parts bin or a toolkit can ever take it for a finished file.
 TMP_SUFFIX = ".tmp"
+# ELOOP in our words: the OS says "too many levels of symbolic links", Python 3.10-3.12's
+# resolve() "Symlink loop from ...", so the cause reads the same wherever it is met.
+LOOP = "a symlink loop"
 
 # The longest name the tool derives from a part's is the temporary file of its
 # provenance record, `..<name>.provenance.json.<pid>.<8 hex>.tmp`: 52 bytes around the
@@ -153,11 +156,14 @@ def _too_large(path: Path | str, limit: int) -> NotRegularFile:
 
 
 def real_path(path: Path) -> Path:
-    """`path` with every link resolved; a symlink loop is an OSError, as on Python 3.13."""
+    """`path` with every link resolved; a symlink loop is an OSError (ELOOP)."""
     try:
-        return path.resolve()
+        real = path.resolve()
     except RuntimeError as e:  # Python 3.10-3.12 say "Symlink loop" this way
-        raise OSError(errno.ELOOP, "a symlink loop", str(path)) from e
+        raise OSError(errno.ELOOP, LOOP, str(path)) from e
+    if real.is_symlink():  # 3.13 stops at a loop and hands back the link unresolved
+        raise OSError(errno.ELOOP, LOOP, str(path))
+    return real
 
 
 def resolve_inside(folder: Path, name: str) -> Path:
@@ -212,6 +218,8 @@ def os_reason(e: BaseException) -> str:
     """"permission denied", not "[Errno 13] Permission denied: '/x'" (we name the path)."""
     if isinstance(e, NotRegularFile):
         return str(e.strerror)
+    if isinstance(e, OSError) and e.errno == errno.ELOOP:  # each OS words it its own way
+        return LOOP
     if isinstance(e, OSError) and e.strerror:
         return e.strerror.lower()
     return str(e)

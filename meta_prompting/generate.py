@@ -302,6 +302,9 @@ class GeminiGenerator:
 
                 delay = retry_delay()
                 options = types.HttpOptions(
+                    # google-genai 2.x (the line for Python 3.10) defaults to v1beta and 3.x
+                    # to v1: named, so every Python sends the same requests to the same API.
+                    api_version="v1beta",
                     timeout=int(self.timeout * 1000),  # milliseconds
                     retry_options=types.HttpRetryOptions(
                         attempts=self.attempts, initial_delay=delay, max_delay=max(delay, 16.0),

@@ -20,6 +20,12 @@ GOAL_KEYS = {"description", "persona", "protocol", "constraints", "rubric"}
 # or written as UTF-8, so it is refused where it is read, not where it would crash.
 _SURROGATE = re.compile("[\ud800-\udfff]")
 TOO_DEEP = "nested too deeply to read"
+# Far deeper than any map or chain needs, and shallower than where any supported
+# Python's json gives up: 3.10-3.12 overflow near 1000 levels, 3.13 reads far more.
+MAX_DEPTH = 500
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"?|[\[\]{}]')  # a string, or a bracket
+
+
 def read_goal_map(text: str, filename: str = MAP_FILE
                   ) -> tuple[dict[str, dict[str, Any]], list[str]]:
     """Pure: the specs of the valid goals in a map's text, and every problem in it."""
@@ -57,12 +63,33 @@ def _parse_json(text: str, filename: str, **kwargs: Any) -> tuple[Any, str | Non
     """The JSON value in `text`, or None and a one-line problem naming the file."""
     if text.startswith("\ufeff"):
         text = text[1:]
+    if (at := _too_deep(text)) is not None:
+        line, column = text.count("\n", 0, at) + 1, at - text.rfind("\n", 0, at)
+        return None, f"{filename}:{line}:{column}: {TOO_DEEP}"
     try:
         return json.loads(text, **kwargs), None
     except json.JSONDecodeError as e:
         return None, f"{filename}:{e.lineno}:{e.colno}: invalid JSON: {e.msg}"
-    except RecursionError:  # the C parser recurses once a level: thousands overflow it
+    except RecursionError:  # a deep stack already, or a lowered recursion limit
         return None, f"{filename}:1:1: {TOO_DEEP}"
+
+
+def _too_deep(text: str) -> int | None:
+    """The offset of the first bracket nested deeper than MAX_DEPTH, if any.
+
+    Our own limit, so that the same file is refused the same way on every Python."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return None  # every real map: no need to look closer
+    depth = 0
+    for token in _JSON_TOKEN.finditer(text):
+        kind = token.group()
+        if kind in ("[", "{"):
+            depth += 1
+            if depth > MAX_DEPTH:
+                return token.start()
+        elif kind in ("]", "}"):
+            depth -= 1
+    return None
 
 
 def escape_surrogates(text: str) -> str:

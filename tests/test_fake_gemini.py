@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx2
 import pytest
 from google import genai
 from google.genai import errors, types
@@ -44,6 +43,7 @@ from tests.fake_gemini import (  # noqa: F401  (fake_gemini is a fixture)
     split_text,
     stream_error,
 )
+from tests.sdk_line import httpx
 
 MODEL = "gemini-2.5-flash"
 
@@ -181,7 +181,7 @@ def test_hang_times_out_and_stop_is_prompt(fake_gemini: FakeGemini) -> None:
     fake_gemini.enqueue(hang(30))
     client = genai.Client(http_options=types.HttpOptions(timeout=300))  # milliseconds
     t0 = time.monotonic()
-    with pytest.raises(httpx2.TimeoutException):  # ReadTimeout, not a google-genai error
+    with pytest.raises(httpx.TimeoutException):  # ReadTimeout, not a google-genai error
         generate(client)
     assert time.monotonic() - t0 < 5
     t0 = time.monotonic()
@@ -191,7 +191,7 @@ def test_hang_times_out_and_stop_is_prompt(fake_gemini: FakeGemini) -> None:
 
 def test_dropped_connection(fake_gemini: FakeGemini) -> None:
     fake_gemini.enqueue(drop())
-    with pytest.raises(httpx2.RemoteProtocolError):
+    with pytest.raises(httpx.RemoteProtocolError):
         generate(genai.Client())
 
 
@@ -219,7 +219,7 @@ def test_sdk_retries_timeouts_and_gives_up(fake_gemini: FakeGemini) -> None:
 @pytest.mark.parametrize(
     ("reply", "raised"),
     [
-        (drop(), httpx2.RemoteProtocolError),
+        (drop(), httpx.RemoteProtocolError),
         (malformed(), json.JSONDecodeError),
         (error(400, "INVALID_ARGUMENT"), errors.ClientError),
     ],
@@ -266,7 +266,7 @@ def test_async_client(fake_gemini: FakeGemini) -> None:
 
 def test_unknown_path_is_404_and_consumes_nothing(fake_gemini: FakeGemini) -> None:
     fake_gemini.enqueue(ok("kept"))
-    with httpx2.Client() as http:
+    with httpx.Client() as http:
         r = http.post(fake_gemini.base_url + "/v1/models/x:embedContent", json={})
         assert r.status_code == 404 and r.json()["error"]["status"] == "NOT_FOUND"
         assert http.get(fake_gemini.base_url + "/").status_code == 404

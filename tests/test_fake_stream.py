@@ -10,7 +10,6 @@ import asyncio
 import time
 from dataclasses import replace
 
-import httpx2
 import pytest
 from google import genai
 from google.genai import errors, types
@@ -37,6 +36,7 @@ from tests.fake_gemini import (  # noqa: F401  (fake_gemini is a fixture)
     split_text,
     stream_error,
 )
+from tests.sdk_line import httpx
 from tests.test_fake_gemini import (
     FAST_RETRY,
     MODEL,
@@ -115,20 +115,20 @@ def test_cut_stream_raises_after_partial_text(fake_gemini: FakeGemini) -> None:
     fake_gemini.enqueue(cut_stream("one two three four five six", after=2), ok("unused"))
     client = genai.Client(http_options=types.HttpOptions(retry_options=FAST_RETRY))
     seen: list[str] = []
-    with pytest.raises(httpx2.RemoteProtocolError):  # incomplete chunked read; not retried
+    with pytest.raises(httpx.RemoteProtocolError):  # incomplete chunked read; not retried
         for chunk in client.models.generate_content_stream(model=MODEL, contents="x"):
             seen.append(chunk.text or "")
             assert finish_reason(chunk) is None  # the finishing event never comes
     assert seen == ["one two ", "three four "] and fake_gemini.count == 1
     fake_gemini.reset()
     fake_gemini.enqueue(cut_stream(after=0))  # headers only, then the drop
-    with pytest.raises(httpx2.RemoteProtocolError):
+    with pytest.raises(httpx.RemoteProtocolError):
         stream(client)
 
 
 def test_cut_stream_on_a_plain_call_is_a_drop(fake_gemini: FakeGemini) -> None:
     fake_gemini.enqueue(cut_stream())
-    with pytest.raises(httpx2.RemoteProtocolError):
+    with pytest.raises(httpx.RemoteProtocolError):
         generate(genai.Client())
 
 

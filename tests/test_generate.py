@@ -103,6 +103,7 @@ def test_the_request_is_fresh_specific_and_carries_the_house_voice(
     for request in fake_gemini.requests:  # one fresh request each: no shared history
         assert request.body is not None and len(request.body["contents"]) == 1
         assert request.api_key == FAKE_API_KEY
+        assert request.api_version == "v1beta"  # named: either google-genai line sends it
 
 
 def test_several_missing_parts_are_generated_concurrently(

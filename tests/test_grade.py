@@ -92,6 +92,7 @@ def test_a_passing_answer_passes_and_the_judge_is_the_rubric_toolkit(
     code, out, err = grade(capsys, lib)
     assert code == 0, out + err
     run, judge = fake_gemini.requests
+    assert run.api_version == judge.api_version == "v1beta"
     assert run.system == "You are an architect.\n" and run.response_schema is None
     assert judge.system == "You are a senior staff reviewer.\n" and judge.contents_count == 1
     schema = judge.response_schema

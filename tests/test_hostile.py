@@ -7,6 +7,7 @@ are real; anything that could hang runs in a subprocess with a timeout.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import subprocess
@@ -19,11 +20,13 @@ from meta_prompting.cli import main
 from meta_prompting.files import (
     MAX_PART_NAME,
     NotRegularFile,
+    os_reason,
     read_regular,
+    real_path,
     remove_stale_temporaries,
 )
 from meta_prompting.library import Part, load_library
-from meta_prompting.mapfile import _Locator, read_goal_map
+from meta_prompting.mapfile import MAX_DEPTH, _Locator, _parse_json, read_goal_map
 from meta_prompting.supply import pick_examples
 from tests.conftest import AUDIT, AUDIT_PARTS, REPO, MakeLibrary
 from tests.fake_gemini import FakeGemini
@@ -57,7 +60,9 @@ def deep(levels: int) -> str:
 
 def test_a_deeply_nested_map_is_one_line(make_library: MakeLibrary) -> None:
     root = make_library('{"AUDIT": ' + deep(100_000) + "}")
-    one_line_error(cli("--root", root, "--list"), "goal_map.json:1:1: nested too deeply")
+    # The place is the bracket that opens level MAX_DEPTH + 1: '{"AUDIT": ' is level 1.
+    where = "goal_map.json:1:" + str(len('{"AUDIT": ') + MAX_DEPTH)
+    one_line_error(cli("--root", root, "--list"), f"{where}: nested too deeply")
     result = cli("--root", root, "--check")
     assert result.returncode == 1 and "nested too deeply" in result.stdout
     assert "Traceback" not in result.stderr
@@ -67,7 +72,25 @@ def test_a_deeply_nested_jobs_file_is_reported(audit_lib: Path) -> None:
     (audit_lib / "generation_jobs.json").write_text('{"a": ' + deep(100_000) + "}")
     result = cli("--root", audit_lib, "--check")
     assert result.returncode == 1, result.stderr
-    assert "error: generation_jobs.json:1:1: nested too deeply to read" in result.stdout
+    where = "generation_jobs.json:1:" + str(len('{"a": ') + MAX_DEPTH)
+    assert f"error: {where}: nested too deeply to read" in result.stdout
+
+
+@pytest.mark.parametrize("levels", [MAX_DEPTH, MAX_DEPTH + 1, 5000])
+def test_the_depth_limit_is_ours_on_every_python(levels: int) -> None:
+    # Python 3.13's json reads 5000 levels and 3.10-3.12's overflows near 1000: the limit
+    # is checked before json is asked, so a file is refused the same way on each.
+    text = "\n  " + deep(levels)
+    data, problem = _parse_json(text, "f.json")
+    if levels <= MAX_DEPTH:
+        assert problem is None and data is not None
+    else:
+        assert (data, problem) == (None, f"f.json:2:{3 + MAX_DEPTH}: nested too deeply to read")
+
+
+def test_brackets_inside_strings_are_not_nesting() -> None:
+    text = '{"a": "' + "[{" * MAX_DEPTH + '\\"]", "b": ' + deep(3) + "}"
+    assert _parse_json(text, "f.json") == ({"a": "[{" * MAX_DEPTH + '"]', "b": [[[]]]}, None)
 
 
 @pytest.mark.parametrize("force", [[], ["--force"]])
@@ -346,6 +369,18 @@ def test_symlink_loops_are_one_line(audit_lib: Path) -> None:
     (audit_lib / "output").mkdir()
     (audit_lib / "output/x").symlink_to("x")
     one_line_error(cli("--root", audit_lib, "-g", "AUDIT", "-p", "x"), "symlink loop")
+
+
+def test_a_symlink_loop_is_eloop_in_our_words_on_every_python(tmp_path: Path) -> None:
+    # 3.10-3.12's resolve() raises RuntimeError, 3.13's returns the link unresolved, and
+    # the OS says "too many levels of symbolic links": the errno decides, not the words.
+    (tmp_path / "x").symlink_to("x")
+    with pytest.raises(OSError) as e:
+        real_path(tmp_path / "x")
+    assert e.value.errno == errno.ELOOP and os_reason(e.value) == "a symlink loop"
+    with pytest.raises(OSError) as e:
+        (tmp_path / "x").read_bytes()
+    assert os_reason(e.value) == "a symlink loop"
 
 
 def test_a_temporary_name_no_process_could_have_made_is_left_alone(audit_lib: Path) -> None:

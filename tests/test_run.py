@@ -279,7 +279,7 @@ def test_a_streamed_answer_is_shown_as_it_comes_and_kept_whole(
                          LazyCall("gemini-2.5-flash", 10))
     # A piece per event, and the held-back "t" (it could start the key) at the end.
     assert report.exit_code == 0 and shown[:3] == ["one two ", "three four ", "five six "]
-    assert fake_gemini.requests[0].stream
+    assert fake_gemini.requests[0].stream and fake_gemini.requests[0].api_version == "v1beta"
     assert "".join(shown) == report.samples[0].answer_path.read_text()
 
 

@@ -98,3 +98,14 @@ def test_the_module_entry_point(shipped: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "meta_prompting", "--version"],
                             capture_output=True, text=True, cwd=REPO, timeout=60)
     assert (result.returncode, result.stdout) == (0, "meta-prompting 0.2.0\n")
+
+
+def test_requirements_and_the_package_ask_for_the_same_runtime() -> None:
+    # requirements.txt is the README's install and pyproject.toml is `pip install .`:
+    # the same packages, with the same per-Python markers (google-genai 2.x on 3.10).
+    wanted = [line for line in (REPO / "requirements.txt").read_text().splitlines()
+              if line and not line.startswith("#")]
+    block = (REPO / "pyproject.toml").read_text().split("\ndependencies = [\n")[1]
+    declared = re.findall(r"""^\s*(["'])(.+)\1,$""", block.split("\n]")[0], re.M)
+    assert [requirement for _, requirement in declared] == wanted
+    assert 'requires-python = ">=3.10"' in (REPO / "pyproject.toml").read_text()

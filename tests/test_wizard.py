@@ -399,11 +399,18 @@ def test_ctrl_c_during_generation_writes_nothing(wizard, missing_lib: Path,
     assert files_under(missing_lib) == before
 
 
-def test_dry_run_shows_the_plan_and_writes_nothing(wizard, missing_lib: Path) -> None:
+def test_dry_run_shows_the_plan_and_writes_nothing(wizard, missing_lib: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    # The plan names each file by its whole path, which rich folds at the terminal's edge
+    # wherever it falls; a terminal wide enough for this run's temporary folder (longer
+    # under xdist) keeps each on its line.
+    out = missing_lib / "output/demo"
+    monkeypatch.setenv("COLUMNS", str(len(str(out)) + 100))
     s = wizard("--root", missing_lib, "-g", "AUDIT", "--dry-run", keys="demo" + ENTER)
     assert s.code == 0, s.err
     assert "Build it?" not in s.screen
     assert "Dry run: nothing written. A build would:" in s.out
-    assert "create" in s.out and "00_PERSONA.md" in s.out
+    assert f"  would create {out}/00_PERSONA.md" in s.out.splitlines()
+    assert f"  would create {out}/01_PROMPT_TEMPLATE.md" in s.out.splitlines()
     assert not (missing_lib / "output").exists()
     assert not (missing_lib / "components/protocols/review.txt").exists()
