@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from meta_prompting.chainfile import Chain, Stage
 from meta_prompting.errors import EXIT_INCOMPLETE, EXIT_OK, UserError
-from meta_prompting.files import write_atomic
+from meta_prompting.files import remove_stale_temporaries, write_atomic
 from meta_prompting.prompt import Document, Filling
 
 if TYPE_CHECKING:
@@ -285,6 +285,9 @@ def write_index(report: ChainReport) -> None:
                      f"| {answer} | {scorecard} |")
     data = ("\n".join(lines) + "\n").encode("utf-8")
     path = report.out_dir / CHAIN_FILE
+    # A run killed mid-write left its temporary file, and nothing else ever clears it;
+    # only a dead process's are removed, as another chain may be writing the index now.
+    remove_stale_temporaries(report.out_dir, CHAIN_FILE)
     try:
         if path.read_bytes() == data:
             return

@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from meta_prompting import __version__
 from meta_prompting.errors import EXIT_INCOMPLETE, EXIT_OK, GenerationError
-from meta_prompting.files import RECORD_LIMIT, read_regular, sha256_bytes, write_atomic
+from meta_prompting.files import (
+    RECORD_LIMIT,
+    read_regular,
+    remove_stale_temporaries,
+    sha256_bytes,
+    write_atomic,
+)
 from meta_prompting.grade import (
     DEFAULT_RUBRIC,
     Judgment,
@@ -142,9 +148,20 @@ def grade_sample(sample: Sample, session: Session, rubric: Rubric, judges: int, 
 
     try:
         return ensure(sample.folder.parent / f".{sample.run_id}.{stem}.lock", look, make,
-                      timeout=timeout * 2 + 30, what=f"the scorecard of {sample.run_id}")[1]
+                      timeout=timeout * 2 + 30, what=f"the scorecard of {sample.run_id}",
+                      clean=lambda: clear_dead_writes(path))[1]
     except StepFailed as e:
         return Graded(sample, NOT_GRADED, reason=e.reason)
+
+
+def clear_dead_writes(path: Path) -> None:
+    """Remove the temporary files a run killed mid-write of this scorecard left.
+
+    Called under the scorecard's lock, so no living run is writing them; without it a
+    kill between the two writes left a hidden file in the run folder for good.
+    """
+    for name in (path.with_suffix(".md").name, path.name):
+        remove_stale_temporaries(path.parent, name, live_writers=False)
 
 
 def render_markdown(card: Scorecard, sample: Sample) -> str:

@@ -61,7 +61,7 @@ def install(spec: str) -> Crasher:
         crasher.hit("lock")
         real_clear(parent, name)
 
-    step.remove_dead_folders = clear  # type: ignore[assignment]
+    step.remove_dead_folders = clear
 
     real_complete = GeminiGenerator.complete
 
@@ -73,7 +73,7 @@ def install(spec: str) -> Crasher:
 
     GeminiGenerator.complete = complete  # type: ignore[method-assign]
 
-    real_fsync_dir: Callable[[Path], None] = step.fsync_dir
+    real_fsync_dir: Callable[[Path], None] = getattr(step, "fsync_dir")  # noqa: B009
     real_rename = os.rename
     real_replace = os.replace
 
@@ -97,7 +97,7 @@ def install(spec: str) -> Crasher:
 
     os.rename = rename
     os.replace = replace
-    step.fsync_dir = fsync_dir
+    setattr(step, "fsync_dir", fsync_dir)  # noqa: B010 - step's own name for it
     return crasher
 
 

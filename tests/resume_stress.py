@@ -405,12 +405,21 @@ def run_trial(spec: Spec, folder: Path, pycache: str) -> Outcome:
 # --- batches ------------------------------------------------------------------------
 
 
+def calibrate(scenario: str, workdir: Path, latency: float, pycache: str, load: int = 0,
+              runs: int = 1) -> float:
+    """The span kill times are drawn from: an uninterrupted run's length (the longest of
+    `runs`, under the same load), and a tenth more so that some kills find it finished."""
+    with busy(load):
+        return 1.1 * max(run_clean(scenario, Path(tempfile.mkdtemp(dir=workdir)), latency,
+                                   pycache) for _ in range(runs))
+
+
 def plan(scenario: str, trials: int, seed: int, load: int, latency: float, span: float,
-         first: int = 0, hooks: bool = True) -> list[Spec]:
-    """`trials` kills for one scenario: every named moment (if `hooks`), then kill times
-    drawn uniformly over [0, span] (an uninterrupted run's length, and a little more)."""
+         first: int = 0, hooks: Sequence[str] | None = None) -> list[Spec]:
+    """`trials` kills for one scenario: the named moments `hooks` (default: all), then
+    kill times drawn uniformly over [0, span]."""
     rng = random.Random(f"{seed}/{scenario}/{load}")
-    names = HOOKS[scenario][:trials] if hooks else []
+    names = list(HOOKS[scenario] if hooks is None else hooks)[:trials]
     specs = [Spec(first + i, seed, scenario, load, latency, hook=h) for i, h in enumerate(names)]
     while len(specs) < trials:
         specs.append(Spec(first + len(specs), seed, scenario, load, latency,
