@@ -18,7 +18,13 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from meta_prompting.chainfile import CHAIN_FILE, Chain, Stage
 from meta_prompting.errors import EXIT_INCOMPLETE, EXIT_OK, UserError
-from meta_prompting.files import file_kind, os_reason, read_regular, write_atomic
+from meta_prompting.files import (
+    file_kind,
+    os_reason,
+    read_regular,
+    remove_stale_temporaries,
+    write_atomic,
+)
 from meta_prompting.prompt import Document, Filling
 
 if TYPE_CHECKING:
@@ -336,6 +342,9 @@ def write_index(report: ChainReport) -> None:
 
     data = (scrub_secrets("\n".join(lines)) + "\n").encode("utf-8")
     path = report.out_dir / CHAIN_FILE
+    # A run killed mid-write left its temporary file, and nothing else ever clears it;
+    # only a dead process's are removed, as another chain may be writing the index now.
+    remove_stale_temporaries(report.out_dir, CHAIN_FILE)
     try:
         if read_regular(path, len(data), follow_links=False) == data:
             return

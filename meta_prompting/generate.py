@@ -302,18 +302,16 @@ class GeminiGenerator:
 
                 delay = retry_delay()
                 options = types.HttpOptions(
-                    # google-genai 2.x (the line for Python 3.10) defaults to v1beta and 3.x
-                    # to v1: named, so every Python sends the same requests to the same API.
-                    api_version="v1beta",
+                    # Always named, never left to the SDK: 2.x (the line for Python 3.10)
+                    # defaults to v1beta and 3.x to v1, which lacks what we send and our
+                    # default model, and 2.x does not read GOOGLE_GENAI_API_VERSION; the
+                    # version a user chose still wins (api_version()).
+                    api_version=self.api_version,
                     timeout=int(self.timeout * 1000),  # milliseconds
                     retry_options=types.HttpRetryOptions(
                         attempts=self.attempts, initial_delay=delay, max_delay=max(delay, 16.0),
                         exp_base=2, jitter=min(delay, 1.0), http_status_codes=RETRY_STATUSES),
                 )
-                if not self.vertex and not os.environ.get("GOOGLE_GENAI_API_VERSION"):
-                    # The SDK's 3.x default, v1, lacks what we send and our default
-                    # model (see DEVELOPER_API_VERSION); a version the user chose wins.
-                    options.api_version = DEVELOPER_API_VERSION
                 if self.vertex:
                     # Named, not left to the SDK: with a base URL of its own (a proxy,
                     # the tests' fake) the SDK drops a project and location read from

@@ -23,7 +23,14 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from meta_prompting import __version__
 from meta_prompting.errors import EXIT_INCOMPLETE, EXIT_OK, GenerationError, LibraryError
-from meta_prompting.files import RECORD_LIMIT, read_regular, sha256_bytes, write_atomic
+from meta_prompting.files import (
+    RECORD_LIMIT,
+    TMP_SUFFIX,
+    read_regular,
+    remove_stale_temporaries,
+    sha256_bytes,
+    write_atomic,
+)
 from meta_prompting.grade import (
     Judgment,
     Rubric,
@@ -205,7 +212,8 @@ def grade_sample(sample: Sample, session: Session, rubric: Rubric, judges: int, 
 
     try:
         return ensure(sample.folder.parent / f".{sample.run_id}.{stem}.lock", look, make,
-                      timeout=timeout * 2 + 30, what=f"the scorecard of {sample.run_id}")[1]
+                      timeout=timeout * 2 + 30, what=f"the scorecard of {sample.run_id}",
+                      clean=lambda: clear_dead_writes(path))[1]
     except StepFailed as e:
         return Graded(sample, NOT_GRADED, reason=e.reason)
 
@@ -240,8 +248,15 @@ def publish_scorecard(path: Path, markdown: bytes, record: bytes) -> None:
     markdown_path = path.with_suffix(".md")
     if not os.path.lexists(path) and os.path.lexists(markdown_path):
         os.unlink(markdown_path)  # a dead grade's, before this change: its .json never came
-    aside = path.with_name(f".{markdown_path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-    write_atomic(aside, markdown)
+    # The aside file is itself a temporary one, named as write_atomic names them, so the
+    # clean-up of a killed grade (clear_dead_writes) finds it: no temporary of a temporary.
+    aside = path.with_name(f".{markdown_path.name}.{os.getpid()}.{os.urandom(4).hex()}"
+                           f"{TMP_SUFFIX}")
+    fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    with os.fdopen(fd, "wb") as f:
+        f.write(markdown)
+        f.flush()
+        os.fsync(f.fileno())
     try:
         write_atomic(path, record)
         os.replace(aside, markdown_path)
@@ -250,6 +265,16 @@ def publish_scorecard(path: Path, markdown: bytes, record: bytes) -> None:
             os.unlink(aside)
         except FileNotFoundError:
             pass
+
+
+def clear_dead_writes(path: Path) -> None:
+    """Remove the temporary files a run killed mid-write of this scorecard left.
+
+    Called under the scorecard's lock, so no living run is writing them; without it a
+    kill between the two writes left a hidden file in the run folder for good.
+    """
+    for name in (path.with_suffix(".md").name, path.name):
+        remove_stale_temporaries(path.parent, name, live_writers=False)
 
 
 def render_markdown(card: Scorecard, sample: Sample) -> str:

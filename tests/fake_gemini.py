@@ -180,6 +180,19 @@ class _Server(ThreadingHTTPServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # clients that time out cause BrokenPipe here; stay quiet
 
+    # Counted from accept() on the serving thread, not once the request is parsed: a
+    # connection whose body is still arriving (or whose sender was just killed) is in
+    # flight too, and settle() must wait for it.
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self.fake._accepted(client_address)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        try:
+            super().shutdown_request(request)
+        finally:
+            self.fake._closed()
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, like the real API: every body is sized or chunked
@@ -328,6 +341,9 @@ class FakeGemini:
         self._records: list[RequestRecord] = []
         self._in_flight = 0
         self._max_concurrent = 0
+        self._open = 0  # connections accepted and not yet closed (see settle)
+        self._accepted_ports: set[int] = set()
+        self._quiet = threading.Condition(self._lock)
         self._conns: set[socket.socket] = set()
         self._stopping = threading.Event()
         self._server: _Server | None = None
@@ -424,7 +440,51 @@ class FakeGemini:
         with self._lock:
             return self._max_concurrent
 
+    @property
+    def open_connections(self) -> int:
+        """Connections accepted and not yet closed, idle keep-alive ones included."""
+        with self._lock:
+            return self._open
+
+    def settle(self, timeout: float = 30.0) -> bool:
+        """Wait until every request already sent to the fake has been recorded and
+        answered (or dropped), its connection closed; False past `timeout`.
+
+        Call it once the clients are gone (a killed process): a request whose sender
+        died may still sit in the kernel's accept queue, or be half read, when no
+        handler counts it yet. A probe connection made now is queued behind every
+        such connection and accept() takes them in order, so once the probe has been
+        accepted the rest have been, and the open-connection count covers them all.
+        """
+        deadline = time.monotonic() + timeout
+        assert self._server is not None, "FakeGemini is not started"
+        with socket.create_connection(self._server.server_address[:2], timeout=timeout) as probe:
+            port = probe.getsockname()[1]
+            with self._quiet:
+                while port not in self._accepted_ports:
+                    if not self._quiet.wait(max(0.0, deadline - time.monotonic())):
+                        return False
+                self._accepted_ports.discard(port)
+        with self._quiet:  # the probe is closed now: nothing of ours is left open
+            while self._open:
+                if not self._quiet.wait(max(0.0, deadline - time.monotonic())):
+                    return False
+        return True
+
     # Used by the handler threads.
+    def _accepted(self, client_address: Any) -> None:
+        with self._quiet:
+            self._open += 1
+            if len(self._accepted_ports) > 4096:  # only settle() reads them; bound the set
+                self._accepted_ports.clear()
+            self._accepted_ports.add(client_address[1])
+            self._quiet.notify_all()
+
+    def _closed(self) -> None:
+        with self._quiet:
+            self._open -= 1
+            self._quiet.notify_all()
+
     def _track(self, conn: socket.socket, add: bool) -> None:
         with self._lock:
             (self._conns.add if add else self._conns.discard)(conn)

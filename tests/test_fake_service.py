@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import httpx2
 import pytest
 from google import genai
 from google.genai import errors, types
 
 from tests.fake_gemini import FAKE_API_KEY, FakeGemini, fake_gemini, ok  # noqa: F401
+from tests.sdk_line import httpx
 
 
 def post(fake: FakeGemini, path: str, body: dict[str, object],
-         key: str | None = FAKE_API_KEY) -> httpx2.Response:
+         key: str | None = FAKE_API_KEY) -> httpx.Response:
     headers = {"x-goog-api-key": key} if key else {}
-    with httpx2.Client() as http:
+    with httpx.Client() as http:
         return http.post(fake.base_url + path, json=body, headers=headers)
 
 
@@ -83,7 +83,7 @@ def test_vertex_paths_need_a_token_and_a_model_vertex_serves(fake_gemini: FakeGe
     path = "/v1beta1/projects/p/locations/us-central1/publishers/google/models/{}:generateContent"
     r = post(fake_gemini, path.format("gemini-2.5-flash"), USER, key=None)
     assert r.status_code == 401 and r.json()["error"]["status"] == "UNAUTHENTICATED"
-    with httpx2.Client(headers={"Authorization": "Bearer t"}) as http:
+    with httpx.Client(headers={"Authorization": "Bearer t"}) as http:
         served = http.post(fake_gemini.base_url + path.format("gemini-2.5-flash"), json=USER)
         alias = http.post(fake_gemini.base_url + path.format("gemini-flash-latest"), json=USER)
     assert served.status_code == 200
