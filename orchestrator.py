@@ -3,7 +3,7 @@
 
 import sys
 
-from meta_prompting.cli import main
+from meta_prompting.face.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,5 +1,5 @@
 import sys
 
-from meta_prompting.cli import main
+from meta_prompting.face.cli import main
 
 sys.exit(main())

@@ -32,7 +32,7 @@ def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     monkeypatch.setenv("COLUMNS", "100")
-    from meta_prompting import ratelimit
+    from meta_prompting.models import ratelimit
 
     ratelimit.forget()  # a test is one command: it starts with the model's full pace
     # The user library: a private, empty one (not yet made, as on a first run).

@@ -52,8 +52,8 @@ class Crasher:
 def install(spec: str) -> Crasher:
     point, _, nth = spec.partition(":")
     crasher = Crasher(point, int(nth or "1"))
-    import meta_prompting.step as step
-    from meta_prompting.generate import GeminiGenerator
+    import meta_prompting.store.step as step
+    from meta_prompting.models.gemini import GeminiGenerator
 
     real_clear = step.remove_dead_folders
 
@@ -105,7 +105,7 @@ def main() -> int:
     spec = os.environ.get("MP_CRASH_AT")
     if spec:
         install(spec)
-    from meta_prompting.cli import main as cli_main
+    from meta_prompting.face.cli import main as cli_main
 
     sys.argv = [str(Path(__file__).resolve().parent.parent / "orchestrator.py"), *sys.argv[1:]]
     return cli_main()

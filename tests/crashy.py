@@ -25,7 +25,7 @@ def main() -> int:
         real_fsync(fd)
 
     os.fsync = slow_fsync
-    from meta_prompting.cli import main as cli_main
+    from meta_prompting.face.cli import main as cli_main
 
     sys.argv = [str(Path(__file__).resolve().parent.parent / "orchestrator.py"), *sys.argv[2:]]
     return cli_main()

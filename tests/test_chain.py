@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from meta_prompting.cli import main
+from meta_prompting.face.cli import main
 from tests.conftest import REPO, MakeLibrary
 from tests.fake_gemini import FakeGemini, RequestRecord, error, ok
 from tests.test_grade import GOALS as GRADE_GOALS

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from meta_prompting.cli import main
+from meta_prompting.face.cli import main
 from tests.conftest import AUDIT, AUDIT_PARTS, REPO, MakeLibrary
 
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from meta_prompting.cli import main
-from meta_prompting.evidence import Evidence, collect
-from meta_prompting.ignore import parse_rule
+from meta_prompting.evidence.ignore import parse_rule
+from meta_prompting.evidence.read import Evidence, collect
+from meta_prompting.face.cli import main
 from tests.conftest import AUDIT, AUDIT_PARTS, REPO, MakeLibrary
 from tests.fake_gemini import FakeGemini, ok
 

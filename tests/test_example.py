@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from meta_prompting.cli import main
+from meta_prompting.face.cli import main
 from tests.conftest import REPO
 from tests.fake_gemini import FakeGemini, RequestRecord, ok
 

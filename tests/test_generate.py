@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from meta_prompting.cli import main
-from meta_prompting.generate import clean_answer
+from meta_prompting.face.cli import main
+from meta_prompting.models.gemini import clean_answer
 from tests.conftest import AUDIT, AUDIT_PARTS, MakeLibrary
 from tests.fake_gemini import (
     FAKE_API_KEY,
@@ -368,15 +368,15 @@ def test_a_full_disk_keeps_nothing_and_leaves_a_placeholder(
 
 
 def test_the_generators_request_spells_out_what_the_library_relies_on() -> None:
-    from meta_prompting.build import BuildOptions
-    from meta_prompting.generate import (
+    from meta_prompting.library.goals import load_library
+    from meta_prompting.models.gemini import (
         KIND_INSTRUCTIONS,
         SYSTEM_INSTRUCTION,
         PartRequest,
         build_prompt,
     )
-    from meta_prompting.library import load_library
-    from meta_prompting.supply import request_for
+    from meta_prompting.parts.supply import request_for
+    from meta_prompting.toolkit.build import BuildOptions
     from tests.conftest import REPO
 
     library = load_library(REPO)
@@ -400,8 +400,8 @@ def test_the_generators_request_spells_out_what_the_library_relies_on() -> None:
 
 
 def test_examples_are_the_nearest_parts_of_the_same_kind() -> None:
-    from meta_prompting.library import Goal, Part, load_library
-    from meta_prompting.supply import pick_examples
+    from meta_prompting.library.goals import Goal, Part, load_library
+    from meta_prompting.parts.supply import pick_examples
     from tests.conftest import REPO
 
     library = load_library(REPO)

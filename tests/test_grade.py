@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from meta_prompting.cli import main
-from meta_prompting.grade import criteria_of, parse_judgment
+from meta_prompting.face.cli import main
+from meta_prompting.grading.grade import criteria_of, parse_judgment
 from tests.conftest import MakeLibrary
 from tests.fake_gemini import KEEP, FakeGemini, Reply, RequestRecord, error, json_reply, ok
 
@@ -262,8 +262,8 @@ def test_criteria_are_read_from_lines_of_their_own() -> None:
 
 
 def test_a_judgment_naming_an_unknown_criterion_is_invalid() -> None:
-    from meta_prompting.grade import Rubric
-    from meta_prompting.prompt import Sections
+    from meta_prompting.grading.grade import Rubric
+    from meta_prompting.toolkit.prompt import Sections
 
     rubric = Rubric("GRADE", ("A",), "Q?", "s", Sections("p", ()), "0")
     text = json.dumps({"criteria": {"A": {"verdict": "PASS", "quote": "q"},
@@ -407,8 +407,8 @@ JUDGMENT = {"criteria": {"A": {"reasoning": "r", "quotes": ["keys expire togethe
         "words-around", "braces-before", "one-quote-field", "longer-closing-fence",
         "fence-never-closed"])
 def test_a_judgment_is_read_as_real_models_write_it(text: str) -> None:
-    from meta_prompting.grade import Rubric
-    from meta_prompting.prompt import Sections
+    from meta_prompting.grading.grade import Rubric
+    from meta_prompting.toolkit.prompt import Sections
 
     rubric = Rubric("GRADE", ("A",), "Q?", "s", Sections("p", ()), "0")
     judged = parse_judgment(text, rubric, ANSWER)
@@ -421,8 +421,8 @@ def test_a_judgment_is_read_as_real_models_write_it(text: str) -> None:
     '```json\n{"criteria": {}}\n```',
 ], ids=["empty", "words-only", "fenced-garbage", "a-list", "fenced-but-invalid"])
 def test_a_reply_without_a_valid_judgment_is_refused(text: str) -> None:
-    from meta_prompting.grade import Rubric
-    from meta_prompting.prompt import Sections
+    from meta_prompting.grading.grade import Rubric
+    from meta_prompting.toolkit.prompt import Sections
 
     rubric = Rubric("GRADE", ("A",), "Q?", "s", Sections("p", ()), "0")
     with pytest.raises(ValueError):

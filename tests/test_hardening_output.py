@@ -14,11 +14,11 @@ from urllib.parse import quote
 
 import pytest
 
-from meta_prompting import show
-from meta_prompting.cli import main
 from meta_prompting.errors import GenerationError
-from meta_prompting.generate import check_substance, clean_answer
-from meta_prompting.keys import check_no_key, find_key, key_blocker, scrub_secrets
+from meta_prompting.face import show
+from meta_prompting.face.cli import main
+from meta_prompting.models.gemini import check_substance, clean_answer
+from meta_prompting.models.keys import check_no_key, find_key, key_blocker, scrub_secrets
 from tests.conftest import AUDIT, AUDIT_PARTS, REPO, MakeLibrary
 from tests.fake_gemini import (
     FakeGemini,
@@ -403,7 +403,7 @@ def test_a_reason_from_the_model_is_escaped(
 
 
 def test_the_wizard_escapes_what_it_shows() -> None:
-    from meta_prompting.wizard import _escape
+    from meta_prompting.face.wizard import _escape
 
     assert _escape("[bold]x\x1b]0;t\x07") == "\\[bold]x\\x1b]0;t\\x07"
 

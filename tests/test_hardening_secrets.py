@@ -14,8 +14,8 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from meta_prompting.cli import main
-from meta_prompting.keys import scrub_secrets
+from meta_prompting.face.cli import main
+from meta_prompting.models.keys import scrub_secrets
 from tests import fake_wire
 from tests.conftest import AUDIT, AUDIT_PARTS, REPO, MakeLibrary
 from tests.fake_gemini import FakeGemini, ok
@@ -214,7 +214,7 @@ def test_a_model_name_holding_the_key_is_refused(
 
 
 def test_a_record_is_scrubbed_whatever_reaches_it(tmp_path: Path) -> None:
-    from meta_prompting.run import RUN_FILE, keep
+    from meta_prompting.runs.run import RUN_FILE, keep
 
     keep(tmp_path / "r", "an answer", {"model": f"m-{KEY}", "nested": [{"k": KEY[:9]}]})
     assert leaked(root=tmp_path) == []
@@ -235,7 +235,7 @@ def char_stream(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize("pieces", [12, 40, 200])
 def test_the_stream_scrubber_passes_on_what_a_whole_scrub_would(pieces: int) -> None:
-    from meta_prompting.keys import StreamScrubber
+    from meta_prompting.models.keys import StreamScrubber
 
     for text in (STREAMED, KEY, f"{KEY[:7]}|{KEY[7:]}", "rt3-rt3-secret-k", "no key at all"):
         shown: list[str] = []
@@ -247,7 +247,7 @@ def test_the_stream_scrubber_passes_on_what_a_whole_scrub_would(pieces: int) -> 
 
 
 def test_the_stream_scrubber_holds_back_only_what_could_start_a_key() -> None:
-    from meta_prompting.keys import StreamScrubber
+    from meta_prompting.models.keys import StreamScrubber
 
     shown: list[str] = []
     scrubber = StreamScrubber(shown.append)

@@ -16,8 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from meta_prompting.cli import main
-from meta_prompting.files import (
+from meta_prompting.face.cli import main
+from meta_prompting.library.goals import Part, load_library
+from meta_prompting.library.mapfile import MAX_DEPTH, _Locator, _parse_json, read_goal_map
+from meta_prompting.parts.supply import pick_examples
+from meta_prompting.store.files import (
     MAX_PART_NAME,
     NotRegularFile,
     os_reason,
@@ -25,9 +28,6 @@ from meta_prompting.files import (
     real_path,
     remove_stale_temporaries,
 )
-from meta_prompting.library import Part, load_library
-from meta_prompting.mapfile import MAX_DEPTH, _Locator, _parse_json, read_goal_map
-from meta_prompting.supply import pick_examples
 from tests.conftest import AUDIT, AUDIT_PARTS, REPO, MakeLibrary
 from tests.fake_gemini import FakeGemini
 
@@ -135,7 +135,7 @@ def test_a_lone_surrogate_is_refused_where_it_is_read(make_library: MakeLibrary,
 
 
 def test_a_lone_surrogate_in_a_jobs_description_is_refused() -> None:
-    from meta_prompting.mapfile import parse_jobs
+    from meta_prompting.library.mapfile import parse_jobs
 
     jobs, problems = parse_jobs(json.dumps({"personas/a.txt": "x \ud800"}))
     assert jobs == {} and "lone surrogate" in problems[0]
@@ -232,8 +232,8 @@ def test_an_unused_fifo_in_a_parts_bin_never_hangs_generation(
     os.mkfifo(audit_lib / "components/personas/zz_pipe.txt")
     code = ("import sys\n"
             "from pathlib import Path\n"
-            "from meta_prompting.library import load_library, Part\n"
-            "from meta_prompting.supply import pick_examples\n"
+            "from meta_prompting.library.goals import load_library, Part\n"
+            "from meta_prompting.parts.supply import pick_examples\n"
             "lib = load_library(Path(sys.argv[1]))\n"
             "goal = lib.goals['AUDIT']\n"
             "print([n for n, _ in pick_examples(lib, Part('persona', 'new.txt'), goal, 5)])\n")

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from meta_prompting.cli import main
-from meta_prompting.layers import builtin_root, user_home
-from meta_prompting.library import Part, load_library
-from meta_prompting.supply import lock_path
+from meta_prompting.face.cli import main
+from meta_prompting.library.goals import Part, load_library
+from meta_prompting.library.layers import builtin_root, user_home
+from meta_prompting.parts.supply import lock_path
 from tests.conftest import AUDIT, AUDIT_PARTS, REPO, MakeLibrary
 from tests.fake_gemini import FakeGemini
 
@@ -262,7 +262,7 @@ def test_pip_install_then_build_from_an_empty_folder(tmp_path: Path) -> None:
     assert (empty / "output/x/00_PERSONA.md").read_text().startswith("You are")
     assert sorted(p.name for p in empty.iterdir()) == ["output"]
     # The built-in library came from the wheel, not from this checkout.
-    where = subprocess.run([str(python), "-c", "from meta_prompting.layers import "
+    where = subprocess.run([str(python), "-c", "from meta_prompting.library.layers import "
                             "builtin_root; print(builtin_root())"], capture_output=True,
                            text=True, timeout=60, cwd=empty, env=env).stdout.strip()
     assert Path(where).is_relative_to(Path(site)), where

@@ -7,9 +7,9 @@ import json
 import pytest
 
 from meta_prompting.errors import UnknownGoalError
-from meta_prompting.files import check_part_name, check_project_name
-from meta_prompting.library import Library, Part, parse_goal_map
-from meta_prompting.mapfile import parse_jobs
+from meta_prompting.library.goals import Library, Part, parse_goal_map
+from meta_prompting.library.mapfile import parse_jobs
+from meta_prompting.store.files import check_part_name, check_project_name
 
 
 def goal(**overrides: object) -> dict[str, object]:
@@ -146,7 +146,7 @@ def test_generation_jobs_are_validated() -> None:
 ])
 @pytest.mark.parametrize("name", ["AUDIT", "audit", "A1_B", "_X"])
 def test_the_quick_check_and_the_full_one_agree(name: str, spec: object) -> None:
-    from meta_prompting.mapfile import _goal_problems, _is_valid_goal, _Locator
+    from meta_prompting.library.mapfile import _goal_problems, _is_valid_goal, _Locator
 
     text = json.dumps({name: spec})
     assert _is_valid_goal(name, spec) == (not _goal_problems(name, spec, _Locator(text, "m")))

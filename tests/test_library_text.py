@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from meta_prompting.cli import main
-from meta_prompting.library import Goal, Part, load_library
+from meta_prompting.face.cli import main
+from meta_prompting.library.goals import Goal, Part, load_library
 from tests.conftest import REPO
 
 LIBRARY = load_library(REPO)

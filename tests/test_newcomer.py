@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from questionary import Choice
 
-from meta_prompting import show
-from meta_prompting.ask import rank
-from meta_prompting.cli import main
+from meta_prompting.face import show
+from meta_prompting.face.ask import rank
+from meta_prompting.face.cli import main
 from tests.conftest import AUDIT, AUDIT_PARTS, REPO, MakeLibrary
 from tests.fake_gemini import FakeGemini, error, ok
 from tests.test_wizard import BACKSPACE, ENTER, wizard  # noqa: F401  (a fixture)

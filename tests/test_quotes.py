@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from meta_prompting.quotes import is_quoted, normalise, pieces
+from meta_prompting.grading.quotes import is_quoted, normalise, pieces
 
 # An answer as real models write one: numbered and bold headings, code, lists, a table,
 # a blockquote, typographic apostrophes, quotes and dashes.

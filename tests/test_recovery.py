@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from meta_prompting.cli import main
-from meta_prompting.prompt import EVIDENCE_PLACEHOLDER, TASK_PLACEHOLDER
+from meta_prompting.face.cli import main
+from meta_prompting.toolkit.prompt import EVIDENCE_PLACEHOLDER, TASK_PLACEHOLDER
 from tests.conftest import AUDIT, AUDIT_PARTS, MakeLibrary
 from tests.fake_gemini import FAKE_API_KEY, FakeGemini, ok
 

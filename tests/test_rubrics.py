@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from meta_prompting.cli import main
-from meta_prompting.grade import criteria_of, judge_prompt, read_rubric
-from meta_prompting.library import load_library, parse_goal_map
-from meta_prompting.prompt import Filling, Sections, render_prompt, split_output_format
+from meta_prompting.face.cli import main
+from meta_prompting.grading.grade import criteria_of, judge_prompt, read_rubric
+from meta_prompting.library.goals import load_library, parse_goal_map
+from meta_prompting.toolkit.prompt import Filling, Sections, render_prompt, split_output_format
 from tests.conftest import REPO, MakeLibrary
 from tests.fake_gemini import FakeGemini
 from tests.test_chain import write_chain
@@ -114,7 +114,7 @@ def test_a_graded_chain_stage_needs_its_goals_rubric(plain: Path, tmp_path: Path
 
 def judge_of(goal: str, task: str = "Review it.") -> tuple[str, str]:
     """(the graded request, the judge's prompt) for a shipped goal and its rubric."""
-    from meta_prompting.parts import inspect_parts
+    from meta_prompting.library.parts import inspect_parts
 
     g = LIBRARY.goals[goal]
     texts = [s.text or "" for s in inspect_parts(LIBRARY, g.parts)]

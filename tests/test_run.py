@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from meta_prompting.cli import main
+from meta_prompting.face.cli import main
 from tests.conftest import AUDIT, AUDIT_PARTS, REPO, MakeLibrary
 from tests.fake_gemini import FakeGemini, blocked, error, finish, hang, ok
 
@@ -269,7 +269,7 @@ def test_an_answer_holding_the_key_is_refused_and_the_key_shown_nowhere(
 
 def test_a_streamed_answer_is_shown_as_it_comes_and_kept_whole(
         lib: Path, evidence: Path, fake_gemini: FakeGemini) -> None:
-    from meta_prompting.run import LazyCall, RunOptions, Session, Settings, run_samples
+    from meta_prompting.runs.run import LazyCall, RunOptions, Session, Settings, run_samples
 
     fake_gemini.stream_chunks = 4
     fake_gemini.enqueue(ok("one two three four five six seven eight"))
@@ -284,7 +284,7 @@ def test_a_streamed_answer_is_shown_as_it_comes_and_kept_whole(
 
 
 def test_a_stream_cut_short_keeps_nothing(lib: Path, fake_gemini: FakeGemini) -> None:
-    from meta_prompting.run import LazyCall, RunOptions, Session, Settings, run_samples
+    from meta_prompting.runs.run import LazyCall, RunOptions, Session, Settings, run_samples
     from tests.fake_gemini import cut_stream
 
     fake_gemini.enqueue(cut_stream("a streamed answer that never ends", after=1))

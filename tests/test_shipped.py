@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from meta_prompting.cli import main
-from meta_prompting.library import load_library
+from meta_prompting.face.cli import main
+from meta_prompting.library.goals import load_library
 from tests.conftest import REPO
 
 SHIPPED_GOALS = list(json.loads((REPO / "goal_map.json").read_text()))
@@ -66,7 +66,7 @@ def test_orchestrator_builds_from_its_own_folder_by_default(shipped: Path) -> No
 def heavy_modules_after(*argv: str) -> list[str]:
     code = (
         "import sys\n"
-        "from meta_prompting.cli import main\n"
+        "from meta_prompting.face.cli import main\n"
         f"assert main({list(argv)!r}) in (0, 3)\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
         "('google', 'questionary', 'rich', 'filelock', 'httpx', 'httpx2', 'prompt_toolkit'))\n"

@@ -8,12 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from meta_prompting.cli import main
 from meta_prompting.errors import ConflictError
-from meta_prompting.files import sha256_bytes, write_atomic
-from meta_prompting.library import Goal, Part
-from meta_prompting.prompt import Document, Filling
-from meta_prompting.toolkit import (
+from meta_prompting.face.cli import main
+from meta_prompting.library.goals import Goal, Part
+from meta_prompting.store.files import sha256_bytes, write_atomic
+from meta_prompting.toolkit.assemble import (
     MANIFEST_FILE,
     PERSONA_FILE,
     PROMPT_FILE,
@@ -24,6 +23,7 @@ from meta_prompting.toolkit import (
     render_manifest,
     write_toolkit,
 )
+from meta_prompting.toolkit.prompt import Document, Filling
 from tests.conftest import AUDIT, AUDIT_PARTS, MakeLibrary
 
 GOAL = Goal("AUDIT", "Review a change", Part("persona", "p.txt"), Part("protocol", "q.txt"),
@@ -245,7 +245,7 @@ def test_write_atomic_cleans_up_when_interrupted(tmp_path: Path, monkeypatch: py
 @pytest.mark.parametrize("writes_before_crash", [1, 2, 3])
 def test_a_build_killed_mid_write_is_finished_by_the_next_even_if_a_part_changed(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, writes_before_crash: int) -> None:
-    import meta_prompting.toolkit as toolkit
+    import meta_prompting.toolkit.assemble as toolkit
 
     out = tmp_path / "x"
     write(out, ALL)
@@ -280,7 +280,7 @@ def test_stale_temporaries_of_dead_writers_are_removed(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    from meta_prompting.files import remove_stale_temporaries
+    from meta_prompting.store.files import remove_stale_temporaries
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True).stdout.strip()

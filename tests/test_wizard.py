@@ -22,7 +22,7 @@ from prompt_toolkit.data_structures import Size
 from prompt_toolkit.input import PipeInput, create_pipe_input
 from prompt_toolkit.output.vt100 import Vt100_Output
 
-from meta_prompting.cli import main
+from meta_prompting.face.cli import main
 from tests.conftest import AUDIT, AUDIT_PARTS, MakeLibrary
 from tests.fake_gemini import FakeGemini, Reply, error, hang, ok
 

@@ -1,0 +1,1 @@
+"""Chains: stages of fresh sessions, their file, their hand-offs and their run."""

@@ -1,0 +1,1 @@
+"""What people hand in: the task and the evidence locker, read and guarded."""

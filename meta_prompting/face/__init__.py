@@ -1,0 +1,1 @@
+"""The faces people use: the flags, the wizard, and what both show."""

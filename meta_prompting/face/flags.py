@@ -1,0 +1,234 @@
+"""The flags: every capability's group with an example, and checks on their values.
+
+Parsing only; `cli` decides what runs. A bad value is a usage error (exit 2), raised,
+so that one place maps it (and reports it as JSON under --json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import NoReturn
+
+from meta_prompting import __version__
+from meta_prompting.errors import UsageError
+from meta_prompting.runs.run import MAX_SAMPLES
+from meta_prompting.toolkit.build import DEFAULT_JOBS, DEFAULT_MODEL, DEFAULT_TIMEOUT
+
+MAX_JOBS = 64  # more threads than this only queue on the service and exhaust descriptors
+MAX_TIMEOUT = 24 * 3600.0  # seconds; beyond it a thread wait overflows
+
+EXAMPLES = """\
+examples:
+  build output/payments-review/ from the AUDIT goal's parts:
+    %(prog)s --goal AUDIT --project payments-review
+  show what a build would do, writing nothing:
+    %(prog)s --goal debug --project crash --dry-run
+  the interactive wizard:
+    %(prog)s
+  every goal and its parts; validate the whole library (for CI):
+    %(prog)s --list
+    %(prog)s --check
+  start your own library here from the built-in one, to edit and extend:
+    %(prog)s --init
+  generate every missing part of the library, five at a time:
+    GEMINI_API_KEY=... %(prog)s --generate-missing --jobs 5
+
+exit codes: 0 done, 1 error, 2 bad flags, 3 incomplete (a part, a run,
+a grade or a stage could not be made: run the same command again), 4 a
+graded answer failed the scorecard, 130 interrupted, 141 output closed.
+"""
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None) -> None:
+        # argparse makes a formatter for every add_argument() and, with no width, imports
+        # shutil (~4 ms, 0.2x a bare start-up) to ask the terminal's. Ask it ourselves.
+        if width is None:
+            try:
+                width = int(os.environ.get("COLUMNS") or os.get_terminal_size().columns)
+            except (ValueError, OSError):
+                width = 80
+            width = min(width if width > 0 else 80, 1000) - 2  # COLUMNS=0 or 100000
+        super().__init__(prog, indent_increment, max_help_position, max(width, 40))
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One place maps errors to exits (and --json must report usage errors too).
+        raise UsageError(message)
+
+
+def make_parser(name: str | None = None) -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=name or prog(),
+        description="Assemble a prompt toolkit for a goal from the parts bin, generating "
+                    "missing parts with Gemini. With no --goal/--project, in a terminal, "
+                    "a wizard asks what it needs.",
+        epilog=EXAMPLES,
+        formatter_class=_HelpFormatter,
+        allow_abbrev=False,  # --js must not quietly mean --json: flags are a contract
+    )
+    parser.add_argument("--goal", "-g", metavar="GOAL",
+                        help="the goal to build, e.g. AUDIT (any case)")
+    parser.add_argument("--project", "-p", metavar="NAME",
+                        help="the toolkit's folder name under output/")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--list", action="store_true",
+                      help="list every goal, its parts and their status")
+    mode.add_argument("--check", action="store_true",
+                      help="validate goal_map.json and every part; exit 1 on a problem")
+    mode.add_argument("--generate-missing", action="store_true",
+                      help="generate every missing part the map names (or --goal's), "
+                           "without building a toolkit")
+    mode.add_argument("--init", nargs="?", const=".", metavar="DIR",
+                      help="copy the built-in library into DIR (default: here) to start "
+                           "your own; never overwrites a file")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="show what a build would do; write nothing")
+    parser.add_argument("--force", action="store_true",
+                        help="overwrite toolkit files edited by hand")
+    parser.add_argument("--json", action="store_true",
+                        help="print exactly one JSON document on stdout")
+    parser.add_argument("--quiet", "-q", action="store_true",
+                        help="print nothing but errors")
+    parser.add_argument("--non-interactive", action="store_true",
+                        help="never ask questions (also when CI is set or there is no "
+                             "terminal); --goal and --project are then required")
+    parser.add_argument("--root", metavar="DIR",
+                        help="the project library: a folder with goal_map.json, "
+                             "components/ and output/ (default: $META_PROMPTING_ROOT, else "
+                             "the current folder if it has a goal_map.json). What it lacks "
+                             "comes from $META_PROMPTING_HOME's library, then the built-in "
+                             "one")
+    parser.add_argument("--version", action="version", version=f"meta-prompting {__version__}")
+    gen = parser.add_argument_group("generating missing parts (Gemini)")
+    gen.add_argument("--no-generate", action="store_true",
+                     help="never call the model; missing parts become placeholders")
+    gen.add_argument("--model", metavar="NAME",
+                     help=f"Gemini model (default: $META_PROMPTING_MODEL or {DEFAULT_MODEL})")
+    gen.add_argument("--jobs", "-j", metavar="N", type=_jobs, default=DEFAULT_JOBS,
+                     help=f"parts generated at once (default: {DEFAULT_JOBS})")
+    gen.add_argument("--timeout", metavar="SECONDS", type=_timeout,
+                     default=DEFAULT_TIMEOUT,
+                     help=f"give up on a part after this long, retries included "
+                          f"(default: {DEFAULT_TIMEOUT:g})")
+    gen.add_argument("--describe", metavar="FILE=TEXT", action="append", default=[],
+                     type=_description,
+                     help="what a missing part is for, told to the model (repeatable)")
+    gen.add_argument("--regenerate", metavar="FILE", action="append", default=[],
+                     help="generate this part again even though it exists (repeatable)")
+    run = parser.add_argument_group(
+        "filling and running the toolkit (each run a fresh session)",
+        "e.g. %(prog)s -g DEBUG -p crash --task-file bug.md --evidence src/ --run")
+    run.add_argument("--task", metavar="TEXT",
+                     help="fill the <task> block: what you want done (also writes 02_PROMPT.md)")
+    run.add_argument("--task-file", metavar="FILE", help="the task from a file (- = stdin)")
+    run.add_argument("--evidence", metavar="PATH", action="append", default=[],
+                     help="a file or folder for the <evidence> block (repeatable; - = stdin)."
+                          " A folder's walk stays in it and leaves out hidden files, files "
+                          "that may hold secrets, this tool's output and what .gitignore "
+                          "leaves out")
+    run.add_argument("--evidence-all", action="store_true",
+                     help="walk folders without .gitignore: send what it leaves out too")
+    run.add_argument("--run", action="store_true",
+                     help="send the filled prompt to the model; keep the answer in runs/")
+    run.add_argument("--samples", metavar="N", type=_samples,
+                     help="make sure N independent answers exist (default 1, at most "
+                          f"{MAX_SAMPLES}; implies --run)")
+    run.add_argument("--again", action="store_true",
+                     help="one more answer beside those kept (implies --run)")
+    run.add_argument("--max-tokens", metavar="N", type=_positive_int,
+                     help="the longest answer the model may give (default: the model's)")
+    grade = parser.add_argument_group(
+        "grading answers with the scorecard (exit 4 when one fails)",
+        "e.g. %(prog)s -g SIMULATE -p cache --task-file task.md --evidence src/ --grade")
+    grade.add_argument("--grade", action="store_true",
+                       help="grade every answer kept for this task (running it first if need "
+                            "be): a PASS/FAIL per criterion")
+    grade.add_argument("--answer", metavar="FILE",
+                       help="grade this answer, made elsewhere, against the filled toolkit")
+    grade.add_argument("--grade-with", metavar="GOAL",
+                       help="the goal whose protocol holds the rubric (default: the one the "
+                            "goal names in the map; a goal naming none is not graded)")
+    grade.add_argument("--judges", metavar="K", type=_odd_int, default=1,
+                       help="independent judgments per answer, verdicts by majority "
+                            "(odd; default 1)")
+    chain = parser.add_argument_group(
+        "chains of fresh sessions (one stage's answer feeds the next)",
+        "e.g. %(prog)s --chain examples/batch-recovery/chain.json --project batch")
+    chain.add_argument("--chain", metavar="FILE",
+                       help="run the stages of a chain file into output/<project>/<stage>/; "
+                            "running it again runs only what is missing or changed")
+    return parser
+
+
+def _odd_int(text: str) -> int:
+    value = _positive_int(text)
+    if value % 2 == 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be odd, so a majority always exists")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0 seconds")
+    return value
+
+
+def _samples(text: str) -> int:
+    value = _positive_int(text)
+    if value > MAX_SAMPLES:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at most {MAX_SAMPLES} (each "
+                                         "sample is a full session with the model)")
+    return value
+
+
+def _jobs(text: str) -> int:
+    value = _positive_int(text)
+    if value > MAX_JOBS:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at most {MAX_JOBS}")
+    return value
+
+
+def _timeout(text: str) -> float:
+    value = _positive_float(text)
+    if value > MAX_TIMEOUT:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at most {MAX_TIMEOUT:g} seconds "
+                                         "(24 hours)")
+    return value
+
+
+def _description(text: str) -> tuple[str, str]:
+    name, sep, description = text.partition("=")
+    if not sep or not name.strip() or not description.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} must look like FILE=TEXT, e.g. "
+                                         "'protocols/x.txt=what it is for'")
+    return name.strip(), " ".join(description.split())
+
+
+def prog() -> str:
+    """How the user invoked us, so hints name a command they can paste."""
+    argv0 = sys.argv[0] if sys.argv and sys.argv[0] else ""
+    name = os.path.basename(argv0)
+    if name == "meta-prompting":
+        return "meta-prompting"
+    if name == "__main__.py" and os.path.basename(os.path.dirname(argv0)) == "meta_prompting":
+        return "python -m meta_prompting"
+    return "python orchestrator.py"

@@ -1,0 +1,170 @@
+"""Rendering runs, scorecards and chains for people (their JSON is each report's own).
+
+Split from `show` by what it shows: the loop after a toolkit is built.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+from meta_prompting.face.show import build, console, nice_path, printable, writer
+
+if TYPE_CHECKING:
+    from meta_prompting.chains.chain import ChainReport
+    from meta_prompting.grading.scorecard import GradeReport
+    from meta_prompting.runs.run import RunReport, Sample
+    from meta_prompting.toolkit.build import BuildReport
+
+
+def run(built: BuildReport, ran: RunReport | None) -> None:
+    """A run: the toolkit in a line, then each sample, then where the answers are."""
+    out = nice_path(built.out_dir)
+    write = writer()  # wrapped at word boundaries in a terminal, whole when piped
+    if ran is None:
+        build(built)
+        if not built.dry_run:
+            write("Not run: the toolkit is incomplete, and a placeholder must never reach "
+                  "the model.\n")
+        return
+    changed = [f.name for f in built.files if f.action != "unchanged"]
+    verb = "would write" if built.dry_run else "wrote"
+    write(f"Toolkit {out}/ for goal {built.goal}"
+          + (f" ({verb} {', '.join(changed)})" if changed else " (unchanged)") + "\n")
+    if ran.dry_run:
+        sizes = ran.sizes
+        write(f"Dry run: would send {sizes['system_chars']:,} + {sizes['prompt_chars']:,} "
+              f"characters (about {sizes['estimated_tokens']:,} tokens) per sample\n")
+    for sample in ran.samples:
+        write(f"  {_sample_line(sample, out)}\n")
+    failed = [s for s in ran.samples if not s.ok]
+    if failed:
+        write(f"{len(failed)} of {len(ran.samples)} sample(s) failed; nothing was kept for "
+              "them. To finish, run the same command again:\n")
+        sys.stdout.write(f"  {printable(ran.command)}\n")  # whole, never wrapped: to paste
+
+
+def grade(report: GradeReport) -> None:
+    """The scorecard: a row a criterion (votes of K judges, or samples that passed)."""
+    from rich.markup import escape
+
+    from meta_prompting.grading.scorecard import EDITED_WORDS
+
+    cards = [g for g in report.graded if g.scorecard is not None]
+    out = console()
+    for g in report.graded:
+        if g.scorecard is None:
+            out.print(f"[red]not graded[/] {g.sample.run_id}: {escape(g.reason or '')}",
+                      soft_wrap=True)
+    if not cards:
+        if report.graded:
+            out.print(f"Run the same command again to finish: {escape(report.ran.command)}"
+                      if report.ran else "", soft_wrap=True)
+        return
+    first = cards[0].scorecard
+    assert first is not None
+    k = report.judges
+    names = first.rubric.criteria
+    left = max(len(n) for n in names) + 2
+    room = max((out.width or 80) - left - 11, 20)
+    rows = []
+    for name in names:
+        if len(cards) == 1:
+            ok = first.criterion_passes(name)
+            verdict = ("[green]PASS[/]" if ok else "[red]FAIL[/]") + (
+                f" {first.votes(name)}/{k}" if k > 1 else "")
+            reason = next((v.reasoning for v in first.judgments[0].verdicts
+                           if v.criterion == name), "")
+            if any(not v.supported for j in first.judgments for v in j.verdicts
+                   if v.criterion == name):
+                reason = "(quote not in the answer) " + reason
+            reason = " ".join(printable(reason).split())
+            if len(reason) > room:
+                reason = reason[:room - 1].rstrip() + "…"
+            width = 4 + (len(f" {k}/{k}") if k > 1 else 0)
+            pad = " " * (width - len(("PASS" if ok else "FAIL") + (
+                f" {first.votes(name)}/{k}" if k > 1 else "")))
+            rows.append(f"{escape(name):<{left}}{verdict}{pad}  {escape(reason)}")
+        else:
+            n = sum(bool(g.scorecard and g.scorecard.criterion_passes(name)) for g in cards)
+            rows.append(f"{escape(name):<{left}}{n}/{len(cards)} answers pass")
+    out.print("\n".join(rows), soft_wrap=True)
+    if len(cards) == 1:
+        word = "[green]PASS[/]" if first.passed else "[red]FAIL[/]"
+        yes = first.path_votes * 2 > k
+        out.print(f"Path forward: {'YES' if yes else 'NO'}"
+                  + (f" ({first.path_votes}/{k})" if k > 1 else "")
+                  + f". Overall: {word}"
+                  + (f" ([yellow]{EDITED_WORDS}[/])" if cards[0].edited else "")
+                  + ". Scorecard: "
+                  + escape(nice_path(cards[0].path or cards[0].sample.folder)), soft_wrap=True)
+    else:
+        passed = sum(bool(g.scorecard and g.scorecard.passed) for g in cards)
+        edited = [g for g in cards if g.edited]
+        out.print(f"{passed} of {len(cards)} answers pass the scorecard "
+                  f"(scorecards in each runs/<id>/)"
+                  + (f"; [yellow]{EDITED_WORDS}[/] in " + escape(
+                      ", ".join(g.sample.run_id for g in edited)) if edited else ""))
+
+
+def chain(report: ChainReport) -> None:
+    """A row a stage, in the chain's order, then where the index is and what to do.
+
+    Plain lines, like a build's: a chain with every answer kept should cost about what
+    its stages do, and rich's import alone was a third of a cached 50-stage chain.
+    """
+    rows = [("stage", "goal", "status", "grade", "tokens", "seconds")]
+    for r in report.results:
+        record = r.sample.record if r.sample else {}
+        tokens = (record.get("tokens") or {}).get("answer")
+        seconds = record.get("seconds")
+        card = r.graded.scorecard if r.graded else None
+        grade = "" if card is None else ("PASS" if card.passed else "FAIL")
+        if r.graded is not None and r.graded.edited:
+            from meta_prompting.grading.scorecard import EDITED_WORDS
+
+            grade += f" ({EDITED_WORDS})"
+        if r.sessions > 1:
+            grade += f" ({r.sessions} sessions)"
+        edited = " (edited by hand)" if r.sample is not None and r.sample.edited else ""
+        rows.append((printable(r.stage.name), r.stage.goal, r.status + edited, grade,
+                     f"{tokens:,}" if tokens else "", f"{seconds:.1f}" if seconds else ""))
+    # Aligned columns, no trailing blanks: a table read by people and by grep.
+    widths = [max(len(row[i]) for row in rows) for i in range(6)]
+    lines = ["  ".join(c.ljust(w) if i < 4 else c.rjust(w)
+                       for i, (c, w) in enumerate(zip(row, widths, strict=True))).rstrip()
+             for row in rows]
+    sys.stdout.write("\n".join(lines) + "\n")
+    write = writer()  # below the table, wrapped at word boundaries in a terminal
+    for r in report.results:  # a reason is read whole, not folded in a cell
+        if r.reason and r.status != "would run":
+            write(f"{r.stage.name} {r.status}: {r.reason}")
+    if report.dry_run:
+        from meta_prompting.models.keys import key_blocker
+
+        blocker = key_blocker()
+        write("Dry run: nothing sent, nothing written."
+              + (f" No model yet: {blocker}." if blocker else ""))
+        return
+    write(f"Index: {nice_path(report.out_dir)}/CHAIN.md")
+    if report.exit_code == 3:
+        # A missing section is in a kept answer: only an edit, then a run, gets past it.
+        write("To finish, edit the answer or the chain file as said above, then run:"
+              if any(r.missing_section for r in report.results)
+              else "To finish, run the same command again:")
+        sys.stdout.write(f"  {printable(report.command)}\n")  # whole, never wrapped
+
+
+def _sample_line(sample: Sample, out: str) -> str:
+    where = f"{out}/runs/{sample.run_id}/answer.md"
+    if sample.status == "failed":
+        return f"sample {sample.number}: failed: {sample.reason}"
+    if sample.status == "would run":
+        return f"sample {sample.number}: would run"
+    tokens = (sample.record.get("tokens") or {}).get("answer")
+    seconds = sample.record.get("seconds")
+    facts = ", ".join(x for x in (f"{tokens:,} answer tokens" if tokens else "",
+                                  f"{seconds:.1f}s" if seconds is not None else "") if x)
+    word = {"cached": "cached", "ran": "answered", "imported": "imported"}[sample.status]
+    edited = ", edited by hand" if sample.edited else ""
+    return f"sample {sample.number}: {word}{edited}: {where}" + (f" ({facts})" if facts else "")

@@ -1,0 +1,92 @@
+"""The standard streams, made safe to use: closed, gone, full or of any encoding.
+
+cli.main sets them up first and, when stdout fails, decides the exit here: a reader
+that went away is a quiet exit like any CLI killed by SIGPIPE, a full disk one line.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import sys
+import threading
+
+from meta_prompting.errors import EXIT_USER_ERROR
+
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell shows when any CLI's reader left
+
+
+_SAYING = threading.Lock()
+
+
+def say(line: str) -> None:
+    """A line on stderr, if there is one to write to: never on stdout instead.
+
+    Parts and samples are made on several threads: one whole write per line, one at
+    a time, or two lines land on one (print() writes the text and its newline apart).
+    """
+    if sys.stderr is None:
+        return
+    with _SAYING:
+        try:
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+        except OSError:
+            pass  # stderr is gone or full: nobody is there to read the line
+
+
+def set_up() -> None:
+    """Never die on a stream: a closed one becomes /dev/null, any encoding can print.
+
+    Python leaves sys.stdout None when descriptor 1 is closed (`>&-`); print() would
+    then write errors to stdout, and the next file opened would take descriptor 1.
+    """
+    for fd, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")):
+        stream = getattr(sys, name)
+        if stream is None:
+            try:
+                os.fstat(fd)
+            except OSError:
+                null = os.open(os.devnull, os.O_RDWR)
+                if null != fd:
+                    os.dup2(null, fd)
+                    os.close(null)
+            setattr(sys, name, open(fd, "w" if fd else "r", encoding="utf-8",  # noqa: SIM115
+                                    errors="backslashreplace", closefd=False))
+        elif fd and hasattr(stream, "reconfigure") and getattr(stream, "errors", "") in (
+                "strict", "surrogateescape"):  # PYTHONIOENCODING=ascii, LANG=C: é would fail
+            stream.reconfigure(errors="backslashreplace")
+
+
+def stdout_failed(e: OSError) -> bool:
+    """Was `e` stdout failing (a gone reader, a full disk), rather than a bug?
+
+    Such an error names no file, and stdout fails again when tried: what it failed to
+    write may be gone from its buffer, so a newline is tried too. Were stdout fine, that
+    newline goes out just before the traceback of a real bug.
+    """
+    if e.filename is not None:
+        return False
+    try:
+        sys.stdout.flush()
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+    except OSError:
+        return True
+    return False
+
+
+def lost_stdout(e: OSError) -> int:
+    from meta_prompting.store.files import os_reason
+
+    try:  # the interpreter's last flush must not fail again, with a traceback
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    except (OSError, ValueError):
+        pass
+    if e.errno == errno.EPIPE:
+        return EXIT_BROKEN_PIPE  # the reader went away (`| head`): nothing to say
+    say(f"error: cannot print the result: stdout: {os_reason(e)} (what the command "
+         "wrote to disk is kept)")
+    return EXIT_USER_ERROR

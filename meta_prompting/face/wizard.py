@@ -1,0 +1,279 @@
+"""The interactive wizard: asks what the flags would have said, then calls the same core.
+
+It only asks and shows. Planning, supplying parts, writing and the report are build()'s;
+each missing part is made by a `make` callback that the core calls under that part's
+lock, so the wizard never writes a file itself. questionary and rich are imported only
+here and in `ask`, which only the wizard uses: a plain build never pays for them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from meta_prompting.errors import EXIT_OK, EXIT_USER_ERROR
+from meta_prompting.face import ask
+from meta_prompting.face.existing import CANCEL, OVERWRITE, REBUILD, a_goal, describe_rebuild
+
+if TYPE_CHECKING:
+
+    from rich.console import Console
+
+    from meta_prompting.face.wizard_run import Asked
+    from meta_prompting.library.goals import Goal, Library
+    from meta_prompting.toolkit.build import BuildOptions, BuildReport, Plan
+
+
+
+def run_wizard(root: Path, goal: str | None, project: str | None,
+               options: BuildOptions, said: Asked | None = None) -> int:
+    """Ask for what the flags left out, build, show the report, offer to run it (and to
+    grade the answer); return the exit code."""
+    from meta_prompting.face import show
+    from meta_prompting.face.wizard_run import Asked, offer_run, read_flags
+    from meta_prompting.toolkit.assemble import project_dir, project_goal
+    from meta_prompting.toolkit.build import build, generation_blocker, plan_build
+
+    out = show.console()
+    library = _load_library(root, out)
+    if library is None:
+        return EXIT_USER_ERROR
+    # A flag answers its question before any is asked, so a bad one fails at once.
+    given = library.goal(goal) if goal is not None else None
+    said = said or Asked()  # the run and grade flags
+    flags = read_flags(library, said, options)
+    if project is not None:
+        _check_rebuild(library, project, options)
+    else:
+        asked = _ask_project(library, options, out)
+        if asked is None:
+            out.print("Cancelled: nothing written.")
+            return EXIT_OK
+        project, options = asked
+    blocker = generation_blocker(options._replace(make=None))
+    chosen = _choose_goal(library, project, given, blocker is None, out)
+    if chosen is None:
+        out.print("Nothing written.")
+        return EXIT_OK
+    if chosen.name != project_goal(project_dir(library, project)):
+        options = options._replace(change_goal=True)  # confirmed, or a new project
+    plan = plan_build(library, chosen.name, project)
+    _show_plan(out, plan, options, blocker)
+    if options.dry_run:
+        report = build(library, plan.goal.name, project, options)
+    elif not ask.confirm("Build it?"):
+        out.print("Nothing written.")
+        return EXIT_OK
+    else:
+        from meta_prompting.face.partmaker import PartMaker
+
+        maker = PartMaker(out, show.console(stderr=True), options, blocker,
+                          _count_asked(plan, options))
+        # The core's progress lines ("generating N parts") are the person's choices here;
+        # only "waiting for another run" is news.
+        report = build(library, plan.goal.name, project,
+                       options._replace(make=maker, progress=None))
+    _show_result(out, report)
+    if report.dry_run or not report.complete:
+        return report.exit_code
+    code = offer_run(out, library, report, options, said, flags)
+    return report.exit_code or code
+
+
+def _load_library(root: Path, out: Console) -> Library | None:
+    """The library, or None after showing every problem in it: check before asking."""
+    from meta_prompting.errors import LibraryError
+    from meta_prompting.face.show import plural
+    from meta_prompting.library.goals import load_jobs, load_library
+    from meta_prompting.library.survey import check_library
+
+    try:
+        library = load_library(root)
+        _, problems = load_jobs(root)
+    except LibraryError:
+        problems = ["the map"]
+    if not problems:
+        return library
+    # Only the errors: --check's warnings (unused parts, ...) would bury them here.
+    errors = [f.message for f in check_library(root).findings if f.level == "error"]
+    for message in errors:
+        out.print(f"[red]error:[/] {_escape(message)}")
+    out.print(f"{plural(len(errors), 'problem')} to fix first; nothing was asked and "
+              "nothing written.")
+    return None
+
+
+def _check_rebuild(library: Library, project: str, options: BuildOptions) -> None:
+    """Refuse now, not after every question, a rebuild that would lose a person's edits."""
+    from meta_prompting.toolkit.assemble import plan_writes, project_dir
+
+    plan_writes(project_dir(library, project), None, options.force)
+
+
+def _ask_project(library: Library, options: BuildOptions, out: Console
+                 ) -> tuple[str, BuildOptions] | None:
+    """The project's name, and the options a person chose for it (overwrite their edits)."""
+    from meta_prompting.errors import UnsafeNameError
+    from meta_prompting.store.files import check_project_name
+    from meta_prompting.toolkit.assemble import project_dir
+
+    wrong = ""
+    while True:
+        # Checked after Enter, with the reason printed right below the answer: checked
+        # as one types, questionary shows it at the bottom of the screen, which in a
+        # tall terminal is far from the prompt. A wrong name stays, to be corrected.
+        typed = ask.text("Project name (its folder under output/):", default=wrong).strip()
+        why = check_project_name(typed)
+        wrong = typed if why else ""
+        if why:
+            out.print(f"[red]{_escape(why)}[/]")
+            continue
+        try:
+            folder = project_dir(library, typed)
+        except UnsafeNameError as e:  # output/<name> is a link that leads out of output/
+            out.print(f"[red]{_escape(str(e))}[/]")
+            continue
+        if not folder.exists():
+            return typed, options
+        choices = describe_rebuild(library, folder, options, out)
+        pick = ask.select("What now?", choices)
+        if pick in (REBUILD, OVERWRITE):
+            return typed, options._replace(force=options.force or pick == OVERWRITE)
+        if pick == CANCEL:
+            return None
+
+
+def _choose_goal(library: Library, project: str, given: Goal | None, can_generate: bool,
+                 out: Console) -> Goal | None:
+    """The goal to build; a switch of the project's goal only once a person confirms it."""
+    from meta_prompting.face.show import nice_path
+    from meta_prompting.toolkit.assemble import project_dir, project_goal
+
+    folder = project_dir(library, project)
+    current = project_goal(folder)
+    while True:
+        goal = given or _ask_goal(library, can_generate, out, current)
+        if current is None or goal.name == current:
+            return goal
+        # Said by rich, which wraps at words; the question stays short. A default of No:
+        # pressing Enter through the questions must never switch it.
+        out.print(f"{_escape(nice_path(folder))}/ holds {a_goal(current)} toolkit.")
+        if ask.confirm(f"Switch it to {goal.name}?", default=False):
+            return goal
+        if given is not None:  # --goal said it: there is no list to go back to
+            return None
+
+
+def _ask_goal(library: Library, can_generate: bool, out: Console,
+              current: str | None = None) -> Goal:
+    import questionary
+
+    from meta_prompting.errors import LibraryError
+    from meta_prompting.library.parts import NEEDS_TEXT, PRESENT
+    from meta_prompting.library.survey import list_goals
+
+    width = max(len(g) for g in library.goals) + 2
+    room = max(out.width - width - 5, 10)  # the pointer, and a margin
+    choices = []
+    for item in list_goals(library):
+        missing = sum(s.status in NEEDS_TEXT for s in item.states)
+        broken = [s for s in item.states if s.status not in (PRESENT, *NEEDS_TEXT)]
+        note = "" if not missing else (
+            f"({missing} to generate) " if can_generate else f"({missing} missing) ")
+        # A list line is cut at the window's edge: cut it ourselves, visibly (the plan
+        # shows the whole description).
+        text = note + _printable(item.goal.description)
+        if len(text) > room:
+            text = text[:room - 1].rstrip() + "…"
+        choices.append(questionary.Choice(
+            f"{item.goal.name:<{width}}{text}", value=item.goal.name,
+            disabled=f"{broken[0].part.key} is {broken[0].status}" if broken else None))
+    if all(c.disabled for c in choices):
+        raise LibraryError("no goal can be built: each has a part that cannot be read "
+                           "(see --check)")
+    # The list starts at the project's goal: Enter keeps it. Answered, it shows the name.
+    start = current if current in library.goals else None
+    return library.goal(str(ask.select("Goal:", choices, default=start,
+                                       nothing="no goal matches")))
+
+
+def _show_plan(out: Console, plan: Plan, options: BuildOptions, blocker: str | None) -> None:
+    from rich.table import Table
+
+    from meta_prompting.face.show import STATUS_STYLE, nice_path
+    from meta_prompting.library.parts import NEEDS_TEXT
+    from meta_prompting.models.keys import access_note
+    from meta_prompting.toolkit.build import default_model
+
+    out.print()
+    out.print(f"[bold]{plan.goal.name}[/]: {_escape(plan.goal.description)}")
+    verb = "rebuild" if plan.out.exists() else "build"
+    out.print(f"Will {verb} {_escape(nice_path(plan.out))}/ from these parts:")
+    table = Table(box=None, pad_edge=False, show_edge=False, padding=(0, 2, 0, 0))
+    table.add_column("kind", style="dim", no_wrap=True)
+    table.add_column("file", no_wrap=True)  # names stay whole; the status wraps instead
+    table.add_column("status")
+    for s in plan.states:
+        status, style = s.status, STATUS_STYLE.get(s.status, "")
+        if s.status in NEEDS_TEXT and blocker is None:
+            status, style = "will be generated", "cyan"
+        table.add_row(s.part.kind, s.part.name, f"[{style}]{status}[/]")
+    out.print(table)
+    if not plan.missing:
+        return
+    access = access_note()
+    if blocker is None and access:
+        out.print(f"Model: {options.model or default_model()} ({access}); you "
+                  "review each generated part before it is saved.")
+    else:
+        out.print(f"[yellow]No model[/] — {_escape(blocker or 'unavailable')}. You can "
+                  "write each missing part yourself, or leave a placeholder.")
+
+
+def _show_result(out: Console, report: BuildReport) -> None:
+    """What was written and made, what is left to do, and how to use the toolkit."""
+    from meta_prompting.face.show import ACTION_WORD, WOULD, nice_path
+
+    where = _escape(f"{nice_path(report.out_dir)}/")
+    out.print()
+    if report.dry_run:
+        out.print("Dry run: nothing written. A build would:")
+        for f in report.files:
+            out.print(f"  {WOULD[f.action]} {where}{f.name}")
+        return
+    state = "[green]complete[/]" if report.complete else "[yellow]INCOMPLETE[/]"
+    out.print(f"[bold]Built {where}[/] for goal {report.goal} ({state})")
+    for f in report.files:
+        out.print(f"  {f.name:<23}{ACTION_WORD[f.action]}")
+    for status, label in (("generated", "Generated"), ("written", "Written by you")):
+        files = [p.file for p in report.parts if p.status == status]
+        if files:
+            out.print(f"{label}: {', '.join(files)}")
+    for p in report.parts:
+        if p.status == "placeholder":
+            out.print(f"[yellow]Placeholder[/] for {p.file}: {_escape(p.reason or '')}")
+    for note in report.notes:
+        out.print(f"Note: {_escape(note)}")
+    if report.exit_code:  # what comes next for a complete one is offer_run's
+        out.print("To finish, run again (leave out --goal to be asked again):")
+        out.print(f"  {_escape(report.command)}", soft_wrap=True)  # whole, to paste
+
+
+def _count_asked(plan: Plan, options: BuildOptions) -> int:
+    from meta_prompting.library.parts import NEEDS_TEXT
+
+    again = options.regenerate
+    return sum(s.status in NEEDS_TEXT or s.part.key in again or s.part.name in again
+               for s in plan.states)
+
+
+def _escape(text: str) -> str:
+    from meta_prompting.face.show import markup
+
+    return markup(text)
+
+
+def _printable(text: str, lines: bool = False) -> str:
+    from meta_prompting.face.show import printable
+
+    return printable(text, lines)

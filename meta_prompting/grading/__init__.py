@@ -1,0 +1,1 @@
+"""Grading answers: the rubric, the judges, their quotes, the scorecards."""

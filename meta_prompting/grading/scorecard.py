@@ -1,0 +1,354 @@
+"""Grading kept answers: each scorecard a step, keyed by everything the judge was given.
+
+`runs/<run-id>/scorecard.json` (and a readable `scorecard.md`) is keyed by the answer
+as it now stands (a person's edit included), the rubric, the judge model and the number
+of judges: grading the same answer again makes no call, and an edit makes it judge
+again. A grade that cannot be made writes nothing: the two files appear together, the
+.json last, so a .md without its .json is a dead grade's.
+
+A scorecard records the sha256 of its own content, as a run records its answer's: one
+a person edited is theirs. It is kept and never judged over, its verdicts count, its
+quotes are checked again against the answer as it stands, and it is shown everywhere
+as "verdict edited by hand", never as the judge's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timezone
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from meta_prompting import __version__
+from meta_prompting.errors import EXIT_INCOMPLETE, EXIT_OK, GenerationError, LibraryError
+from meta_prompting.grading.grade import (
+    Judgment,
+    Rubric,
+    Scorecard,
+    Verdict,
+    judge,
+    judge_prompt,
+    quotes_of,
+    schema,
+)
+from meta_prompting.models.keys import holds_key, scrub_data
+from meta_prompting.runs.run import RunOptions, Sample, Session, read_answer
+from meta_prompting.store.files import (
+    RECORD_LIMIT,
+    TMP_SUFFIX,
+    read_regular,
+    remove_stale_temporaries,
+    sha256_bytes,
+    write_atomic,
+)
+
+if TYPE_CHECKING:
+    from meta_prompting.library.goals import Library
+    from meta_prompting.runs.run import Call, RunReport, Settings
+    from meta_prompting.toolkit.build import BuildOptions, BuildReport
+
+EXIT_FAILS_SCORECARD = 4  # made for CI: an answer was graded and did not pass
+CACHED, GRADED, NOT_GRADED, EDITED = "cached", "graded", "failed", "edited"
+EDITED_WORDS = "verdict edited by hand"
+
+
+class Graded(NamedTuple):
+    sample: Sample
+    status: str  # CACHED, GRADED or NOT_GRADED
+    scorecard: Scorecard | None = None
+    reason: str | None = None
+    path: Path | None = None
+
+    @property
+    def edited(self) -> bool:
+        """The scorecard is a person's edit of the judge's: theirs, shown as such."""
+        return self.status == EDITED
+
+
+class GradeOptions(NamedTuple):
+    rubric: str | None = None  # --grade-with; None: the goal's own rubric
+    judges: int = 1
+    answer: str | None = None  # --answer FILE: grade this instead of running
+
+
+class GradeReport(NamedTuple):
+    built: BuildReport
+    ran: RunReport | None
+    graded: tuple[Graded, ...]
+    judges: int = 1
+
+    @property
+    def exit_code(self) -> int:
+        if self.ran is None or self.ran.exit_code or any(
+                g.status == NOT_GRADED for g in self.graded):
+            return EXIT_INCOMPLETE
+        if any(g.scorecard is not None and not g.scorecard.passed for g in self.graded):
+            return EXIT_FAILS_SCORECARD
+        return EXIT_OK
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"judges": self.judges, "passed": sum(
+            g.scorecard is not None and g.scorecard.passed for g in self.graded),
+                "graded": [_graded_dict(g) for g in self.graded]}
+
+
+def grade_toolkit(library: Library, goal: str, project: str, build_options: BuildOptions,
+                  run_options: RunOptions, settings: Settings, options: GradeOptions
+                  ) -> GradeReport:
+    """Build, run what is missing (or import --answer), then grade every answer kept
+    for the current inputs: the one core of --grade."""
+    from meta_prompting.grading.grade import read_rubric
+    from meta_prompting.runs.run import (
+        LazyCall,
+        existing_numbers,
+        import_answer,
+        read_import,
+        run_samples,
+    )
+    from meta_prompting.toolkit.build import build
+
+    # A rubric it cannot read, or none that fits: refused before any call.
+    rubric = read_rubric(library, rubric_goal(library, goal, options.rubric))
+    imported = read_import(options.answer) if options.answer is not None else None
+    built = build(library, goal, project, build_options)
+    if built.filled is None:
+        return GradeReport(built, None, (), options.judges)
+    session = Session(built.filled[0], built.filled[1], settings)
+    if options.answer is not None:
+        ran = import_answer(built.out_dir, session, options.answer, run_options.command,
+                            imported)
+    else:
+        have = existing_numbers(built.out_dir / "runs", session.key)
+        run_options = run_options._replace(samples=max(run_options.samples, *have, 1))
+        ran = run_samples(built.out_dir, session, run_options,
+                          LazyCall(settings.model, run_options.timeout))
+    if run_options.dry_run:
+        return GradeReport(built, ran, (), options.judges)
+    call = LazyCall(settings.model, run_options.timeout)
+    own = rubric.goal == library.goal(goal).rubric
+    tasks = [partial(grade_sample, s, session, rubric, options.judges, settings.model, call,
+                     run_options.timeout, own) for s in ran.samples if s.ok]
+    from meta_prompting.store.step import run_all
+
+    return GradeReport(built, ran, tuple(run_all(run_options.jobs, tasks)), options.judges)
+
+
+def rubric_goal(library: Library, goal: str, grade_with: str | None) -> str:
+    """The goal whose protocol grades `goal`'s answers: --grade-with, else the map's
+    "rubric"; with neither, LibraryError saying why grading is refused.
+
+    A rubric's criteria hold an answer to one output format: another goal's scorecard
+    would fail every answer by construction, so none is borrowed by default.
+    """
+    if grade_with is not None:
+        return grade_with
+    found = library.goal(goal)
+    if found.rubric is None:
+        raise LibraryError(
+            f"goal {found.name} names no rubric (no \"rubric\" in its map entry), and no "
+            "other goal's criteria fit its answers: name one with --grade-with GOAL")
+    return found.rubric
+
+
+def grade_sample(sample: Sample, session: Session, rubric: Rubric, judges: int, model: str,
+                 call: Call, timeout: float, own: bool = True) -> Graded:
+    """One answer's scorecard: found when kept for the same inputs, else made once.
+
+    `own`: the rubric is the one the goal names, kept as `scorecard.json`; another one
+    (--grade-with) is kept beside it as `scorecard-<rubric>.json`.
+    """
+    from meta_prompting.store.step import StepFailed, ensure, run_all
+
+    answer = read_answer(sample)
+    prompt = judge_prompt(rubric, session.system, session.prompt, answer)
+    key = sha256_bytes(json.dumps({"system": rubric.system, "prompt": prompt, "model": model,
+                                   "judges": judges, "schema": schema(rubric)},
+                                  sort_keys=True).encode("utf-8"))
+    stem = "scorecard" if own else f"scorecard-{rubric.goal.lower()}"
+    path = sample.folder / f"{stem}.json"
+
+    def look() -> Graded | None:
+        try:
+            data = json.loads(read_regular(path, RECORD_LIMIT, follow_links=False))
+        except OSError:
+            return None  # none, or not a file we could have written: judged (again)
+        except (ValueError, RecursionError) as e:
+            # Never written half (write_atomic): a person's, and never judged over.
+            return Graded(sample, NOT_GRADED, reason=f"{path} was edited by hand and is not "
+                          f"JSON ({e}); fix it, or delete it to have the answer judged again")
+        edited = not isinstance(data, dict) or data.get("sha256") != record_hash(data)
+        try:
+            if edited:
+                return Graded(sample, EDITED, requote(_from_dict(rubric, data), answer),
+                              path=path)
+            if data.get("key") == key:
+                return Graded(sample, CACHED, _from_dict(rubric, data), path=path)
+        except (TypeError, KeyError, AttributeError, ValueError) as e:
+            if edited:
+                return Graded(sample, NOT_GRADED, reason=f"{path} was edited by hand and "
+                              f"its verdicts cannot be read ({type(e).__name__}: {e}); fix "
+                              "it, or delete it to have the answer judged again")
+        return None
+
+    def make() -> Graded:
+        if holds_key(answer):  # a person's edit of answer.md: never sent to the judge
+            return Graded(sample, NOT_GRADED, reason=f"{sample.answer_path} holds the API "
+                          "key (or part of it); take it out to grade it")
+        try:
+            judged = run_all(judges, [partial(judge, call, rubric, prompt, answer)] * judges)
+        except GenerationError as e:
+            return Graded(sample, NOT_GRADED, reason=str(e))
+        card = Scorecard(rubric, tuple(judged))
+        record = scrub_data(_to_dict(card, key, model, answer))
+        record["sha256"] = record_hash(record)
+        try:
+            publish_scorecard(path, render_markdown(card, sample).encode("utf-8"),
+                              (json.dumps(record, indent=2) + "\n").encode("utf-8"))
+        except OSError as e:
+            return Graded(sample, NOT_GRADED, reason=f"cannot write {path}: {e.strerror}")
+        return Graded(sample, GRADED, card, path=path)
+
+    try:
+        return ensure(sample.folder.parent / f".{sample.run_id}.{stem}.lock", look, make,
+                      timeout=timeout * 2 + 30, what=f"the scorecard of {sample.run_id}",
+                      clean=lambda: clear_dead_writes(path))[1]
+    except StepFailed as e:
+        return Graded(sample, NOT_GRADED, reason=e.reason)
+
+
+def record_hash(data: dict[str, Any]) -> str:
+    """The sha256 a scorecard records of its own content (all but that field): a change
+    to any verdict, quote or count shows, a change of indentation does not."""
+    rest = {k: v for k, v in data.items() if k != "sha256"}
+    return sha256_bytes(json.dumps(rest, sort_keys=True).encode("utf-8"))
+
+
+def requote(card: Scorecard, answer: str) -> Scorecard:
+    """`card` with each quote checked again against `answer` as it stands: a person's
+    PASS still needs the answer to say what it quotes."""
+    from meta_prompting.grading.quotes import is_quoted, normalise
+
+    haystack = normalise(answer)
+    return card._replace(judgments=tuple(j._replace(verdicts=tuple(
+        v._replace(supported=bool(v.quotes) and all(is_quoted(q, haystack)
+                                                    for q in v.quotes))
+        for v in j.verdicts)) for j in card.judgments))
+
+
+def publish_scorecard(path: Path, markdown: bytes, record: bytes) -> None:
+    """scorecard.md and scorecard.json appear together or not at all.
+
+    The .md is written aside first and the .json, the commit, next: a full disk or a
+    kill before the .json leaves the grade as it was (a .md saying PASS with no .json
+    behind it would be read as a grade). The .md is then renamed in, which needs no
+    room; should even that fail, the next look finds the .json and writes the .md.
+    """
+    markdown_path = path.with_suffix(".md")
+    if not os.path.lexists(path) and os.path.lexists(markdown_path):
+        os.unlink(markdown_path)  # a dead grade's, before this change: its .json never came
+    # The aside file is itself a temporary one, named as write_atomic names them, so the
+    # clean-up of a killed grade (clear_dead_writes) finds it: no temporary of a temporary.
+    aside = path.with_name(f".{markdown_path.name}.{os.getpid()}.{os.urandom(4).hex()}"
+                           f"{TMP_SUFFIX}")
+    fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    with os.fdopen(fd, "wb") as f:
+        f.write(markdown)
+        f.flush()
+        os.fsync(f.fileno())
+    try:
+        write_atomic(path, record)
+        os.replace(aside, markdown_path)
+    finally:
+        try:
+            os.unlink(aside)
+        except FileNotFoundError:
+            pass
+
+
+def clear_dead_writes(path: Path) -> None:
+    """Remove the temporary files a run killed mid-write of this scorecard left.
+
+    Called under the scorecard's lock, so no living run is writing them; without it a
+    kill between the two writes left a hidden file in the run folder for good.
+    """
+    for name in (path.with_suffix(".md").name, path.name):
+        remove_stale_temporaries(path.parent, name, live_writers=False)
+
+
+def render_markdown(card: Scorecard, sample: Sample) -> str:
+    """scorecard.md: the same verdicts for a person, with every quote and fix."""
+    k = len(card.judgments)
+    lines = [f"# Scorecard: {'PASS' if card.passed else 'FAIL'}", "",
+             f"Answer: {sample.run_id}/answer.md. Rubric: {card.rubric.goal}. Judges: {k}.",
+             "", "| Criterion | Verdict | Votes |", "| --- | --- | --- |"]
+    for name in card.rubric.criteria:
+        verdict = "PASS" if card.criterion_passes(name) else "FAIL"
+        lines.append(f"| {name} | {verdict} | {card.votes(name)}/{k} |")
+    lines += ["", f"Final question: {card.rubric.question} "
+                  f"{'YES' if card.path_votes * 2 > k else 'NO'} ({card.path_votes}/{k})", ""]
+    for i, judgment in enumerate(card.judgments, 1):
+        lines += [f"## Judge {i} ({judgment.model})", ""]
+        for v in judgment.verdicts:
+            support = "" if v.supported else " (UNSUPPORTED: a quote is not in the answer)"
+            lines += [f"### {v.criterion}: {v.verdict}{support}", "", v.reasoning, ""]
+            for quote in v.quotes or ("(no quote)",):
+                lines += ["\n".join(f"> {line}" for line in quote.splitlines() or [""]), ""]
+            if v.fix:
+                lines += [f"Fix: {v.fix}", ""]
+        lines += [f"Path forward: {judgment.path_forward}. {judgment.path_reason}", ""]
+        if judgment.requests > 1:
+            lines += [f"({judgment.requests} requests: an invalid judgment or one quoting "
+                      "what is not in the answer was asked of a fresh judge again.)", ""]
+    return "\n".join(lines)
+
+
+def _to_dict(card: Scorecard, key: str, model: str, answer: str) -> dict[str, Any]:
+    return {
+        "tool": "meta-prompting", "version": __version__, "key": key,
+        "rubric": card.rubric.goal, "rubric_sha256": card.rubric.sha256,
+        "criteria": list(card.rubric.criteria), "question": card.rubric.question,
+        "judge_model": model, "judges": len(card.judgments),
+        "answer_sha256": sha256_bytes(answer.encode("utf-8")),
+        "passed": card.passed,
+        "majority": {c: {"passed": card.criterion_passes(c), "votes": card.votes(c)}
+                     for c in card.rubric.criteria},
+        "path_forward": {"yes": card.path_votes, "passed": card.path_votes * 2 > len(
+            card.judgments)},
+        "judgments": [{"model": j.model, "tokens": j.tokens, "path_forward": j.path_forward,
+                       "path_reason": j.path_reason, "requests": j.requests,
+                       "verdicts": [{**v._asdict(), "quotes": list(v.quotes)}
+                                    for v in j.verdicts]} for j in card.judgments],
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+def _from_dict(rubric: Rubric, data: dict[str, Any]) -> Scorecard:
+    judgments = tuple(Judgment(tuple(_verdict(v) for v in j["verdicts"]), j["path_forward"],
+                               j["path_reason"], j["model"], j["tokens"],
+                               j.get("requests", 1))
+                      for j in data["judgments"])
+    return Scorecard(rubric, judgments)
+
+
+def _verdict(data: dict[str, Any]) -> Verdict:
+    # Scorecards written before several quotes were allowed hold one "quote".
+    return Verdict(data["criterion"], data["verdict"], quotes_of(data), data["reasoning"],
+                   data["fix"], bool(data["supported"]))
+
+
+def _graded_dict(g: Graded) -> dict[str, Any]:
+    card = g.scorecard
+    out: dict[str, Any] = {"run_id": g.sample.run_id, "status": g.status, "reason": g.reason,
+                           "edited": g.sample.edited, "verdict_edited": g.edited,
+                           "scorecard": str(g.path) if g.path else None}
+    if card is not None:
+        k = len(card.judgments)
+        out.update(passed=card.passed, criteria=[
+            {"criterion": c, "passed": card.criterion_passes(c), "votes": f"{card.votes(c)}/{k}",
+             "reason": next((v.reasoning for v in card.judgments[0].verdicts
+                             if v.criterion == c), "")} for c in card.rubric.criteria],
+            path_forward=f"{card.path_votes}/{k}")
+    return out
+

@@ -1,0 +1,1 @@
+"""The seam to the model service: the client, its keys, its rate limits."""

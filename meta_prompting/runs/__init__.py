@@ -1,0 +1,1 @@
+"""Running a filled toolkit: each sample a fresh session, each answer kept whole."""

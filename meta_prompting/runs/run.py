@@ -1,0 +1,456 @@
+"""Running a filled toolkit: each sample a fresh session, each answer kept whole.
+
+A sample's run id is derived from everything that was sent (the system instruction,
+the prompt, the model and settings) and its number, so the same command finds its
+answers again and makes no call; change the task or the evidence and the next run is
+a new one. A run folder (`runs/<id>/answer.md` + `run.json`) appears whole or not at
+all. An answer a person edited is theirs: nothing overwrites, remakes or deletes it.
+A record is a regular file in a real folder: a link, a FIFO or a device where one
+belongs is refused, never read or written through; a run folder whose answer is gone
+is an incomplete result, made again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import stat
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from meta_prompting import __version__
+from meta_prompting.errors import EXIT_INCOMPLETE, EXIT_OK, GenerationError, UserError
+from meta_prompting.store.files import (
+    RECORD_LIMIT,
+    TOOLKIT_LIMIT,
+    NotRegularFile,
+    file_kind,
+    is_temporary,
+    os_reason,
+    read_regular,
+    sha256_bytes,
+)
+
+if TYPE_CHECKING:
+    from meta_prompting.library.goals import Library
+    from meta_prompting.models.gemini import Answer
+    from meta_prompting.toolkit.build import BuildOptions, BuildReport
+
+RUNS = "runs"
+ANSWER_FILE = "answer.md"
+RUN_FILE = "run.json"
+TOOL = "meta-prompting"
+
+CACHED, RAN, FAILED, IMPORTED = "cached", "ran", "failed", "imported"
+# Samples of one task: self-consistency studies use 5 to 40; 100 full sessions of up
+# to 1 MiB of evidence each (25 million tokens, 300 more with --judges 3) is past any
+# experiment a person runs by hand, and a typo of 100000000 must not try.
+MAX_SAMPLES = 100
+
+# The model call: (system, prompt, *, max_tokens, json_schema, on_text) -> Answer, one
+# fresh session; raises GenerationError.
+Call = Callable[..., "Answer"]
+
+
+class Settings(NamedTuple):
+    """What, besides the text, decides an answer: part of every run's key."""
+
+    model: str
+    max_tokens: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "max_output_tokens": self.max_tokens}
+
+
+class Session(NamedTuple):
+    """What one fresh session is sent: the persona and the filled prompt."""
+
+    system: str
+    prompt: str
+    settings: Settings
+
+    @property
+    def key(self) -> str:
+        blob = json.dumps({"system": self.system, "prompt": self.prompt,
+                           "settings": self.settings.as_dict()}, sort_keys=True)
+        return sha256_bytes(blob.encode("utf-8"))
+
+
+class Sample(NamedTuple):
+    number: int  # 0 for an imported answer
+    run_id: str
+    folder: Path
+    status: str  # CACHED, RAN, FAILED or IMPORTED
+    reason: str | None = None  # why it failed
+    record: dict[str, Any] = {}  # run.json
+    edited: bool = False  # answer.md differs from what the model (or import) wrote
+
+    @property
+    def ok(self) -> bool:
+        return self.status != FAILED
+
+    @property
+    def answer_path(self) -> Path:
+        return self.folder / ANSWER_FILE
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"sample": self.number, "run_id": self.run_id, "status": self.status,
+                "edited": self.edited, "answer": str(self.answer_path) if self.ok else None,
+                "reason": self.reason, "tokens": self.record.get("tokens"),
+                "seconds": self.record.get("seconds"),
+                "model_version": self.record.get("model_version")}
+
+
+class RunReport(NamedTuple):
+    out_dir: Path
+    key: str
+    samples: tuple[Sample, ...]
+    command: str  # the command that finishes the job
+    dry_run: bool = False
+    sizes: dict[str, int] = {}  # characters sent and an estimate of tokens (dry run)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_OK if all(s.ok for s in self.samples) else EXIT_INCOMPLETE
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "dry_run": self.dry_run, "command": self.command,
+                "sizes": self.sizes, "samples": [s.to_dict() for s in self.samples]}
+
+
+class RunOptions(NamedTuple):
+    samples: int = 1
+    again: bool = False
+    jobs: int = 8
+    timeout: float = 120.0
+    dry_run: bool = False
+    command: str = ""  # the command that ran us, without --samples/--again
+    on_text: Callable[[str], None] | None = None  # stream one sample's answer here
+    progress: Callable[[str], None] | None = None
+    on_wait: Callable[[str], None] | None = None
+
+
+def run_id(key: str, number: int) -> str:
+    return f"{key[:12]}-{number}"
+
+
+def existing_numbers(runs: Path, key: str) -> list[int]:
+    """The sample numbers already kept for these inputs (one listing of runs/).
+
+    Only this tool's complete records count: a folder (not a link) holding run.json and
+    answer.md, numbered within MAX_SAMPLES. A stray `<id>-999999999` or an empty file
+    named like a run must not decide how many sessions the next command makes.
+    """
+    pattern = re.compile(rf"{re.escape(key[:12])}-([1-9][0-9]{{0,2}})")
+    try:
+        names = os.listdir(runs)
+    except OSError:
+        return []
+    return sorted(int(m.group(1)) for n in names if (m := pattern.fullmatch(n))
+                  and int(m.group(1)) <= MAX_SAMPLES and _complete(runs / n))
+
+
+def _complete(folder: Path) -> bool:
+    try:
+        return stat.S_ISDIR(os.lstat(folder).st_mode) and all(
+            stat.S_ISREG(os.lstat(folder / name).st_mode) for name in (RUN_FILE, ANSWER_FILE))
+    except OSError:
+        return False
+
+
+def check_runs(runs: Path) -> None:
+    """Refuse a runs/ that is not a real folder: answers are never written through a link."""
+    try:
+        mode = os.lstat(runs).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise UserError(f"{runs}: cannot be read: {os_reason(e)}") from e
+    if not stat.S_ISDIR(mode):
+        raise UserError(f"{runs}: is {file_kind(mode)}, where this tool keeps its answers "
+                        "(a folder of its own); move it away")
+
+
+def run_toolkit(library: Library, goal: str, project: str, build_options: BuildOptions,
+                options: RunOptions, settings: Settings
+                ) -> tuple[BuildReport, RunReport | None]:
+    """Build the filled toolkit, then make sure its samples exist: the one core of --run."""
+    from meta_prompting.toolkit.build import build
+
+    report = build(library, goal, project, build_options)
+    if report.filled is None:  # incomplete: a placeholder must never reach a model
+        return report, None
+    session = Session(report.filled[0], report.filled[1], settings)
+    return report, run_samples(report.out_dir, session, options,
+                               LazyCall(settings.model, options.timeout))
+
+
+class LazyCall:
+    """The model, connected on the first call: cached answers never import the SDK."""
+
+    def __init__(self, model: str, timeout: float) -> None:
+        self.model, self.timeout = model, timeout
+        self._lock = threading.Lock()
+        self._call: Call | None = None
+        self._why: str | None = None
+
+    def __call__(self, system: str, prompt: str, **options: Any) -> Answer:
+        with self._lock:
+            if self._call is None and self._why is None:
+                self._call, self._why = make_call(self.model, self.timeout)
+        if self._call is None:
+            raise GenerationError(self._why or "no model")
+        return self._call(system, prompt, **options)
+
+
+def run_samples(out_dir: Path, session: Session, options: RunOptions, call: Call
+                ) -> RunReport:
+    """Make sure the samples asked for exist for this session; make only what is missing."""
+    runs = out_dir / RUNS
+    check_runs(runs)
+    key = session.key
+    have = existing_numbers(runs, key)
+    target = max(options.samples, (max(have, default=0) + 1) if options.again else 0)
+    if target > MAX_SAMPLES:
+        raise UserError(f"--again: {MAX_SAMPLES} samples are kept for this task, the most "
+                        "this tool makes for one; change the task or the evidence for more")
+    command = options.command + (f" --samples {target}" if target > 1 else "")
+    numbers = range(1, target + 1)
+    if options.dry_run:
+        sizes = {"system_chars": len(session.system), "prompt_chars": len(session.prompt),
+                 "estimated_tokens": (len(session.system) + len(session.prompt)) // 4}
+        samples = tuple(_look(runs / run_id(key, n), n) or Sample(
+            n, run_id(key, n), runs / run_id(key, n), "would run") for n in numbers)
+        return RunReport(out_dir, key, samples, command, dry_run=True, sizes=sizes)
+    missing = [n for n in numbers if n not in have]
+    for n in missing:  # what is in the way is said before "Running", not after
+        _look(runs / run_id(key, n), n)
+    if missing and options.progress:
+        options.progress(f"Running {_count(len(missing), 'sample')} with "
+                         f"{session.settings.model} (each a fresh session)...")
+    stream = options.on_text if len(missing) == 1 else None
+    tasks = [partial(ensure_sample, runs, session, n, options, call,
+                     stream if n in missing else None) for n in numbers]
+    from meta_prompting.models.gemini import larger_limit
+    from meta_prompting.store.step import run_all
+
+    made = tuple(run_all(options.jobs, tasks))
+    # An answer cut off at --max-tokens is finished by asking again with room for it.
+    return RunReport(out_dir, key, made, larger_limit(command, [
+        s.reason for s in made if s.status == FAILED and s.reason]))
+
+
+def ensure_sample(runs: Path, session: Session, number: int, options: RunOptions,
+                  call: Call, on_text: Callable[[str], None] | None) -> Sample:
+    """One sample, made at most once across every run that needs it."""
+    from meta_prompting.store.step import StepFailed, ensure
+
+    rid = run_id(session.key, number)
+    folder = runs / rid
+
+    def make() -> Sample:
+        start = time.monotonic()
+        try:
+            answer = call(session.system, session.prompt,
+                          max_tokens=session.settings.max_tokens, on_text=on_text)
+        except GenerationError as e:
+            return Sample(number, rid, folder, FAILED, str(e))
+        record = _record(session, rid, number, answer, time.monotonic() - start)
+        try:
+            keep(folder, answer.text, record)
+        except OSError as e:
+            return Sample(number, rid, folder, FAILED, f"cannot write {folder}: {e.strerror}")
+        if options.progress and on_text is None:
+            options.progress(f"  ran sample {number} ({record['seconds']:.1f}s, "
+                             f"{record['tokens'].get('answer') or '?'} answer tokens)")
+        return Sample(number, rid, folder, RAN, record=record)
+
+    waiting = options.on_wait
+    try:
+        return ensure(runs / f".{rid}.lock", lambda: _look(folder, number), make,
+                      timeout=options.timeout + 30, what=f"run {rid}",
+                      clean=lambda: _clean(runs, folder),
+                      on_wait=(lambda: waiting(rid)) if waiting else None)[1]
+    except StepFailed as e:
+        return Sample(number, rid, folder, FAILED, e.reason)
+
+
+def read_import(given: str) -> str:
+    """--answer FILE's text, refused (empty, binary, holding the key) before the toolkit
+    is built: an answer that cannot be kept must not leave anything behind."""
+    from meta_prompting.evidence.read import read_text
+    from meta_prompting.models.keys import holds_key
+
+    text = read_text(given, "--answer")
+    if not text.strip():
+        raise UserError(f"--answer {given}: the file is empty")
+    if holds_key(text):  # it would be kept in runs/ and sent to the judge
+        raise UserError(f"--answer {given}: the answer holds the API key (or part of it); "
+                        "take it out: nothing was written or sent")
+    return text
+
+
+def import_answer(out_dir: Path, session: Session, given: str, command: str,
+                  text: str | None = None) -> RunReport:
+    """An answer made elsewhere (pasted from a chat), kept in runs/ like any other.
+
+    Its run id joins the inputs it answers with its own text, so importing the same
+    answer twice keeps it once, and a different answer is a run of its own.
+    """
+    from meta_prompting.store.step import StepFailed, ensure
+
+    text = read_import(given) if text is None else text
+    digest = sha256_bytes(text.encode("utf-8"))
+    rid = f"{session.key[:12]}-i{digest[:8]}"
+    runs = out_dir / RUNS
+    check_runs(runs)
+    folder = runs / rid
+
+    def make() -> Sample:
+        record = {"tool": TOOL, "version": __version__, "run_id": rid, "sample": 0,
+                  "imported": True, "source": Path(given).name, "inputs": session.key,
+                  "sha256": {"system": sha256_bytes(session.system.encode("utf-8")),
+                             "prompt": sha256_bytes(session.prompt.encode("utf-8")),
+                             "answer": digest},
+                  "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+        keep(folder, text, record)
+        return Sample(0, rid, folder, IMPORTED, record=record)
+
+    try:
+        sample = ensure(runs / f".{rid}.lock", lambda: _look(folder, 0), make, timeout=30,
+                        what=f"run {rid}", clean=lambda: _clean(runs, folder))[1]
+    except (StepFailed, OSError) as e:
+        sample = Sample(0, rid, folder, FAILED, f"cannot keep the answer: {e}")
+    from shlex import quote
+
+    return RunReport(out_dir, session.key, (sample,), command + f" --answer {quote(given)}")
+
+
+def keep(folder: Path, text: str, record: dict[str, Any]) -> None:
+    """Write the run folder whole: answer.md (literal) and run.json."""
+    from meta_prompting.models.keys import scrub_data
+    from meta_prompting.store.step import publish_folder
+
+    record = scrub_data(record)  # a record is kept and shared: never a key in it
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    publish_folder(folder, {ANSWER_FILE: text.encode("utf-8"),
+                            RUN_FILE: (json.dumps(record, indent=2) + "\n").encode("utf-8")})
+
+
+def _record(session: Session, rid: str, number: int, answer: Answer,
+            seconds: float) -> dict[str, Any]:
+    return {
+        "tool": TOOL, "version": __version__, "run_id": rid, "sample": number,
+        "inputs": session.key, "model": session.settings.model,
+        "model_version": answer.model, "settings": session.settings.as_dict(),
+        "tokens": answer.usage, "finish_reason": answer.finish_reason,
+        "seconds": round(seconds, 3),
+        "sha256": {"system": sha256_bytes(session.system.encode("utf-8")),
+                   "prompt": sha256_bytes(session.prompt.encode("utf-8")),
+                   "answer": sha256_bytes(answer.text.encode("utf-8"))},
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+def _look(folder: Path, number: int) -> Sample | None:
+    """A kept run, if there is one: the folder exists only once it is whole.
+
+    None when there is none, or only an incomplete one (its answer gone: made again);
+    UserError for what is not this tool's to read or replace (a link, a FIFO).
+    """
+    try:
+        mode = os.lstat(folder).st_mode
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise UserError(f"{folder}: cannot be read: {os_reason(e)}") from e
+    if not stat.S_ISDIR(mode):
+        raise UserError(f"{folder}: is {file_kind(mode)}, where this tool keeps a run "
+                        "(a folder of its own); move it away")
+    answer = _answer_bytes(folder)
+    if answer is None:
+        return None
+    try:
+        record = json.loads(read_regular(folder / RUN_FILE, RECORD_LIMIT, follow_links=False))
+    except FileNotFoundError:
+        record = None
+    except NotRegularFile as e:
+        raise UserError(f"{folder / RUN_FILE}: {e.strerror}; records are this tool's regular "
+                        "files: remove it to make the run again") from None
+    except (OSError, ValueError, RecursionError):
+        record = None
+    if not isinstance(record, dict):
+        raise UserError(f"{folder}: holds an answer but no record this tool can read "
+                        f"({RUN_FILE}); move the folder away to make the run again")
+    recorded = record.get("sha256")
+    edited = not isinstance(recorded, dict) or recorded.get("answer") != sha256_bytes(answer)
+    return Sample(number, folder.name, folder, IMPORTED if record.get("imported") else CACHED,
+                  record=record, edited=edited)
+
+
+def _answer_bytes(folder: Path) -> bytes | None:
+    """answer.md's bytes; None when it is gone; UserError when it is not a regular file."""
+    path = folder / ANSWER_FILE
+    try:
+        return read_regular(path, TOOLKIT_LIMIT, follow_links=False)
+    except FileNotFoundError:
+        return None
+    except NotRegularFile as e:
+        raise UserError(f"{path}: {e.strerror}; a kept answer is a regular file: put the "
+                        "text there, or move the folder away to make the run again"
+                        ) from None
+    except OSError as e:
+        raise UserError(f"{path}: cannot be read: {os_reason(e)}") from e
+
+
+def _clean(runs: Path, folder: Path) -> None:
+    """Under the run's lock: clear what killed writes left, and an incomplete run folder
+    (its answer gone) holding nothing but this tool's own files, so it is made again."""
+    from meta_prompting.store.step import remove_dead_folders
+
+    remove_dead_folders(runs, folder.name)
+    try:
+        if not stat.S_ISDIR(os.lstat(folder).st_mode) or os.path.lexists(folder / ANSWER_FILE):
+            return
+        names = os.listdir(folder)
+    except OSError:
+        return
+    if all(n == RUN_FILE or n.startswith("scorecard") or is_temporary(n) for n in names):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def read_answer(sample: Sample) -> str:
+    """The answer's text as it stands now: a person's edit included."""
+    data = _answer_bytes(sample.folder)
+    if data is None:
+        raise UserError(f"{sample.answer_path}: gone; run the same command again to make "
+                        "the answer again")
+    return data.decode("utf-8", errors="replace")
+
+
+def make_call(model: str, timeout: float) -> tuple[Call | None, str | None]:
+    """The model, bounded by --timeout; or None and why runs cannot be made now."""
+    from meta_prompting.models.gemini import GeminiGenerator
+    from meta_prompting.models.keys import key_blocker
+    from meta_prompting.store.step import with_deadline
+
+    blocker = key_blocker()
+    if blocker:
+        return None, blocker
+    try:
+        generator = GeminiGenerator(model, timeout)
+    except GenerationError as e:
+        return None, str(e)
+
+    return with_deadline(generator.complete, timeout), None
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"

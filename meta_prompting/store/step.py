@@ -1,0 +1,202 @@
+"""The one shape of every model result: keyed by its inputs, made once, written whole.
+
+A part, an answer, a scorecard and a chain stage are all steps. `ensure` looks for the
+result (no lock, no heavy import: the cached case must stay cheap), else takes the
+result's lock, clears what a killed run left, looks again (the run it waited for may
+have made it), and only then makes it; making includes writing it whole. Whatever a
+step writes is atomic, so "the file exists" means "the step is done", and recovery is
+running the same command again.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from meta_prompting.errors import GenerationError, UserError
+from meta_prompting.store.files import fsync_dir, os_reason
+
+T = TypeVar("T")
+
+FOUND = "found"  # the result was there: nothing was locked or made
+OTHER_RUN = "other run"  # another run made it while this one waited for the lock
+MADE = "made"
+
+
+class StepFailed(Exception):
+    """The step could not be made now (busy, unwritable); its reason is the message."""
+
+    @property
+    def reason(self) -> str:
+        return str(self)
+
+
+def ensure(lock_file: Path, look: Callable[[], T | None], make: Callable[[], T], *,
+           timeout: float, what: str, quick: bool = True,
+           clean: Callable[[], None] | None = None,
+           on_wait: Callable[[], None] | None = None) -> tuple[str, T]:
+    """The result `look` finds, else the one `make` makes, exactly once across runs.
+
+    With `quick` False the first look is skipped (the caller has just looked).
+    """
+    if quick:
+        found = look()
+        if found is not None:
+            return FOUND, found
+    with locked(lock_file, timeout=timeout, what=what, on_wait=on_wait):
+        if clean is not None:
+            clean()
+        found = look()
+        if found is not None:
+            return OTHER_RUN, found
+        return MADE, make()
+
+
+@contextmanager
+def locked(lock_file: Path, *, timeout: float, what: str,
+           on_wait: Callable[[], None] | None = None) -> Iterator[None]:
+    """Hold `lock_file` (made if need be); StepFailed when busy past `timeout`."""
+    from filelock import FileLock, Timeout  # ~40 ms: only a run that makes something pays
+
+    try:
+        lock_file.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise StepFailed(f"cannot create {lock_file.parent}: {os_reason(e)}") from e
+    lock = FileLock(str(lock_file), timeout=timeout)
+    try:
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            if on_wait is not None:
+                on_wait()
+            lock.acquire()
+    except Timeout:
+        raise StepFailed(f"busy: another run has held the lock on {what} for "
+                         f"{timeout:g}s") from None
+    except OSError as e:  # e.g. a read-only folder
+        raise StepFailed(f"cannot lock {lock_file}: {os_reason(e)}") from e
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def publish_folder(folder: Path, files: dict[str, bytes]) -> None:
+    """Make `folder` appear with `files` in it, whole or not at all (one rename).
+
+    The files are written and synced in a hidden temporary folder beside it, which is
+    then renamed into place: a kill at any moment leaves the folder complete or absent.
+    Call it under the folder's lock; a leftover temporary folder is a dead run's.
+    """
+    tmp = folder.with_name(f".{folder.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    try:
+        tmp.mkdir(parents=True)
+        for name, data in files.items():
+            fd = os.open(tmp / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        fsync_dir(tmp)
+        os.rename(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    fsync_dir(folder.parent)
+
+
+def remove_dead_folders(parent: Path, name: str) -> None:
+    """Remove the temporary folders killed writes of `parent/name` left (under its lock)."""
+    prefix = f".{name}."
+    try:
+        entries = os.listdir(parent)
+    except OSError:
+        return
+    for entry in entries:
+        if entry.startswith(prefix) and entry.endswith(".tmp") and (parent / entry).is_dir():
+            shutil.rmtree(parent / entry, ignore_errors=True)
+
+
+def with_deadline(call: Callable[..., T], seconds: float,
+                  name: Callable[..., str] | None = None) -> Callable[..., T]:
+    """Bound one model call, retries included, by the user's --timeout.
+
+    The SDK's timeout is per HTTP attempt. The call runs in a daemon thread: past the
+    deadline we stop waiting (and so release the lock), and a late answer is dropped,
+    never written. `name` names the thread from the call's arguments: the retry notes
+    the SDK logs from inside it say what they are about by that name.
+    """
+    def bounded(*args: Any, **kwargs: Any) -> T:
+        box: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=1)
+
+        def run() -> None:
+            try:
+                box.put((True, call(*args, **kwargs)))
+            except BaseException as e:  # noqa: BLE001 - handed to the waiting thread
+                box.put((False, e))
+
+        label = name(*args, **kwargs) if name else "model-call"
+        threading.Thread(target=run, daemon=True, name=label).start()
+        try:
+            ok, value = box.get(timeout=seconds)
+        except queue.Empty:
+            raise GenerationError(f"no finished answer within {seconds:g}s (--timeout)") from None
+        if ok:
+            return value  # type: ignore[no-any-return]
+        raise value
+
+    return bounded
+
+
+def run_all(jobs: int, tasks: Sequence[Callable[[], T]]) -> list[T]:
+    """Run tasks on at most `jobs` daemon threads; results in task order.
+
+    Daemon threads rather than a ThreadPoolExecutor: on Ctrl+C the main thread must be
+    able to leave at once, and an executor's workers are joined at exit, which would
+    wait for a hung HTTP call. Whatever they were writing is atomic, so nothing partial
+    is left by leaving.
+    """
+    if len(tasks) <= 1 or jobs <= 1:
+        return [task() for task in tasks]
+    results: list[Any] = [None] * len(tasks)
+    done = [False] * len(tasks)
+    errors: list[BaseException] = []
+    todo: queue.Queue[int] = queue.Queue()
+    for i in range(len(tasks)):
+        todo.put(i)
+
+    def worker() -> None:
+        while not errors:
+            try:
+                i = todo.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                results[i] = tasks[i]()
+                done[i] = True
+            except BaseException as e:  # noqa: BLE001 - re-raised in the main thread
+                errors.append(e)
+                return
+
+    threads: list[threading.Thread] = []
+    for _ in range(min(jobs, len(tasks))):
+        thread = threading.Thread(target=worker, daemon=True)
+        try:
+            thread.start()
+        except RuntimeError as e:  # no more threads to be had: run with those we have
+            if not threads:
+                raise UserError(f"cannot start a worker thread: {e}") from e
+            break
+        threads.append(thread)
+    for t in threads:
+        while t.is_alive():
+            t.join(0.1)  # short joins keep the main thread responsive to Ctrl+C
+    if errors:
+        raise errors[0]
+    return [r for r, ok in zip(results, done, strict=True) if ok]

@@ -1,0 +1,1 @@
+"""The toolkit: the prompt's text, the files of output/<project>/, and the build."""
