@@ -446,3 +446,18 @@ def test_samples_are_capped(capsys: pytest.CaptureFixture[str], lib: Path, evide
     code, out, _ = run(capsys, lib, "--samples", "100")
     assert code == 0 and fake_gemini.count == 1 and out.count("cached") == 100
     one_line(run(capsys, lib, "--again"), "--again: 100 samples are kept")
+
+
+@pytest.mark.parametrize(("key", "advice"), [
+    (None, "fix the cause above, then run:"),  # no key: the same command cannot pass
+    ("test-key-not-secret-123", "run the same command again:"),  # a 503: it may pass later
+], ids=["no-key", "service-down"])
+def test_the_finish_advice_says_run_again_only_when_a_rerun_can_succeed(
+        capsys: pytest.CaptureFixture[str], lib: Path, evidence: Path,
+        fake_gemini: FakeGemini, monkeypatch: pytest.MonkeyPatch, key: str | None,
+        advice: str) -> None:
+    if key is None:
+        monkeypatch.delenv("GEMINI_API_KEY", raising=False)
+    fake_gemini.default = error(503, "UNAVAILABLE")
+    code, out, _ = run(capsys, lib, "--run")
+    assert code == 3 and f"To finish, {advice}" in out

@@ -40,7 +40,7 @@ def run(built: BuildReport, ran: RunReport | None) -> None:
     failed = [s for s in ran.samples if not s.ok]
     if failed:
         write(f"{len(failed)} of {len(ran.samples)} sample(s) failed; nothing was kept for "
-              "them. To finish, run the same command again:\n")
+              f"them. To finish, {finish_advice([s.reason or '' for s in failed])}:\n")
         sys.stdout.write(f"  {printable(ran.command)}\n")  # whole, never wrapped: to paste
 
 
@@ -151,8 +151,22 @@ def chain(report: ChainReport) -> None:
         # A missing section is in a kept answer: only an edit, then a run, gets past it.
         write("To finish, edit the answer or the chain file as said above, then run:"
               if any(r.missing_section for r in report.results)
-              else "To finish, run the same command again:")
+              else f"To finish, {finish_advice([r.reason or '' for r in report.results])}:")
         sys.stdout.write(f"  {printable(report.command)}\n")  # whole, never wrapped
+
+
+# Failures a second try cannot get past: the key, access, the model's name, the API
+# version, a blocked prompt. Anything else (a timeout, a 5xx, a dropped connection, a
+# rate limit) may pass on the next run.
+_NEEDS_A_CHANGE = ("no API key", "API key", "access denied", "not found (404)",
+                   "Unknown name", "was blocked", "credentials", "is set but blank")
+
+
+def finish_advice(reasons: list[str]) -> str:
+    """Pure: what to do before the finish command, said only as it can help."""
+    if reasons and any(any(m in r for m in _NEEDS_A_CHANGE) for r in reasons):
+        return "fix the cause above, then run"
+    return "run the same command again"
 
 
 def _sample_line(sample: Sample, out: str) -> str:
