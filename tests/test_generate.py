@@ -252,7 +252,7 @@ def test_regenerate_replaces_a_part_and_a_failure_keeps_the_old_one(
     assert "could not regenerate personas/auditor.txt" in out
     # The command that finishes the job asks again for what is still unfinished.
     assert "--goal AUDIT --project x --regenerate personas/auditor.txt\n" in out
-    assert "Next: fill and run it from here: " in out and out.count("--regenerate") == 1
+    assert "Next: fill and run it from here:\n" in out and out.count("--regenerate") == 1
     assert "Regenerating personas/auditor.txt" in err and "missing" not in err
     assert (audit_lib / PERSONA).read_text() == "You are a new auditor.\n"
     assert (audit_lib / "output/x/00_PERSONA.md").read_text() == "You are a new auditor.\n"

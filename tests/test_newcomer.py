@@ -240,16 +240,20 @@ def test_a_terminal_gets_lines_wrapped_at_words_and_a_pipe_never(
         capsys, audit_lib: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(audit_lib)
     _, piped, _ = run(capsys, "-g", "AUDIT", "-p", "demo")
-    nxt = next(line for line in piped.splitlines() if line.startswith("Next:"))
-    assert len(nxt) > 100  # one logical line, whole
+    at = piped.splitlines().index("Next: fill and run it from here:")
+    command, tail = piped.splitlines()[at + 1:at + 3]
+    assert command.startswith("  python orchestrator.py ") and command.endswith(" --run")
+    assert len(tail) > 60  # piped: one logical line, whole
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
     monkeypatch.setenv("COLUMNS", "60")
     _, out, _ = run(capsys, "-g", "AUDIT", "-p", "demo")
     lines = out.splitlines()
-    assert max(len(line) for line in lines) < 60
+    # The command stands whole on its own line, to paste; every other line fits.
+    assert command in lines
+    assert max(len(line) for line in lines if line != command) < 60
     assert not any(line.endswith(" ") for line in lines)
-    wrapped = lines[lines.index(next(x for x in lines if x.startswith("Next:"))):]
-    assert " ".join(" ".join(wrapped).split()) == nxt  # broken only between words
+    wrapped = lines[lines.index(command) + 1:]
+    assert " ".join(" ".join(wrapped).split()) == tail  # broken only between words
 
 
 # Generation: the progress line for one part, --regenerate, retries, the service's fault.

@@ -256,7 +256,7 @@ def test_a_part_written_by_hand_is_saved_exactly(wizard, missing_lib: Path) -> N
     assert "Generated:" not in s.out
     assert "(complete)" in s.out
     assert "Not offered to run it: no API key" in s.out  # no key: no question
-    assert "Next: fill and run it from here: " in s.out and " --run (or fill in" in s.out
+    assert "Next: fill and run it from here:\n" in s.out and " --run\n(or fill in" in s.out
     # A person's part is a library part like any other: no "generated" record.
     assert not (missing_lib / "components/protocols/.review.txt.provenance.json").exists()
 

@@ -126,7 +126,7 @@ def test_declining_the_run_sends_nothing(wizard, audit_lib: Path, model: FakeGem
     s = wizard("--root", audit_lib, "-g", "AUDIT", keys=[*BUILD, ("Run it now?", "n")])
     assert s.code == 0, s.err
     assert model.count == 0
-    assert "Next: fill and run it from here: " in s.out
+    assert "Next: fill and run it from here:\n" in s.out
     assert " --goal AUDIT --project demo --task 'what you want done' --evidence PATH --run" \
         in s.out
     assert not (audit_lib / "output/demo/02_PROMPT.md").exists()

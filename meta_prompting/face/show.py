@@ -179,17 +179,24 @@ def build(report: BuildReport) -> None:
         write(finish_advice(report) + "\n")
         sys.stdout.write(f"  {report.command}\n")  # whole, never wrapped: to paste
     if report.complete:
-        write(next_step(report) + "\n")
+        lead, command, tail = next_step(report).split("\n")
+        write(lead + "\n")
+        sys.stdout.write(f"{command}\n")  # whole, never wrapped: to paste
+        write(tail + "\n")
 
 
 def next_step(report: BuildReport) -> str:
-    """What to do with a complete toolkit: run it from here, rather than copy and paste."""
+    """What to do with a complete toolkit: run it from here, rather than copy and paste.
+
+    The command stands on a line of its own, whole, so that a narrow terminal wraps the
+    words around it and never cuts the command in the middle of a word.
+    """
     out = nice_path(report.out_dir)
     if report.filled is not None:
-        return (f"Next: run it with {report.rebuild} --run, or send {out}/02_PROMPT.md "
+        return (f"Next: run it with\n  {report.rebuild} --run\nor send {out}/02_PROMPT.md "
                 f"with {out}/00_PERSONA.md as the system prompt.")
-    return (f"Next: fill and run it from here: {report.rebuild} --task 'what you want done' "
-            f"--evidence PATH --run (or fill in the <task> and <evidence> blocks of "
+    return (f"Next: fill and run it from here:\n  {report.rebuild} --task 'what you want "
+            f"done' --evidence PATH --run\n(or fill in the <task> and <evidence> blocks of "
             f"{out}/01_PROMPT_TEMPLATE.md by hand).")
 
 

@@ -76,7 +76,7 @@ def read_flags(library: Library, asked: Asked, options: BuildOptions) -> Given:
 def offer_run(out: Console, library: Library, built: BuildReport, options: BuildOptions,
               asked: Asked, given: Given) -> int:
     """Offer to run the toolkit just built; run it, show the answer, offer to grade it."""
-    from meta_prompting.face import show, show_runs
+    from meta_prompting.face import show_runs
     from meta_prompting.models.keys import access_note
     from meta_prompting.runs.run import Session, Settings
     from meta_prompting.toolkit.build import build, default_model, rerun_command
@@ -89,14 +89,15 @@ def offer_run(out: Console, library: Library, built: BuildReport, options: Build
                else None)
         if why:
             out.print(f"Not offered to run it: {why}.")
-            out.print(_escape(show.next_step(built)), soft_wrap=True)  # whole, to paste
+            _print_next(out, built)
             return EXIT_OK
         if not ask.confirm("Run it now? (a fresh session)"):
-            out.print(_escape(show.next_step(built)), soft_wrap=True)
+            _print_next(out, built)
             return EXIT_OK
     task = given.task or _ask_task(out)
     if task is None:
-        out.print("No task: not run. " + _escape(show.next_step(built)), soft_wrap=True)
+        out.print("No task: not run.")
+        _print_next(out, built)
         return EXIT_OK
     if given.evidence is not None:
         paths, evidence = list(asked.evidence), given.evidence
@@ -309,3 +310,11 @@ def _escape(text: str) -> str:
     from meta_prompting.face.show import markup
 
     return markup(text)
+
+
+def _print_next(out: Console, built: BuildReport) -> None:
+    """The next step, a line at a time: the command whole on its own line, to paste."""
+    from meta_prompting.face import show
+
+    for line in show.next_step(built).split("\n"):
+        out.print(_escape(line), soft_wrap=True)
