@@ -34,12 +34,13 @@ class _Git:
     def __init__(self, rev: str, cwd: Path, timeout: float) -> None:
         self.rev, self.cwd, self.timeout = rev, cwd, timeout
 
-    def __call__(self, *args: str, ok: tuple[int, ...] = (0,)) -> tuple[int, bytes]:
+    def __call__(self, *args: str, ok: tuple[int, ...] = (0,), given: bytes = b""
+                 ) -> tuple[int, bytes]:
         env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
         try:
             done = subprocess.run(
                 ["git", "-c", "core.quotePath=false", *args], cwd=self.cwd, env=env,
-                stdin=subprocess.DEVNULL, capture_output=True, timeout=self.timeout)
+                input=given, capture_output=True, timeout=self.timeout)
         except FileNotFoundError:
             raise UserError(f"{FLAG} {self.rev}: git is not installed (or not on PATH)"
                             ) from None
@@ -167,7 +168,8 @@ def _skipped(git: _Git, paths: list[str], notes: list[str]) -> set[str]:
     rest = [p for p in paths if p not in secret]
     ignored: list[str] = []
     if rest:  # tracked files a .gitignore now names (exit 1: none is ignored)
-        code, out = git("check-ignore", "--no-index", "-z", "--", *rest, ok=(0, 1))
+        code, out = git("check-ignore", "--no-index", "-z", "--stdin", ok=(0, 1),
+                        given=b"".join(os.fsencode(p) + b"\0" for p in rest))
         ignored = [os.fsdecode(f) for f in out.split(b"\0") if f] if code == 0 else []
     if ignored:
         notes.append(f"skipped what .gitignore leaves out: {_names(ignored)}")
