@@ -230,6 +230,10 @@ def _run_chain(root: Path, args: argparse.Namespace) -> int:
                          f"{', '.join(clash)}")
     if args.project is None:
         raise UsageError("--chain needs --project: the folder under output/ for its stages")
+    if args.junit:
+        from meta_prompting.grading.junit import check_junit_path
+
+        check_junit_path(args.junit)
     library = load_library(root)
     chain = load_chain(Path(args.chain), library, args.grade_with)
     options = _options(args)
@@ -279,6 +283,10 @@ def _check_ci_flags(args: argparse.Namespace, wizard: bool = False) -> None:
                          "does not ask for them)")
     if given and not args.grade:
         raise UsageError(f"{' and '.join(given)} report grades: add --grade (or use --chain)")
+    if args.junit:
+        from meta_prompting.grading.junit import check_junit_path
+
+        check_junit_path(args.junit)
 
 
 def _ci_suffix(args: argparse.Namespace) -> str:

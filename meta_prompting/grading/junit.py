@@ -208,6 +208,13 @@ def _clean(text: str) -> str:
     return _NOT_XML.sub("\ufffd", scrub_secrets(text))
 
 
+def check_junit_path(given: str) -> None:
+    """Refuse a --junit FILE that cannot be written, before any call is made."""
+    folder = Path(given).parent
+    if not folder.is_dir():
+        raise UserError(f"--junit {given}: no folder {folder}; make it first")
+
+
 def write_junit(given: str, suites: list[Suite], name: str) -> Path:
     """Write the file --junit names, whole or not at all; one line saying why not."""
     path = Path(given)
