@@ -106,6 +106,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         # The run flags answer the wizard's questions after the build, which it then
         # fills and runs itself: the build it starts with is a plain one.
         asked = Asked(**{name: getattr(args, name) for name in Asked._fields})
+        _check_ci_flags(args, wizard=True)
         vars(args).update(task=None, task_file=None, evidence=[], run=False, samples=None,
                           again=False, grade=False, answer=None)
         # The wizard checks the library itself, to show every problem before asking.
@@ -134,6 +135,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             show.fill(filled)
         return filled.exit_code
     options = _options(args)
+    _check_ci_flags(args)
     if args.run:
         return _run_toolkit(library, args, options)
     from meta_prompting.toolkit.build import build
@@ -169,20 +171,30 @@ def _run_toolkit(library: Library, args: argparse.Namespace, options: BuildOptio
             graded = grade_toolkit(library, args.goal, args.project, options, run_options,
                                    settings, GradeOptions(args.grade_with, args.judges,
                                                           args.answer))
+        from meta_prompting.grading.threshold import gated_exit, grade_pass_rate
+
+        rate = grade_pass_rate(graded)
+        code = gated_exit(graded.exit_code, rate, args.min_pass_rate)
+        if args.junit and not args.dry_run:
+            from meta_prompting.grading.junit import grade_suites, write_junit
+
+            write_junit(args.junit, grade_suites(graded), f"{args.goal} {args.project}")
         if args.json:
-            _print_json({"ok": True, "exit_code": graded.exit_code, **graded.built.to_dict(),
+            _print_json({"ok": True, "exit_code": code, **graded.built.to_dict(),
                          "run": graded.ran.to_dict() if graded.ran else None,
-                         "grade": graded.to_dict()})
+                         "grade": {**graded.to_dict(), "pass_rate": rate.to_dict()}})
         elif not args.quiet:
             show_runs.run(graded.built, graded.ran)
             show_runs.grade(graded)
-        elif graded.exit_code == EXIT_INCOMPLETE:
+            if told := rate.told(args.min_pass_rate, code):
+                _progress(told)
+        elif code == EXIT_INCOMPLETE:
             show.unfinished(graded.built.out_dir, graded.ran.command if graded.ran
                             else graded.built.command)
-        elif graded.exit_code:
+        elif code:
             card = next(g for g in graded.graded if g.scorecard and not g.scorecard.passed)
             show.failed_scorecard((card.path or card.sample.folder).with_suffix(".md"))
-        return graded.exit_code
+        return code
     with show.retries_told(_retrying(args)):
         built, ran = run_toolkit(library, args.goal, args.project, options, run_options,
                                  settings)
@@ -209,6 +221,7 @@ def _run_chain(root: Path, args: argparse.Namespace) -> int:
     clash = [flag for flag, given in (
         ("--goal", args.goal), ("--task", args.task), ("--task-file", args.task_file),
         ("--evidence", args.evidence), ("--evidence-all", args.evidence_all),
+        ("--evidence-diff", args.evidence_diff),
         ("--run", args.run), ("--samples", args.samples),
         ("--again", args.again), ("--grade", args.grade), ("--answer", args.answer),
         ("--list", args.list), ("--generate-missing", args.generate_missing)) if given]
@@ -217,6 +230,10 @@ def _run_chain(root: Path, args: argparse.Namespace) -> int:
                          f"{', '.join(clash)}")
     if args.project is None:
         raise UsageError("--chain needs --project: the folder under output/ for its stages")
+    if args.junit:
+        from meta_prompting.grading.junit import check_junit_path
+
+        check_junit_path(args.junit)
     library = load_library(root)
     chain = load_chain(Path(args.chain), library, args.grade_with)
     options = _options(args)
@@ -226,6 +243,7 @@ def _run_chain(root: Path, args: argparse.Namespace) -> int:
         command += f" --grade-with {shlex.quote(args.grade_with)}"
     if args.judges > 1:
         command += f" --judges {args.judges}"
+    command += _ci_suffix(args)
     quiet = args.quiet or args.json
     run_options = RunOptions(jobs=args.jobs, timeout=args.timeout, dry_run=args.dry_run,
                              command=command, progress=None if quiet else _progress,
@@ -234,15 +252,48 @@ def _run_chain(root: Path, args: argparse.Namespace) -> int:
         report = run_chain(library, chain, args.project, options, run_options,
                            Settings(args.model or default_model(), args.max_tokens),
                            GradeOptions(args.grade_with, args.judges))
+    from meta_prompting.grading.threshold import chain_held_back, chain_pass_rate, gated_exit
+
+    rate = chain_pass_rate(report)
+    code = gated_exit(report.exit_code, rate, args.min_pass_rate, chain_held_back(report))
+    if args.junit and not args.dry_run:
+        from meta_prompting.grading.junit import chain_suites, write_junit
+
+        write_junit(args.junit, chain_suites(report), f"chain {args.project}")
     if args.json:
-        _print_json({"ok": True, "exit_code": report.exit_code, **report.to_dict()})
+        _print_json({"ok": True, "exit_code": code, **report.to_dict(),
+                     "pass_rate": rate.to_dict()})
     elif not args.quiet:
         show_runs.chain(report)
-    elif report.exit_code == EXIT_INCOMPLETE:
+        if told := rate.told(args.min_pass_rate, code):
+            _progress(told)
+    elif code == EXIT_INCOMPLETE:
         show.unfinished(report.out_dir, report.command)
-    elif report.exit_code:
+    elif code:
         show.failed_scorecard(report.out_dir / "CHAIN.md")
-    return report.exit_code
+    return code
+
+
+def _check_ci_flags(args: argparse.Namespace, wizard: bool = False) -> None:
+    given = [f for f, v in (("--evidence-diff", args.evidence_diff if wizard else None),
+                            ("--junit", args.junit), ("--min-pass-rate", args.min_pass_rate))
+             if v is not None]
+    if given and wizard:
+        raise UsageError(f"{' and '.join(given)}: give --goal and --project too (the wizard "
+                         "does not ask for them)")
+    if given and not args.grade:
+        raise UsageError(f"{' and '.join(given)} report grades: add --grade (or use --chain)")
+    if args.junit:
+        from meta_prompting.grading.junit import check_junit_path
+
+        check_junit_path(args.junit)
+
+
+def _ci_suffix(args: argparse.Namespace) -> str:
+    """--junit and --min-pass-rate, said again in the command that finishes the job."""
+    return ((f" --junit {shlex.quote(args.junit)}" if args.junit else "")
+            + (f" --min-pass-rate {args.min_pass_rate:g}" if args.min_pass_rate is not None
+               else ""))
 
 
 def _stream(text: str) -> None:
@@ -322,8 +373,9 @@ def _filling(args: argparse.Namespace) -> tuple[Filling | None, str]:
         if args.run:
             flag = "--grade" if args.grade else "--run"
             raise UsageError(f"{flag} needs a task: give --task TEXT or --task-file FILE")
-        if args.evidence:
-            raise UsageError("--evidence fills the toolkit's evidence block: give --task "
+        if args.evidence or args.evidence_diff:
+            flag = "--evidence" if args.evidence else "--evidence-diff"
+            raise UsageError(f"{flag} fills the toolkit's evidence block: give --task "
                              "(or --task-file) too")
         return None, ""
     from meta_prompting.library.goals import find_root
@@ -331,6 +383,10 @@ def _filling(args: argparse.Namespace) -> tuple[Filling | None, str]:
 
     evidence = collect(args.evidence, task, everything=args.evidence_all,
                        skip=(find_root(args.root) / OUTPUT,))
+    if args.evidence_diff is not None:
+        from meta_prompting.evidence.diff import add_diff
+
+        evidence = add_diff(evidence, args.evidence_diff)
     for note in evidence.notes:
         if not (args.quiet or args.json):
             _progress(f"  {note}")
@@ -339,9 +395,12 @@ def _filling(args: argparse.Namespace) -> tuple[Filling | None, str]:
     flags += "".join(f" --evidence {shlex.quote(p)}" for p in args.evidence)
     if args.evidence_all and args.evidence:
         flags += " --evidence-all"
+    if args.evidence_diff is not None:
+        flags += f" --evidence-diff {shlex.quote(args.evidence_diff)}"
     if args.grade:
         flags += " --grade" + (f" --grade-with {args.grade_with}" if args.grade_with
                                else "") + (f" --judges {args.judges}" if args.judges > 1 else "")
+        flags += _ci_suffix(args)
     elif args.run:
         flags += " --run"
     if args.run and args.max_tokens:

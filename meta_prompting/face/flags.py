@@ -133,6 +133,9 @@ def make_parser(name: str | None = None) -> argparse.ArgumentParser:
                           "leaves out")
     run.add_argument("--evidence-all", action="store_true",
                      help="walk folders without .gitignore: send what it leaves out too")
+    run.add_argument("--evidence-diff", metavar="REV",
+                     help="a change as evidence: the work tree's diff against REV (or A..B), "
+                          "and each changed file as it now stands (e.g. origin/main)")
     run.add_argument("--run", action="store_true",
                      help="send the filled prompt to the model; keep the answer in runs/")
     run.add_argument("--samples", metavar="N", type=_samples,
@@ -156,6 +159,12 @@ def make_parser(name: str | None = None) -> argparse.ArgumentParser:
     grade.add_argument("--judges", metavar="K", type=_odd_int, default=1,
                        help="independent judgments per answer, verdicts by majority "
                             "(odd; default 1)")
+    grade.add_argument("--junit", metavar="FILE",
+                       help="also write the grades as JUnit XML for CI: a test case per "
+                            "answer (or stage) and per criterion")
+    grade.add_argument("--min-pass-rate", metavar="R", type=_rate,
+                       help="exit 4 only when the share of answers (or graded stages) "
+                            "passing is below R, from 0 to 1 (default: any failure)")
     chain = parser.add_argument_group(
         "chains of fresh sessions (one stage's answer feeds the next)",
         "e.g. %(prog)s --chain examples/batch-recovery/chain.json --project batch")
@@ -179,6 +188,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
+    return value
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value <= 1:  # NaN fails this too
+        raise argparse.ArgumentTypeError(f"{text!r} must be from 0 to 1, e.g. 0.8")
     return value
 
 
