@@ -305,6 +305,8 @@ def render_markdown(card: Scorecard, sample: Sample) -> str:
 
 
 def _to_dict(card: Scorecard, key: str, model: str, answer: str) -> dict[str, Any]:
+    from meta_prompting.models.prices import cost_of
+
     return {
         "tool": "meta-prompting", "version": __version__, "key": key,
         "rubric": card.rubric.goal, "rubric_sha256": card.rubric.sha256,
@@ -320,6 +322,7 @@ def _to_dict(card: Scorecard, key: str, model: str, answer: str) -> dict[str, An
                        "path_reason": j.path_reason, "requests": j.requests,
                        "verdicts": [{**v._asdict(), "quotes": list(v.quotes)}
                                     for v in j.verdicts]} for j in card.judgments],
+        "cost": cost_of(model, [(j.tokens, j.model) for j in card.judgments]),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
 

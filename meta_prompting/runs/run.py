@@ -346,11 +346,15 @@ def keep(folder: Path, text: str, record: dict[str, Any]) -> None:
 
 def _record(session: Session, rid: str, number: int, answer: Answer,
             seconds: float) -> dict[str, Any]:
+    from meta_prompting.models.prices import cost_of
+
     return {
         "tool": TOOL, "version": __version__, "run_id": rid, "sample": number,
         "inputs": session.key, "model": session.settings.model,
         "model_version": answer.model, "settings": session.settings.as_dict(),
-        "tokens": answer.usage, "finish_reason": answer.finish_reason,
+        "tokens": answer.usage, "cost": cost_of(session.settings.model,
+                                                 [(answer.usage, answer.model)]),
+        "finish_reason": answer.finish_reason,
         "seconds": round(seconds, 3),
         "sha256": {"system": sha256_bytes(session.system.encode("utf-8")),
                    "prompt": sha256_bytes(session.prompt.encode("utf-8")),
