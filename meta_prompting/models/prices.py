@@ -8,7 +8,6 @@ costs "unknown", never a guessed figure. Token counts are the service's own
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
