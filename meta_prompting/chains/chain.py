@@ -30,6 +30,7 @@ from meta_prompting.toolkit.prompt import Document, Filling
 if TYPE_CHECKING:
     from meta_prompting.grading.scorecard import Graded, GradeOptions
     from meta_prompting.library.goals import Library
+    from meta_prompting.models.budget import Planned
     from meta_prompting.runs.run import RunOptions, Sample, Settings
     from meta_prompting.toolkit.build import BuildOptions
 
@@ -46,6 +47,7 @@ class StageResult(NamedTuple):
     out_dir: Path | None = None
     sessions: int = 0  # fresh sessions kept for it (attempts made)
     missing_section: bool = False  # blocked: an answer it needs lacks the section asked for
+    planned: tuple[Planned, ...] = ()  # a dry run: the calls it would make
 
     @property
     def ok(self) -> bool:
@@ -61,6 +63,7 @@ class StageResult(NamedTuple):
                 else None, "grade": None if card is None else card.passed,
                 "verdict_edited": bool(self.graded and self.graded.edited),
                 "tokens": record.get("tokens"), "seconds": record.get("seconds"),
+                "cost": record.get("cost"),
                 "sessions": self.sessions}
 
 
@@ -70,6 +73,7 @@ class ChainReport(NamedTuple):
     results: tuple[StageResult, ...]  # in the chain's order
     command: str
     dry_run: bool = False
+    model: str = ""
 
     @property
     def exit_code(self) -> int:
@@ -87,7 +91,14 @@ class ChainReport(NamedTuple):
     def to_dict(self) -> dict[str, Any]:
         return {"chain": str(self.chain.path), "out_dir": str(self.out_dir),
                 "dry_run": self.dry_run, "command": self.command,
-                "stages": [r.to_dict() for r in self.results]}
+                "stages": [r.to_dict() for r in self.results],
+                **({"estimate": self.estimate} if self.dry_run else {})}
+
+    @property
+    def estimate(self) -> dict[str, Any]:
+        from meta_prompting.models.budget import estimate_plan
+
+        return estimate_plan(self.model, [c for r in self.results for c in r.planned])
 
 
 def run_chain(library: Library, chain: Chain, project: str, build_options: BuildOptions,
@@ -108,7 +119,7 @@ def run_chain(library: Library, chain: Chain, project: str, build_options: Build
     # read before any call so that a rubric it cannot use stops nothing half-way.
     rubrics = {s.name: read_rubric(library, rubric_goal(library, s.goal, grading.rubric))
                for s in chain.stages if s.grade}
-    call = LazyCall(settings.model, run_options.timeout)
+    call = LazyCall(settings.model, run_options.timeout, run_options.budget)
     results: dict[str, StageResult] = {}
 
     def refuse(*_: Any, **__: Any) -> Any:
@@ -126,7 +137,7 @@ def run_chain(library: Library, chain: Chain, project: str, build_options: Build
 
     schedule(chain, one, results, run_options.jobs)
     report = ChainReport(chain, out, tuple(results[s.name] for s in chain.stages),
-                         run_options.command, run_options.dry_run)
+                         run_options.command, run_options.dry_run, settings.model)
     if not run_options.dry_run:
         write_index(report)
     return report
@@ -163,15 +174,21 @@ def run_stage(library: Library, stage: Stage, project: str, base: Path,
     from meta_prompting.toolkit.build import build
 
     waiting = [r for r in upstream.values() if not r.ok]
+    later = None  # a dry run: the stage whose answer, not made yet, this one waits for
     if waiting:
         first = waiting[0]
-        if first.status == WOULD_RUN:
-            return StageResult(stage, WOULD_RUN, f"after stage {first.stage.name}")
-        return StageResult(stage, BLOCKED, f"stage {first.stage.name} is {first.status}")
+        if first.status != WOULD_RUN:
+            return StageResult(stage, BLOCKED, f"stage {first.stage.name} is {first.status}")
+        later = f"after stage {first.stage.name}"
     documents: list[Document] = []
     for after in stage.after:
         sample = upstream[after.stage].sample
-        assert sample is not None
+        if sample is None:  # its answer is estimated at the assumed length
+            from meta_prompting.models.budget import assumed_answer_chars
+
+            documents.append(Document(after.document, "x" * assumed_answer_chars(
+                settings.max_tokens)))
+            continue
         text = read_answer(sample)
         if after.section:
             part = extract_section(text, after.section)
@@ -201,9 +218,18 @@ def run_stage(library: Library, stage: Stage, project: str, base: Path,
             samples=attempt, again=False, on_text=None, progress=None), call)
         sample = ran.samples[-1]
         if run_options.dry_run:
+            from meta_prompting.grading.scorecard import planned_judgments
+            from meta_prompting.runs.run import planned_answers
+
             status = CACHED if sample.ok and sample.status != WOULD_RUN else WOULD_RUN
-            return StageResult(stage, status, sample=sample if status == CACHED else None,
-                               out_dir=built.out_dir)
+            planned = planned_answers(session, (sample,))
+            if stage.grade:
+                planned += planned_judgments(sample, session, rubric, grading.judges,
+                                             settings.model,
+                                             rubric.goal == library.goal(stage.goal).rubric)
+            return StageResult(stage, status, later,
+                               sample=sample if status == CACHED else None,
+                               out_dir=built.out_dir, planned=tuple(planned))
         if not sample.ok:
             return StageResult(stage, FAILED, sample.reason, out_dir=built.out_dir,
                                sessions=attempt - 1)

@@ -95,6 +95,10 @@ def _dispatch(args: argparse.Namespace) -> int:
             show.check(checked)  # a result, so stdout, even when it finds problems
         return EXIT_OK if checked.ok else EXIT_USER_ERROR
     root = find_root(args.root)
+    if args.spent:
+        from meta_prompting.face.ledger import show_spent
+
+        return show_spent(root, args)
     if args.chain is not None:
         return _run_chain(root, args)
     wants_build = not (args.list or args.generate_missing)
@@ -164,13 +168,20 @@ def _run_toolkit(library: Library, args: argparse.Namespace, options: BuildOptio
         + options.suffix, on_text=stream, progress=None if quiet else _progress,
         on_wait=None if quiet else _waiting_run)
     settings = Settings(args.model or default_model(), args.max_tokens)
+    from meta_prompting.face.costs import budget_of, finishing, held_to
+
+    limit = budget_of(args)
     if args.grade:
         from meta_prompting.grading.scorecard import GradeOptions, grade_toolkit
 
         with show.retries_told(_retrying(args)):  # the SDK's retries, and waits on 429
-            graded = grade_toolkit(library, args.goal, args.project, options, run_options,
-                                   settings, GradeOptions(args.grade_with, args.judges,
-                                                          args.answer))
+            graded, held = held_to(limit, settings.model, run_options, lambda o: grade_toolkit(
+                library, args.goal, args.project, options, o, settings,
+                GradeOptions(args.grade_with, args.judges, args.answer)),
+                lambda g: g.estimate)
+        if graded.ran is not None:
+            graded = graded._replace(ran=graded.ran._replace(
+                command=finishing(graded.ran.command, limit, held)))
         from meta_prompting.grading.threshold import gated_exit, grade_pass_rate
 
         rate = grade_pass_rate(graded)
@@ -182,10 +193,12 @@ def _run_toolkit(library: Library, args: argparse.Namespace, options: BuildOptio
         if args.json:
             _print_json({"ok": True, "exit_code": code, **graded.built.to_dict(),
                          "run": graded.ran.to_dict() if graded.ran else None,
-                         "grade": {**graded.to_dict(), "pass_rate": rate.to_dict()}})
+                         "grade": {**graded.to_dict(), "pass_rate": rate.to_dict()},
+                         **_budget_json(limit, held)})
         elif not args.quiet:
             show_runs.run(graded.built, graded.ran)
             show_runs.grade(graded)
+            _cost_lines(graded.estimate if args.dry_run else None, held)
             if told := rate.told(args.min_pass_rate, code):
                 _progress(told)
         elif code == EXIT_INCOMPLETE:
@@ -196,14 +209,18 @@ def _run_toolkit(library: Library, args: argparse.Namespace, options: BuildOptio
             show.failed_scorecard((card.path or card.sample.folder).with_suffix(".md"))
         return code
     with show.retries_told(_retrying(args)):
-        built, ran = run_toolkit(library, args.goal, args.project, options, run_options,
-                                 settings)
+        (built, ran), held = held_to(limit, settings.model, run_options, lambda o: run_toolkit(
+            library, args.goal, args.project, options, o, settings),
+            lambda r: r[1].estimate if r[1] else {})
+    if ran is not None:
+        ran = ran._replace(command=finishing(ran.command, limit, held))
     code = ran.exit_code if ran is not None else max(built.exit_code, EXIT_INCOMPLETE)
     if args.json:
         _print_json({"ok": True, "exit_code": code, **built.to_dict(),
-                     "run": ran.to_dict() if ran else None})
+                     "run": ran.to_dict() if ran else None, **_budget_json(limit, held)})
     elif not args.quiet:
         show_runs.run(built, ran)
+        _cost_lines(ran.estimate if ran and args.dry_run else None, held)
     elif code:
         show.unfinished(built.out_dir, ran.command if ran else built.command)
     return code
@@ -248,10 +265,17 @@ def _run_chain(root: Path, args: argparse.Namespace) -> int:
     run_options = RunOptions(jobs=args.jobs, timeout=args.timeout, dry_run=args.dry_run,
                              command=command, progress=None if quiet else _progress,
                              on_wait=None if quiet else _waiting_run)
+    from meta_prompting.face.costs import budget_of, finishing, held_to
+
+    limit = budget_of(args)
+    if limit is not None and args.budget is not None:
+        run_options = run_options._replace(command=f"{command} --budget {limit:g}")
+    settings = Settings(args.model or default_model(), args.max_tokens)
     with show.retries_told(_retrying(args)):
-        report = run_chain(library, chain, args.project, options, run_options,
-                           Settings(args.model or default_model(), args.max_tokens),
-                           GradeOptions(args.grade_with, args.judges))
+        report, held = held_to(limit, settings.model, run_options, lambda o: run_chain(
+            library, chain, args.project, options, o, settings,
+            GradeOptions(args.grade_with, args.judges)), lambda r: r.estimate)
+    report = report._replace(command=finishing(report.command, limit, held))
     from meta_prompting.grading.threshold import chain_held_back, chain_pass_rate, gated_exit
 
     rate = chain_pass_rate(report)
@@ -262,9 +286,10 @@ def _run_chain(root: Path, args: argparse.Namespace) -> int:
         write_junit(args.junit, chain_suites(report), f"chain {args.project}")
     if args.json:
         _print_json({"ok": True, "exit_code": code, **report.to_dict(),
-                     "pass_rate": rate.to_dict()})
+                     "pass_rate": rate.to_dict(), **_budget_json(limit, held)})
     elif not args.quiet:
         show_runs.chain(report)
+        _cost_lines(report.estimate if args.dry_run else None, held)
         if told := rate.told(args.min_pass_rate, code):
             _progress(told)
     elif code == EXIT_INCOMPLETE:
@@ -294,6 +319,25 @@ def _ci_suffix(args: argparse.Namespace) -> str:
     return ((f" --junit {shlex.quote(args.junit)}" if args.junit else "")
             + (f" --min-pass-rate {args.min_pass_rate:g}" if args.min_pass_rate is not None
                else ""))
+
+
+def _cost_lines(estimate: dict[str, Any] | None, held: Any) -> None:
+    from meta_prompting.face.costs import estimate_line, stopped_line
+    from meta_prompting.face.show import writer
+
+    write = writer()
+    if estimate is not None:
+        write(estimate_line(estimate))
+    if (line := stopped_line(held)) is not None:
+        write(line)
+
+
+def _budget_json(limit: float | None, held: Any) -> dict[str, Any]:
+    if limit is None:
+        return {}
+    return {"budget": {"limit": limit, "spent": held.spent if held else 0.0,
+                       "stopped": bool(held and held.stopped),
+                       "calls_not_sent": held.refused if held else 0}}
 
 
 def _stream(text: str) -> None:

@@ -83,6 +83,9 @@ def make_parser(name: str | None = None) -> argparse.ArgumentParser:
     mode.add_argument("--generate-missing", action="store_true",
                       help="generate every missing part the map names (or --goal's), "
                            "without building a toolkit")
+    mode.add_argument("--spent", action="store_true",
+                      help="the ledger: tokens and cost by day, goal and model, summed from "
+                           "the records under output/ (or --project's)")
     mode.add_argument("--init", nargs="?", const=".", metavar="DIR",
                       help="copy the built-in library into DIR (default: here) to start "
                            "your own; never overwrites a file")
@@ -165,6 +168,9 @@ def make_parser(name: str | None = None) -> argparse.ArgumentParser:
     grade.add_argument("--min-pass-rate", metavar="R", type=_rate,
                        help="exit 4 only when the share of answers (or graded stages) "
                             "passing is below R, from 0 to 1 (default: any failure)")
+    grade.add_argument("--budget", metavar="USD", type=budget,
+                       help="refuse work whose estimate passes USD dollars, and send no "
+                            "call past it (also META_PROMPTING_BUDGET)")
     chain = parser.add_argument_group(
         "chains of fresh sessions (one stage's answer feeds the next)",
         "e.g. %(prog)s --chain examples/batch-recovery/chain.json --project batch")
@@ -208,6 +214,16 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
     if not value > 0 or value != value or value == float("inf"):
         raise argparse.ArgumentTypeError(f"{text!r} must be more than 0 seconds")
+    return value
+
+
+def budget(text: str) -> float:
+    try:
+        value = float(text.strip().lstrip("$"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of US dollars") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more US dollars")
     return value
 
 

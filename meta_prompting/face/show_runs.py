@@ -113,7 +113,7 @@ def chain(report: ChainReport) -> None:
     Plain lines, like a build's: a chain with every answer kept should cost about what
     its stages do, and rich's import alone was a third of a cached 50-stage chain.
     """
-    rows = [("stage", "goal", "status", "grade", "tokens", "seconds")]
+    rows = [("stage", "goal", "status", "grade", "tokens", "cost", "seconds")]
     for r in report.results:
         record = r.sample.record if r.sample else {}
         tokens = (record.get("tokens") or {}).get("answer")
@@ -128,9 +128,11 @@ def chain(report: ChainReport) -> None:
             grade += f" ({r.sessions} sessions)"
         edited = " (edited by hand)" if r.sample is not None and r.sample.edited else ""
         rows.append((printable(r.stage.name), r.stage.goal, r.status + edited, grade,
-                     f"{tokens:,}" if tokens else "", f"{seconds:.1f}" if seconds else ""))
+                     f"{tokens:,}" if tokens else "",
+                     _money(record["cost"]) if isinstance(record.get("cost"), dict) else "",
+                     f"{seconds:.1f}" if seconds else ""))
     # Aligned columns, no trailing blanks: a table read by people and by grep.
-    widths = [max(len(row[i]) for row in rows) for i in range(6)]
+    widths = [max(len(row[i]) for row in rows) for i in range(7)]
     lines = ["  ".join(c.ljust(w) if i < 4 else c.rjust(w)
                        for i, (c, w) in enumerate(zip(row, widths, strict=True))).rstrip()
              for row in rows]
@@ -177,8 +179,17 @@ def _sample_line(sample: Sample, out: str) -> str:
         return f"sample {sample.number}: would run"
     tokens = (sample.record.get("tokens") or {}).get("answer")
     seconds = sample.record.get("seconds")
+    cost = sample.record.get("cost")
     facts = ", ".join(x for x in (f"{tokens:,} answer tokens" if tokens else "",
+                                  _money(cost) if isinstance(cost, dict) else "",
                                   f"{seconds:.1f}s" if seconds is not None else "") if x)
     word = {"cached": "cached", "ran": "answered", "imported": "imported"}[sample.status]
     edited = ", edited by hand" if sample.edited else ""
     return f"sample {sample.number}: {word}{edited}: {where}" + (f" ({facts})" if facts else "")
+
+
+def _money(cost: dict[str, object]) -> str:
+    from meta_prompting.models.prices import money
+
+    usd = cost.get("usd")
+    return money(usd if isinstance(usd, (int, float)) else None)

@@ -202,21 +202,36 @@ def judge(call: Call, rubric: Rubric, prompt: str, answer: str) -> Judgment:
     if first.supported:
         return first
     fresh = _valid_judgment(call, rubric, prompt, answer)
-    return fresh._replace(requests=first.requests + fresh.requests)
+    # Every request was paid for: the judgment that stands carries them all.
+    return fresh._replace(requests=first.requests + fresh.requests,
+                          tokens=add_tokens(first.tokens, fresh.tokens))
 
 
 def _valid_judgment(call: Call, rubric: Rubric, prompt: str, answer: str) -> Judgment:
     """One judgment that parses; an invalid one is asked for once more, fresh."""
     why = ""
+    spent: dict[str, int | None] = {}
     for attempt in range(1, ATTEMPTS + 1):
         reply = call(rubric.system, prompt, json_schema=schema(rubric))
+        spent = add_tokens(spent, reply.usage)
         try:
             judged = parse_judgment(reply.text, rubric, answer, reply.model, reply.usage)
-            return judged._replace(requests=attempt)
+            return judged._replace(requests=attempt, tokens=spent)
         except ValueError as e:
             why = str(e)
     raise GenerationError(f"the judge gave no valid judgment in {ATTEMPTS} fresh requests "
                           f"({why})")
+
+
+def add_tokens(a: dict[str, int | None], b: dict[str, int | None]
+               ) -> dict[str, int | None]:
+    """Pure: two calls' token counts by kind, summed (a count the reply lacked stays None
+    only where both lack it)."""
+    out: dict[str, int | None] = {}
+    for kind in {**a, **b}:
+        x, y = a.get(kind), b.get(kind)
+        out[kind] = None if x is None and y is None else (x or 0) + (y or 0)
+    return out
 
 
 def parse_judgment(text: str, rubric: Rubric, answer: str, model: str = "",

@@ -46,6 +46,7 @@ from meta_prompting.store.files import (
 
 if TYPE_CHECKING:
     from meta_prompting.library.goals import Library
+    from meta_prompting.models.budget import Planned
     from meta_prompting.runs.run import Call, RunReport, Settings
     from meta_prompting.toolkit.build import BuildOptions, BuildReport
 
@@ -78,6 +79,7 @@ class GradeReport(NamedTuple):
     ran: RunReport | None
     graded: tuple[Graded, ...]
     judges: int = 1
+    estimate: dict[str, Any] = {}  # a dry run's calls (answers and judgments), and cost
 
     @property
     def exit_code(self) -> int:
@@ -91,7 +93,8 @@ class GradeReport(NamedTuple):
     def to_dict(self) -> dict[str, Any]:
         return {"judges": self.judges, "passed": sum(
             g.scorecard is not None and g.scorecard.passed for g in self.graded),
-                "graded": [_graded_dict(g) for g in self.graded]}
+                "graded": [_graded_dict(g) for g in self.graded],
+                **({"estimate": self.estimate} if self.estimate else {})}
 
 
 def grade_toolkit(library: Library, goal: str, project: str, build_options: BuildOptions,
@@ -123,10 +126,18 @@ def grade_toolkit(library: Library, goal: str, project: str, build_options: Buil
         have = existing_numbers(built.out_dir / "runs", session.key)
         run_options = run_options._replace(samples=max(run_options.samples, *have, 1))
         ran = run_samples(built.out_dir, session, run_options,
-                          LazyCall(settings.model, run_options.timeout))
+                          LazyCall(settings.model, run_options.timeout, run_options.budget))
     if run_options.dry_run:
-        return GradeReport(built, ran, (), options.judges)
-    call = LazyCall(settings.model, run_options.timeout)
+        from meta_prompting.models.budget import estimate_plan
+        from meta_prompting.runs.run import planned_answers
+
+        own = rubric.goal == library.goal(goal).rubric
+        plan = planned_answers(session, ran.samples) + [
+            call for s in ran.samples for call in planned_judgments(
+                s, session, rubric, options.judges, settings.model, own)]
+        return GradeReport(built, ran, (), options.judges,
+                           estimate_plan(settings.model, plan))
+    call = LazyCall(settings.model, run_options.timeout, run_options.budget)
     own = rubric.goal == library.goal(goal).rubric
     tasks = [partial(grade_sample, s, session, rubric, options.judges, settings.model, call,
                      run_options.timeout, own) for s in ran.samples if s.ok]
@@ -163,9 +174,7 @@ def grade_sample(sample: Sample, session: Session, rubric: Rubric, judges: int, 
 
     answer = read_answer(sample)
     prompt = judge_prompt(rubric, session.system, session.prompt, answer)
-    key = sha256_bytes(json.dumps({"system": rubric.system, "prompt": prompt, "model": model,
-                                   "judges": judges, "schema": schema(rubric)},
-                                  sort_keys=True).encode("utf-8"))
+    key = scorecard_key(rubric, prompt, model, judges)
     stem = "scorecard" if own else f"scorecard-{rubric.goal.lower()}"
     path = sample.folder / f"{stem}.json"
 
@@ -216,6 +225,37 @@ def grade_sample(sample: Sample, session: Session, rubric: Rubric, judges: int, 
                       clean=lambda: clear_dead_writes(path))[1]
     except StepFailed as e:
         return Graded(sample, NOT_GRADED, reason=e.reason)
+
+
+def scorecard_key(rubric: Rubric, prompt: str, model: str, judges: int) -> str:
+    return sha256_bytes(json.dumps({"system": rubric.system, "prompt": prompt, "model": model,
+                                    "judges": judges, "schema": schema(rubric)},
+                                   sort_keys=True).encode("utf-8"))
+
+
+def planned_judgments(sample: Sample, session: Session, rubric: Rubric, judges: int,
+                      model: str, own: bool) -> list[Planned]:
+    """The judge calls grading `sample` would make: none when its scorecard is kept for
+    the same inputs; for an answer not made yet, one of the assumed length is judged."""
+    from meta_prompting.models.budget import JUDGMENT, Planned, assumed_answer_chars
+
+    if not sample.ok and sample.status != "would run":
+        return []
+    if sample.status == "would run":
+        answer = "x" * assumed_answer_chars(session.settings.max_tokens)
+    else:
+        answer = read_answer(sample)
+    prompt = judge_prompt(rubric, session.system, session.prompt, answer)
+    stem = "scorecard" if own else f"scorecard-{rubric.goal.lower()}"
+    try:
+        kept = json.loads(read_regular(sample.folder / f"{stem}.json", RECORD_LIMIT,
+                                       follow_links=False))
+        if isinstance(kept, dict) and (kept.get("key") == scorecard_key(
+                rubric, prompt, model, judges) or kept.get("sha256") != record_hash(kept)):
+            return []  # kept, or a person's edit: never judged over
+    except (OSError, ValueError, RecursionError):
+        pass
+    return [Planned(JUDGMENT, len(rubric.system) + len(prompt), None)] * judges
 
 
 def record_hash(data: dict[str, Any]) -> str:
@@ -305,6 +345,8 @@ def render_markdown(card: Scorecard, sample: Sample) -> str:
 
 
 def _to_dict(card: Scorecard, key: str, model: str, answer: str) -> dict[str, Any]:
+    from meta_prompting.models.prices import cost_of
+
     return {
         "tool": "meta-prompting", "version": __version__, "key": key,
         "rubric": card.rubric.goal, "rubric_sha256": card.rubric.sha256,
@@ -320,6 +362,7 @@ def _to_dict(card: Scorecard, key: str, model: str, answer: str) -> dict[str, An
                        "path_reason": j.path_reason, "requests": j.requests,
                        "verdicts": [{**v._asdict(), "quotes": list(v.quotes)}
                                     for v in j.verdicts]} for j in card.judgments],
+        "cost": cost_of(model, [(j.tokens, j.model) for j in card.judgments]),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
 

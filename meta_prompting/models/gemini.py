@@ -110,7 +110,7 @@ class Answer(NamedTuple):
     text: str
     model: str  # the model version that answered
     finish_reason: str
-    usage: dict[str, int | None]  # prompt, answer, thinking and total token counts
+    usage: dict[str, int | None]  # prompt, answer, thinking, total and cached token counts
 
 
 class Generated(NamedTuple):
@@ -437,7 +437,8 @@ class GeminiGenerator:
         usage = getattr(last, "usage_metadata", None)
         counts = {name: getattr(usage, field, None) for name, field in (
             ("prompt", "prompt_token_count"), ("answer", "candidates_token_count"),
-            ("thinking", "thoughts_token_count"), ("total", "total_token_count"))}
+            ("thinking", "thoughts_token_count"), ("total", "total_token_count"),
+            ("cached", "cached_content_token_count"))}
         version = getattr(last, "model_version", None) or self.model
         return Answer(text, _first_line(str(version)) or self.model, "STOP", counts)
 

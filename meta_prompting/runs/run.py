@@ -40,6 +40,7 @@ from meta_prompting.store.files import (
 
 if TYPE_CHECKING:
     from meta_prompting.library.goals import Library
+    from meta_prompting.models.budget import Budget, Planned
     from meta_prompting.models.gemini import Answer
     from meta_prompting.toolkit.build import BuildOptions, BuildReport
 
@@ -104,7 +105,7 @@ class Sample(NamedTuple):
         return {"sample": self.number, "run_id": self.run_id, "status": self.status,
                 "edited": self.edited, "answer": str(self.answer_path) if self.ok else None,
                 "reason": self.reason, "tokens": self.record.get("tokens"),
-                "seconds": self.record.get("seconds"),
+                "seconds": self.record.get("seconds"), "cost": self.record.get("cost"),
                 "model_version": self.record.get("model_version")}
 
 
@@ -115,6 +116,7 @@ class RunReport(NamedTuple):
     command: str  # the command that finishes the job
     dry_run: bool = False
     sizes: dict[str, int] = {}  # characters sent and an estimate of tokens (dry run)
+    estimate: dict[str, Any] = {}  # the calls a dry run would make, and their cost
 
     @property
     def exit_code(self) -> int:
@@ -122,7 +124,8 @@ class RunReport(NamedTuple):
 
     def to_dict(self) -> dict[str, Any]:
         return {"key": self.key, "dry_run": self.dry_run, "command": self.command,
-                "sizes": self.sizes, "samples": [s.to_dict() for s in self.samples]}
+                "sizes": self.sizes, "samples": [s.to_dict() for s in self.samples],
+                **({"estimate": self.estimate} if self.dry_run else {})}
 
 
 class RunOptions(NamedTuple):
@@ -135,6 +138,7 @@ class RunOptions(NamedTuple):
     on_text: Callable[[str], None] | None = None  # stream one sample's answer here
     progress: Callable[[str], None] | None = None
     on_wait: Callable[[str], None] | None = None
+    budget: Budget | None = None  # --budget: no call is sent past it
 
 
 def run_id(key: str, number: int) -> str:
@@ -189,14 +193,14 @@ def run_toolkit(library: Library, goal: str, project: str, build_options: BuildO
         return report, None
     session = Session(report.filled[0], report.filled[1], settings)
     return report, run_samples(report.out_dir, session, options,
-                               LazyCall(settings.model, options.timeout))
+                               LazyCall(settings.model, options.timeout, options.budget))
 
 
 class LazyCall:
     """The model, connected on the first call: cached answers never import the SDK."""
 
-    def __init__(self, model: str, timeout: float) -> None:
-        self.model, self.timeout = model, timeout
+    def __init__(self, model: str, timeout: float, budget: Budget | None = None) -> None:
+        self.model, self.timeout, self.budget = model, timeout, budget
         self._lock = threading.Lock()
         self._call: Call | None = None
         self._why: str | None = None
@@ -207,7 +211,15 @@ class LazyCall:
                 self._call, self._why = make_call(self.model, self.timeout)
         if self._call is None:
             raise GenerationError(self._why or "no model")
-        return self._call(system, prompt, **options)
+        if self.budget is None:
+            return self._call(system, prompt, **options)
+        held = self.budget.hold(system, prompt, options.get("max_tokens"))
+        answer = None
+        try:
+            answer = self._call(system, prompt, **options)
+            return answer
+        finally:
+            self.budget.settle(held, answer)
 
 
 def run_samples(out_dir: Path, session: Session, options: RunOptions, call: Call
@@ -224,11 +236,15 @@ def run_samples(out_dir: Path, session: Session, options: RunOptions, call: Call
     command = options.command + (f" --samples {target}" if target > 1 else "")
     numbers = range(1, target + 1)
     if options.dry_run:
+        from meta_prompting.models.budget import estimate_plan
+
         sizes = {"system_chars": len(session.system), "prompt_chars": len(session.prompt),
                  "estimated_tokens": (len(session.system) + len(session.prompt)) // 4}
         samples = tuple(_look(runs / run_id(key, n), n) or Sample(
             n, run_id(key, n), runs / run_id(key, n), "would run") for n in numbers)
-        return RunReport(out_dir, key, samples, command, dry_run=True, sizes=sizes)
+        return RunReport(out_dir, key, samples, command, dry_run=True, sizes=sizes,
+                         estimate=estimate_plan(session.settings.model,
+                                                planned_answers(session, samples)))
     missing = [n for n in numbers if n not in have]
     for n in missing:  # what is in the way is said before "Running", not after
         _look(runs / run_id(key, n), n)
@@ -333,6 +349,15 @@ def import_answer(out_dir: Path, session: Session, given: str, command: str,
     return RunReport(out_dir, session.key, (sample,), command + f" --answer {quote(given)}")
 
 
+def planned_answers(session: Session, samples: tuple[Sample, ...]) -> list[Planned]:
+    """The answer calls a dry run's samples would make: one for each not kept."""
+    from meta_prompting.models.budget import ANSWER, Planned
+
+    size = len(session.system) + len(session.prompt)
+    return [Planned(ANSWER, size, session.settings.max_tokens)
+            for s in samples if s.status == "would run"]
+
+
 def keep(folder: Path, text: str, record: dict[str, Any]) -> None:
     """Write the run folder whole: answer.md (literal) and run.json."""
     from meta_prompting.models.keys import scrub_data
@@ -346,11 +371,15 @@ def keep(folder: Path, text: str, record: dict[str, Any]) -> None:
 
 def _record(session: Session, rid: str, number: int, answer: Answer,
             seconds: float) -> dict[str, Any]:
+    from meta_prompting.models.prices import cost_of
+
     return {
         "tool": TOOL, "version": __version__, "run_id": rid, "sample": number,
         "inputs": session.key, "model": session.settings.model,
         "model_version": answer.model, "settings": session.settings.as_dict(),
-        "tokens": answer.usage, "finish_reason": answer.finish_reason,
+        "tokens": answer.usage, "cost": cost_of(session.settings.model,
+                                                 [(answer.usage, answer.model)]),
+        "finish_reason": answer.finish_reason,
         "seconds": round(seconds, 3),
         "sha256": {"system": sha256_bytes(session.system.encode("utf-8")),
                    "prompt": sha256_bytes(session.prompt.encode("utf-8")),

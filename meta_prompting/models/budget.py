@@ -1,0 +1,109 @@
+"""Knowing a cost before spending it: estimates of planned calls, and a budget.
+
+An estimate is documented arithmetic, never a count from the service: a prompt is its
+characters / 4 tokens, an answer the --max-tokens limit or a typical 2,000 tokens
+(models/prices.py). A budget holds each call's estimate while it is in flight and
+counts its real cost once it is answered; a call that would pass the budget is not
+sent (OverBudget), so the calls in flight finish and are kept and nothing else starts.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from meta_prompting.errors import GenerationError, UserError
+from meta_prompting.models.prices import CHARS_PER_TOKEN, TYPICAL_OUTPUT, estimate, load_prices
+
+if TYPE_CHECKING:
+    from meta_prompting.models.gemini import Answer
+
+ANSWER, JUDGMENT = "answer", "judgment"
+
+
+class Planned(NamedTuple):
+    """One call a command would make."""
+
+    kind: str  # ANSWER or JUDGMENT
+    prompt_chars: int  # the system instruction and the prompt
+    max_tokens: int | None
+
+
+def estimate_plan(model: str, calls: Iterable[Planned]) -> dict[str, Any]:
+    """The estimate of a plan, as reports carry it (every figure an estimate)."""
+    calls = list(calls)
+    price = load_prices().price(model)
+    usd = None if price is None else sum(estimate(price, c.prompt_chars, c.max_tokens)
+                                         for c in calls)
+    return {"estimated": True, "model": model,
+            "answers": sum(c.kind == ANSWER for c in calls),
+            "judgments": sum(c.kind == JUDGMENT for c in calls),
+            "prompt_tokens": sum(math.ceil(c.prompt_chars / CHARS_PER_TOKEN) for c in calls),
+            "output_tokens": sum(c.max_tokens or TYPICAL_OUTPUT for c in calls),
+            "usd": None if usd is None else round(usd, 8)}
+
+
+def assumed_answer_chars(max_tokens: int | None) -> int:
+    """The length an answer not yet made is taken to have (for what comes after it)."""
+    return (max_tokens or TYPICAL_OUTPUT) * CHARS_PER_TOKEN
+
+
+class OverBudget(GenerationError):
+    """A call not sent: it would pass the budget."""
+
+
+class Budget:
+    """Money for one command: spent so far, held by calls in flight, and the limit."""
+
+    def __init__(self, limit: float, model: str) -> None:
+        self.limit, self.model = limit, model
+        self.spent = self.held = 0.0
+        self.refused = 0  # calls not sent
+        self._lock = threading.Lock()
+        price = load_prices().price(model)
+        if price is None:
+            raise UserError(unknown_price(model))
+        self._price = price
+
+    def hold(self, system: str, prompt: str, max_tokens: int | None) -> float:
+        """Hold one call's estimate, or raise OverBudget and send nothing."""
+        cost = estimate(self._price, len(system) + len(prompt), max_tokens)
+        with self._lock:
+            if self.spent + self.held + cost > self.limit:
+                self.refused += 1
+                raise OverBudget(
+                    f"not sent: the budget of ${self.limit:g} would be passed (spent "
+                    f"${self.spent:.4f}, ${self.held:.4f} in flight, this call about "
+                    f"${cost:.4f})")
+            self.held += cost
+        return cost
+
+    def settle(self, held: float, answer: Answer | None) -> None:
+        """A call ended: its hold released, its real cost (else its estimate) spent."""
+        from meta_prompting.models.prices import cost_of
+
+        with self._lock:
+            self.held -= held
+            if answer is not None:
+                usd = cost_of(self.model, [(answer.usage, answer.model)])["usd"]
+                self.spent += held if usd is None else usd
+
+    @property
+    def stopped(self) -> bool:
+        return self.refused > 0
+
+    def larger(self) -> str:
+        """A budget for the command that finishes the job: what was left undone, at least
+        as much again, to the cent above."""
+        return f"{math.ceil(max(self.limit * 2, self.limit + self.held) * 100) / 100:.2f}"
+
+
+def unknown_price(model: str) -> str:
+    from meta_prompting.library.layers import user_home
+    from meta_prompting.models.prices import PRICES_FILE
+
+    return (f"--budget: the price of {model} is unknown, so no estimate can be held to "
+            f"a budget; add it to {user_home() / PRICES_FILE} (a local model: price 0) or "
+            "drop --budget")

@@ -1,0 +1,107 @@
+"""Prices: the arithmetic per token kind and tier, the table and a person's own."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from meta_prompting.errors import UserError
+from meta_prompting.models.prices import (
+    Price,
+    Tier,
+    cost,
+    cost_of,
+    estimate,
+    load_prices,
+    money,
+    read_prices,
+)
+
+PRO = Price("pro", Tier(1.25, 10.0, 8.0, 0.125), Tier(2.5, 15.0, 12.0, 0.25), 200_000)
+
+
+@pytest.mark.parametrize(("tokens", "usd"), [
+    ({"prompt": 100_000}, 0.125),
+    ({"answer": 1_000_000}, 10.0),
+    ({"thinking": 1_000_000}, 8.0),
+    # cached tokens are part of the prompt count, billed at the cached price instead
+    ({"prompt": 100_000, "cached": 40_000}, (60_000 * 1.25 + 40_000 * 0.125) / 1e6),
+    ({"prompt": 1_000, "answer": 2_000, "thinking": 3_000, "total": 6_000},
+     (1_000 * 1.25 + 2_000 * 10 + 3_000 * 8) / 1e6),
+    ({"prompt": None, "answer": None}, 0.0),
+])
+def test_each_token_kind_has_its_own_price(tokens: dict, usd: float) -> None:
+    assert cost(PRO, tokens) == pytest.approx(usd)
+
+
+def test_a_prompt_past_the_threshold_prices_the_whole_call_at_the_long_tier() -> None:
+    at = {"prompt": 200_000, "answer": 1_000}
+    past = {"prompt": 200_001, "answer": 1_000}
+    assert cost(PRO, at) == pytest.approx((200_000 * 1.25 + 1_000 * 10) / 1e6)
+    assert cost(PRO, past) == pytest.approx((200_001 * 2.5 + 1_000 * 15) / 1e6)
+    assert cost(PRO, {"prompt": 300_000, "cached": 100_000}) == pytest.approx(
+        (200_000 * 2.5 + 100_000 * 0.25) / 1e6)
+
+
+def test_batch_takes_the_discount() -> None:
+    tokens = {"prompt": 10_000, "answer": 1_000}
+    assert cost(PRO, tokens, batch=True) == pytest.approx(cost(PRO, tokens) / 2)
+
+
+def test_an_estimate_is_four_characters_a_token_and_the_limit_or_a_typical_answer() -> None:
+    assert estimate(PRO, 4_000, 500) == pytest.approx((1_000 * 1.25 + 500 * 10) / 1e6)
+    assert estimate(PRO, 4_000, None) == pytest.approx((1_000 * 1.25 + 2_000 * 10) / 1e6)
+
+
+def test_the_shipped_table_prices_the_default_models_with_sources_and_dates() -> None:
+    table = load_prices()
+    for name in ("gemini-2.5-flash", "gemini-2.5-pro", "gemini-2.5-flash-lite"):
+        price = table.price(name)
+        assert price is not None and price.base.input > 0 and price.checked
+        assert price.source.startswith("https://ai.google.dev/gemini-api/docs/pricing")
+    pro = table.price("gemini-2.5-pro")
+    assert pro is not None and pro.above == 200_000 and pro.long is not None
+    assert table.batch == 0.5
+    # the alias: an estimate takes what it names now; a reply is priced by its version
+    assert table.price("gemini-flash-latest") is not None
+    assert table.price("gemini-flash-latest", "gemini-2.5-flash-preview-09-2025") is not None
+    assert table.price("gemini-flash-latest", "gemini-flash-latest") is None
+
+
+def test_an_unknown_model_costs_unknown_never_a_guess() -> None:
+    kept = cost_of("my-own-model", [({"prompt": 10, "answer": 5}, "my-own-model")])
+    assert kept["usd"] is None and kept["tokens"]["prompt"] == 10
+    assert money(kept["usd"]) == "unknown"
+    known = cost_of("gemini-2.5-flash", [({"prompt": 1_000_000}, "gemini-2.5-flash")])
+    assert known["usd"] == pytest.approx(0.3) and known["prices_checked"]
+
+
+def test_a_persons_table_adds_and_overrides_models(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "prices.json").write_text(json.dumps({"models": {
+        "local-llama": {"input": 0, "output": 0},
+        "gemini-2.5-flash": {"input": 1, "output": 2}}}))
+    table = load_prices(home)
+    local = table.price("local-llama")
+    assert local is not None and cost(local, {"prompt": 10**6, "answer": 10**6}) == 0
+    assert money(0.0) == "$0"
+    flash = table.price("gemini-2.5-flash")
+    assert flash is not None and flash.base == Tier(1.0, 2.0, 2.0, 1.0)
+    assert table.price("gemini-2.5-pro") is not None  # the rest still shipped
+
+
+@pytest.mark.parametrize(("text", "where"), [
+    ('{"models": {\n  "m": {"input": -1, "output": 2}}}', "prices.json:2:9:"),
+    ('{"models": {\n  "m": {"input": 1}}}', "prices.json:2:3:"),
+    ('{"models": {\n  "m": {"input": 1, "output": 2,\n  "long": {"input": 2}}}}',
+     "prices.json:3:3:"),
+    ('{"models": {"m": ', "prices.json:1:18: invalid JSON"),
+    ('{"models": {\n  "m": "cheap"}}', "prices.json:2:3:"),
+])
+def test_a_bad_table_is_refused_naming_file_line_and_column(text: str, where: str) -> None:
+    with pytest.raises(UserError) as e:
+        read_prices(text, "prices.json")
+    assert str(e.value).startswith(where), str(e.value)
