@@ -162,6 +162,11 @@ def _run_toolkit(library: Library, args: argparse.Namespace, options: BuildOptio
         + options.suffix, on_text=stream, progress=None if quiet else _progress,
         on_wait=None if quiet else _waiting_run)
     settings = Settings(args.model or default_model(), args.max_tokens)
+    if args.refine:
+        from meta_prompting.face.show_refine import refine_toolkit_cli
+
+        return refine_toolkit_cli(library, args, options, run_options, settings,
+                                  _retrying(args), _print_json)
     if args.grade:
         from meta_prompting.grading.scorecard import GradeOptions, grade_toolkit
 
@@ -211,6 +216,7 @@ def _run_chain(root: Path, args: argparse.Namespace) -> int:
         ("--evidence", args.evidence), ("--evidence-all", args.evidence_all),
         ("--run", args.run), ("--samples", args.samples),
         ("--again", args.again), ("--grade", args.grade), ("--answer", args.answer),
+        ("--refine", args.refine),
         ("--list", args.list), ("--generate-missing", args.generate_missing)) if given]
     if clash:
         raise UsageError(f"--chain takes its goals and tasks from the chain file, not "
@@ -311,7 +317,11 @@ def _filling(args: argparse.Namespace) -> tuple[Filling | None, str]:
     """The task and evidence the flags give, and the flags that say them again."""
     from meta_prompting.evidence.read import collect, read_task
 
-    args.grade = args.grade or args.answer is not None
+    args.grade = args.grade or args.answer is not None or bool(args.refine)
+    if args.refine and (args.samples or args.again or args.answer is not None):
+        flag = "--samples" if args.samples else "--again" if args.again else "--answer"
+        raise UsageError(f"--refine and {flag}: a refine loop is one answer at a time, each "
+                         "attempt refined from the one before")
     args.run = args.run or bool(args.samples) or args.again or args.grade
     if args.task_file == "-" and "-" in args.evidence:
         raise UsageError("--task-file - and --evidence -: only one can read standard input")
@@ -342,6 +352,7 @@ def _filling(args: argparse.Namespace) -> tuple[Filling | None, str]:
     if args.grade:
         flags += " --grade" + (f" --grade-with {args.grade_with}" if args.grade_with
                                else "") + (f" --judges {args.judges}" if args.judges > 1 else "")
+        flags += f" --refine {args.refine}" if args.refine else ""
     elif args.run:
         flags += " --run"
     if args.run and args.max_tokens:

@@ -135,6 +135,7 @@ class RunOptions(NamedTuple):
     on_text: Callable[[str], None] | None = None  # stream one sample's answer here
     progress: Callable[[str], None] | None = None
     on_wait: Callable[[str], None] | None = None
+    lineage: dict[str, Any] | None = None  # a refined attempt's parent, kept in run.json
 
 
 def run_id(key: str, number: int) -> str:
@@ -263,6 +264,8 @@ def ensure_sample(runs: Path, session: Session, number: int, options: RunOptions
         except GenerationError as e:
             return Sample(number, rid, folder, FAILED, str(e))
         record = _record(session, rid, number, answer, time.monotonic() - start)
+        if options.lineage:
+            record["refined_from"] = options.lineage
         try:
             keep(folder, answer.text, record)
         except OSError as e:
