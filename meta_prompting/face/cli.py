@@ -105,9 +105,10 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         # The run flags answer the wizard's questions after the build, which it then
         # fills and runs itself: the build it starts with is a plain one.
+        args.grade = args.grade or bool(args.refine)  # --refine N implies --grade
         asked = Asked(**{name: getattr(args, name) for name in Asked._fields})
         vars(args).update(task=None, task_file=None, evidence=[], run=False, samples=None,
-                          again=False, grade=False, answer=None)
+                          again=False, grade=False, answer=None, refine=None)
         # The wizard checks the library itself, to show every problem before asking.
         return run_wizard(root, args.goal, args.project, _options(args), asked)
     library = load_library(root)
