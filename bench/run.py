@@ -20,7 +20,7 @@ from common import machine
 
 HERE = Path(__file__).resolve().parent
 # Cheapest first, so a broken set-up shows at once; peers last (they need the registry).
-SCRIPTS = ("startup", "generation", "contention", "runs", "chains", "scale", "crash",
+SCRIPTS = ("startup", "generation", "contention", "runs", "refine", "chains", "scale", "crash",
            "peers")
 
 

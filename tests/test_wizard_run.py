@@ -102,8 +102,9 @@ def test_a_cached_answer_is_shown_without_a_call(wizard, audit_lib: Path,
 def test_flags_answer_the_questions(wizard, audit_lib: Path, model: FakeGemini) -> None:
     model.schema_overrides = {"quotes": ["a quote that is nowhere in the answer"]}
     s = wizard("--root", audit_lib, "-g", "AUDIT", "--task", "Why?", "--evidence", "app.log",
-               "--grade", keys=BUILD)  # any other question meets the end of input: 130
-    assert s.code == 4, s.err  # graded, and it fails: the quotes are not in the answer
+               "--grade", keys=[*BUILD, ("What next?", "Stop" + ENTER)])
+    # Graded, and it fails: the quotes are not in the answer. Another question: 130.
+    assert s.code == 4, s.err
     for question in ("Run it now?", "Task:", "Evidence 1:", "Grade it"):
         assert question not in s.screen
     assert "Evidence: 1 document, 31 bytes." in s.out
@@ -264,3 +265,63 @@ def test_ctrl_c_during_the_run_keeps_no_answer(wizard, audit_lib: Path,
     assert runs(audit_lib) == []
     assert [p.name for p in (audit_lib / "output/demo/runs").iterdir()
             if not p.name.endswith(".lock")] == []
+
+
+FIX = "Quote the log line that shows the session is None."
+
+
+def learning_judge(fake: FakeGemini, fix_seen: str = FIX) -> None:
+    """Fails every criterion until the request it judges carries `fix_seen`."""
+    def respond(r: RequestRecord) -> Reply | None:
+        if not is_judge(r):
+            return ok(ANSWER)
+        return None
+
+    def shape(at: tuple[str | int, ...], _schema: dict[str, object]) -> object:
+        from tests.fake_gemini import KEEP
+
+        judged = [x for x in fake.requests if is_judge(x)][-1]
+        passing = fix_seen in judged.prompt
+        if at and at[-1] == "quotes":
+            return [QUOTE]
+        if at[-1:] == ("verdict",) and at[0] == "criteria":
+            return "PASS" if passing else "FAIL"
+        if at[-1:] == ("fix",):
+            return FIX
+        if at == ("path_forward", "verdict"):
+            return "YES"
+        return KEEP
+
+    fake.responder = respond
+    fake.schema_overrides = shape
+
+
+def test_after_a_fail_the_person_refines_and_runs_again(
+        wizard, audit_lib: Path, model: FakeGemini) -> None:
+    learning_judge(model)
+    s = wizard("--root", audit_lib, "-g", "AUDIT", "--task", "Why?", "--evidence", "app.log",
+               "--grade", keys=[*BUILD, ("What next?", "Refine" + ENTER)])
+    assert s.code == 0, s.err
+    assert "Attempt 1 failed." in s.out and FIX in flat(s.out)
+    sessions = [r for r in model.requests if not is_judge(r)]
+    assert len(sessions) == 2 and "<refinements>" in sessions[1].prompt
+    assert FIX in sessions[1].prompt and ANSWER.strip() not in sessions[1].prompt
+    assert "attempt 2 PASS 5/5 criteria" in flat(s.out)
+    assert len(runs(audit_lib)) == 2
+
+
+def test_the_refinements_can_be_edited_before_the_next_session(
+        wizard, audit_lib: Path, model: FakeGemini, monkeypatch: pytest.MonkeyPatch) -> None:
+    mine = "Also say which cache entry expired first."
+    learning_judge(model, fix_seen=mine)
+    monkeypatch.setenv("VISUAL", f"sh -c 'echo \"{mine}\" >> \"$0\"'")
+    s = wizard("--root", audit_lib, "-g", "AUDIT", "--task", "Why?", "--evidence", "app.log",
+               "--grade", keys=[*BUILD, ("What next?", "Edit" + ENTER)])
+    assert s.code == 0, s.err
+    second = [r for r in model.requests if not is_judge(r)][1]
+    assert mine in second.prompt and FIX in second.prompt
+    import json
+
+    kept = [json.loads((p.parent / "run.json").read_text()) for p in runs(audit_lib)]
+    [lineage] = [k["refined_from"] for k in kept if "refined_from" in k]
+    assert lineage["revised_by_hand"] is True

@@ -48,6 +48,7 @@ class StageResult(NamedTuple):
     sessions: int = 0  # fresh sessions kept for it (attempts made)
     missing_section: bool = False  # blocked: an answer it needs lacks the section asked for
     planned: tuple[Planned, ...] = ()  # a dry run: the calls it would make
+    attempts: tuple[Any, ...] = ()  # a refined stage's attempts (grading.refine.Attempt)
 
     @property
     def ok(self) -> bool:
@@ -212,6 +213,11 @@ def run_stage(library: Library, stage: Stage, project: str, base: Path,
                            f"its toolkit is incomplete ({', '.join(missing)})",
                            out_dir=built.out_dir)
     session = Session(built.filled[0], built.filled[1], settings)
+    if stage.refine:
+        from meta_prompting.chains.refined import run_refined
+
+        return run_refined(library, stage, built.out_dir, session, run_options, grading,
+                           rubric, call)
     graded = None
     for attempt in range(1, stage.attempts + 1):
         ran = run_samples(built.out_dir, session, run_options._replace(
@@ -364,6 +370,10 @@ def write_index(report: ChainReport) -> None:
         status = r.status + (f": {r.reason}" if r.reason else "")
         lines.append(f"| {i} | {r.stage.name} | {r.stage.goal} | {status.replace('|', '/')} "
                      f"| {answer} | {scorecard} |")
+    if any(r.attempts for r in report.results):
+        from meta_prompting.chains.refined import attempt_lines
+
+        lines += attempt_lines(report)
     from meta_prompting.models.keys import scrub_secrets  # a reason or command may quote it
 
     data = (scrub_secrets("\n".join(lines)) + "\n").encode("utf-8")

@@ -33,7 +33,8 @@ if TYPE_CHECKING:
     from meta_prompting.library.goals import Library
 
 CHAIN_KEYS = ("description", "stages", "allow_outside")
-STAGE_KEYS = ("name", "goal", "task", "task_file", "evidence", "after", "grade", "attempts")
+STAGE_KEYS = ("name", "goal", "task", "task_file", "evidence", "after", "grade", "attempts",
+              "refine")
 AFTER_KEYS = ("stage", "section")
 MAX_ATTEMPTS = 10
 CHAIN_FILE = "CHAIN.md"  # the chain's index, in output/<project>/ beside the stages
@@ -66,7 +67,8 @@ class Stage(NamedTuple):
     evidence: tuple[Path, ...]
     after: tuple[After, ...]
     grade: bool = False
-    attempts: int = 1
+    attempts: int = 1  # fresh sessions of the same request until one passes
+    refine: int = 0  # attempts, each refined from the one before's scorecard (0: none)
 
 
 class Chain(NamedTuple):
@@ -228,12 +230,23 @@ def _stage(spec: Any, i: int, start: int, where: _Locator, folder: Path, library
         bad("attempts", 'goes with "grade": true (sessions until one passes)')
     if type(attempts) is not int or not 1 <= attempts <= MAX_ATTEMPTS:
         bad("attempts", f"must be a whole number from 1 to {MAX_ATTEMPTS}")
+    refine = spec.get("refine", 0)
+    if "refine" in spec:
+        if not grade:
+            bad("refine", 'goes with "grade": true (each attempt refined from a failing '
+                          'scorecard)')
+        elif "attempts" in spec:
+            bad("refine", 'and "attempts" are two ways to try again: "attempts" asks the '
+                          'same request again, "refine" refines it; keep one')
+        if type(refine) is not int or not 1 <= refine <= MAX_ATTEMPTS:
+            bad("refine", f"must be a whole number from 1 to {MAX_ATTEMPTS}")
     if problems:
         return None, problems
     assert isinstance(name, str) and isinstance(goal, str)
     return Stage(name, library.goal(goal).name, task,
                  folder / task_file if task_file else None,
-                 tuple(folder / e for e in evidence), after, bool(grade), int(attempts)), []
+                 tuple(folder / e for e in evidence), after, bool(grade), int(attempts),
+                 int(refine)), []
 
 
 def _path_problem(folder: Path, given: str, outside: bool, folders: bool) -> str | None:

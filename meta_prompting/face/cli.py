@@ -109,10 +109,11 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         # The run flags answer the wizard's questions after the build, which it then
         # fills and runs itself: the build it starts with is a plain one.
+        args.grade = args.grade or bool(args.refine)  # --refine N implies --grade
         asked = Asked(**{name: getattr(args, name) for name in Asked._fields})
         _check_ci_flags(args, wizard=True)
         vars(args).update(task=None, task_file=None, evidence=[], run=False, samples=None,
-                          again=False, grade=False, answer=None)
+                          again=False, grade=False, answer=None, refine=None)
         # The wizard checks the library itself, to show every problem before asking.
         return run_wizard(root, args.goal, args.project, _options(args), asked)
     library = load_library(root)
@@ -168,6 +169,17 @@ def _run_toolkit(library: Library, args: argparse.Namespace, options: BuildOptio
         + options.suffix, on_text=stream, progress=None if quiet else _progress,
         on_wait=None if quiet else _waiting_run)
     settings = Settings(args.model or default_model(), args.max_tokens)
+    if args.refine:
+        # Not yet joined: refusing is better than a budget or a JUnit file silently ignored.
+        clash = [f for f, v in (("--budget", args.budget), ("--junit", args.junit),
+                                ("--min-pass-rate", args.min_pass_rate)) if v is not None]
+        if clash:
+            raise UsageError(f"--refine with {' and '.join(clash)}: not supported yet; "
+                             "refine first, then grade the kept answers with them")
+        from meta_prompting.face.show_refine import refine_toolkit_cli
+
+        return refine_toolkit_cli(library, args, options, run_options, settings,
+                                  _retrying(args), _print_json)
     from meta_prompting.face.costs import budget_of, finishing, held_to
 
     limit = budget_of(args)
@@ -241,6 +253,7 @@ def _run_chain(root: Path, args: argparse.Namespace) -> int:
         ("--evidence-diff", args.evidence_diff),
         ("--run", args.run), ("--samples", args.samples),
         ("--again", args.again), ("--grade", args.grade), ("--answer", args.answer),
+        ("--refine", args.refine),
         ("--list", args.list), ("--generate-missing", args.generate_missing)) if given]
     if clash:
         raise UsageError(f"--chain takes its goals and tasks from the chain file, not "
@@ -406,7 +419,11 @@ def _filling(args: argparse.Namespace) -> tuple[Filling | None, str]:
     """The task and evidence the flags give, and the flags that say them again."""
     from meta_prompting.evidence.read import collect, read_task
 
-    args.grade = args.grade or args.answer is not None
+    args.grade = args.grade or args.answer is not None or bool(args.refine)
+    if args.refine and (args.samples or args.again or args.answer is not None):
+        flag = "--samples" if args.samples else "--again" if args.again else "--answer"
+        raise UsageError(f"--refine and {flag}: a refine loop is one answer at a time, each "
+                         "attempt refined from the one before")
     args.run = args.run or bool(args.samples) or args.again or args.grade
     if args.task_file == "-" and "-" in args.evidence:
         raise UsageError("--task-file - and --evidence -: only one can read standard input")
@@ -445,6 +462,7 @@ def _filling(args: argparse.Namespace) -> tuple[Filling | None, str]:
         flags += " --grade" + (f" --grade-with {args.grade_with}" if args.grade_with
                                else "") + (f" --judges {args.judges}" if args.judges > 1 else "")
         flags += _ci_suffix(args)
+        flags += f" --refine {args.refine}" if args.refine else ""
     elif args.run:
         flags += " --run"
     if args.run and args.max_tokens:

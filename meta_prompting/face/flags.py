@@ -171,6 +171,10 @@ def make_parser(name: str | None = None) -> argparse.ArgumentParser:
     grade.add_argument("--budget", metavar="USD", type=budget,
                        help="refuse work whose estimate passes USD dollars, and send no "
                             "call past it (also META_PROMPTING_BUDGET)")
+    grade.add_argument("--refine", metavar="N", type=_refine,
+                       help="after a FAIL, run again in a fresh session whose request carries "
+                            "the judge's failing criteria and fixes, until a PASS, N attempts, "
+                            "or no progress; every attempt kept (implies --grade)")
     chain = parser.add_argument_group(
         "chains of fresh sessions (one stage's answer feeds the next)",
         "e.g. %(prog)s --chain examples/batch-recovery/chain.json --project batch")
@@ -232,6 +236,16 @@ def _samples(text: str) -> int:
     if value > MAX_SAMPLES:
         raise argparse.ArgumentTypeError(f"{text!r} must be at most {MAX_SAMPLES} (each "
                                          "sample is a full session with the model)")
+    return value
+
+
+def _refine(text: str) -> int:
+    from meta_prompting.grading.refine import MAX_REFINE
+
+    value = _positive_int(text)
+    if value > MAX_REFINE:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at most {MAX_REFINE} (each "
+                                         "attempt is a full session and a judgment)")
     return value
 
 

@@ -40,6 +40,7 @@ class Asked(NamedTuple):
     grade_with: str | None = None
     judges: int = 1
     answer: str | None = None
+    refine: int | None = None  # --refine N: refine after a FAIL without asking, N attempts
 
 
 class Given(NamedTuple):
@@ -281,6 +282,13 @@ def _offer_grade(out: Console, library: Library, built: BuildReport, ran: RunRep
         out.print("[bold]Cached scorecard[/]: this answer was graded before; no call made.")
     report = GradeReport(built, ran, tuple(graded), asked.judges)
     show_runs.grade(report)
+    from meta_prompting.grading.scorecard import EXIT_FAILS_SCORECARD
+
+    if report.exit_code == EXIT_FAILS_SCORECARD and len(graded) == 1 and not asked.answer:
+        from meta_prompting.face.wizard_refine import offer_refine
+
+        return offer_refine(out, built, session, rubric, options, asked,
+                            rubric.goal == library.goal(built.goal).rubric, call)
     return report.exit_code
 
 
@@ -295,6 +303,7 @@ def _suffix(task: str, paths: list[str], asked: Asked, grade: bool) -> str:
         flags += " --grade" + (f" --grade-with {asked.grade_with}"
                                if asked.grade_with else "") + (
             f" --judges {asked.judges}" if asked.judges > 1 else "")
+        flags += f" --refine {asked.refine}" if asked.refine else ""
     else:
         flags += " --run"
     return flags + (f" --max-tokens {asked.max_tokens}" if asked.max_tokens else "")

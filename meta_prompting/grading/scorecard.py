@@ -213,7 +213,8 @@ def grade_sample(sample: Sample, session: Session, rubric: Rubric, judges: int, 
         record = scrub_data(_to_dict(card, key, model, answer))
         record["sha256"] = record_hash(record)
         try:
-            publish_scorecard(path, render_markdown(card, sample).encode("utf-8"),
+            markdown = render_markdown(card, sample, path.with_suffix(".md").name)
+            publish_scorecard(path, markdown.encode("utf-8"),
                               (json.dumps(record, indent=2) + "\n").encode("utf-8"))
         except OSError as e:
             return Graded(sample, NOT_GRADED, reason=f"cannot write {path}: {e.strerror}")
@@ -317,12 +318,18 @@ def clear_dead_writes(path: Path) -> None:
         remove_stale_temporaries(path.parent, name, live_writers=False)
 
 
-def render_markdown(card: Scorecard, sample: Sample) -> str:
+def render_markdown(card: Scorecard, sample: Sample, name: str = "scorecard.md") -> str:
     """scorecard.md: the same verdicts for a person, with every quote and fix."""
     k = len(card.judgments)
     lines = [f"# Scorecard: {'PASS' if card.passed else 'FAIL'}", "",
              f"Answer: {sample.run_id}/answer.md. Rubric: {card.rubric.goal}. Judges: {k}.",
              "", "| Criterion | Verdict | Votes |", "| --- | --- | --- |"]
+    parent = sample.record.get("refined_from")
+    if isinstance(parent, dict) and isinstance(parent.get("parent"), str):
+        # A refined attempt: its request carried the fixes of its parent's scorecard.
+        lines[3:3] = [f"Attempt {parent.get('attempt')}, refined from attempt "
+                      f"{parent.get('parent_attempt')}: [its scorecard]"
+                      f"(../{parent['parent']}/{name}).", ""]
     for name in card.rubric.criteria:
         verdict = "PASS" if card.criterion_passes(name) else "FAIL"
         lines.append(f"| {name} | {verdict} | {card.votes(name)}/{k} |")

@@ -139,6 +139,7 @@ class RunOptions(NamedTuple):
     progress: Callable[[str], None] | None = None
     on_wait: Callable[[str], None] | None = None
     budget: Budget | None = None  # --budget: no call is sent past it
+    lineage: dict[str, Any] | None = None  # a refined attempt's parent, kept in run.json
 
 
 def run_id(key: str, number: int) -> str:
@@ -279,6 +280,8 @@ def ensure_sample(runs: Path, session: Session, number: int, options: RunOptions
         except GenerationError as e:
             return Sample(number, rid, folder, FAILED, str(e))
         record = _record(session, rid, number, answer, time.monotonic() - start)
+        if options.lineage:
+            record["refined_from"] = options.lineage
         try:
             keep(folder, answer.text, record)
         except OSError as e:

@@ -1,0 +1,94 @@
+"""A chain stage with "refine": N: its attempts, and their lines in CHAIN.md.
+
+The stage hands on its passing attempt; without one it fails its grade and names the
+attempt with the most passing criteria (ties: the later). Every attempt is listed in
+CHAIN.md with the scorecard it was refined from.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from meta_prompting.chains.chain import (
+    CACHED,
+    FAILED,
+    FAILED_GRADE,
+    RAN,
+    WOULD_RUN,
+    ChainReport,
+    StageResult,
+    _relative,
+)
+
+if TYPE_CHECKING:
+    from meta_prompting.chains.chainfile import Stage
+    from meta_prompting.grading.grade import Rubric
+    from meta_prompting.grading.scorecard import GradeOptions
+    from meta_prompting.library.goals import Library
+    from meta_prompting.runs.run import RunOptions, Session
+
+
+def run_refined(library: Library, stage: Stage, out_dir: Path, session: Session,
+                run_options: RunOptions, grading: GradeOptions, rubric: Rubric,
+                call: Any) -> StageResult:
+    from meta_prompting.grading.refine import INCOMPLETE, NO_PROGRESS, PASSED, refine
+
+    own = rubric.goal == library.goal(stage.goal).rubric
+    report = refine(out_dir, session, rubric, grading.judges, call,
+                    run_options._replace(on_text=None, progress=None), stage.refine, own)
+    attempts, best = report.attempts, report.result
+    n = len(attempts)
+    if run_options.dry_run:
+        if report.stopped == PASSED and best is not None:
+            return StageResult(stage, CACHED, sample=best.sample, graded=best.graded,
+                               out_dir=out_dir, sessions=n, attempts=attempts)
+        return StageResult(stage, WOULD_RUN, out_dir=out_dir, attempts=attempts)
+    if report.stopped == INCOMPLETE:
+        return StageResult(stage, FAILED, report.reason, out_dir=out_dir, sessions=n,
+                           attempts=attempts)
+    fresh = any(a.sample.status == "ran" for a in attempts)
+    sample = best.sample if best else None
+    graded = best.graded if best else None
+    if report.stopped == PASSED:
+        return StageResult(stage, RAN if fresh else CACHED, sample=sample, graded=graded,
+                           out_dir=out_dir, sessions=n, attempts=attempts)
+    why = " (no progress: the last two failed the same criteria)" \
+        if report.stopped == NO_PROGRESS else ""
+    return StageResult(stage, FAILED_GRADE, f"no attempt passed the scorecard in {n} refined "
+                       f"session(s){why}; best: attempt {best.number if best else '?'}",
+                       sample=sample, graded=graded, out_dir=out_dir, sessions=n,
+                       attempts=attempts)
+
+
+def attempt_lines(report: ChainReport) -> list[str]:
+    """CHAIN.md's section on refined stages: each attempt linked to its parent."""
+    lines = ["", "## Refined stages", "",
+             "| Stage | Attempt | Answer | Scorecard | Refined from |",
+             "| --- | --- | --- | --- | --- |"]
+    for r in report.results:
+        by_id = {a.sample.run_id: a for a in r.attempts}
+        for a in r.attempts:
+            answer = scorecard = parent = ""
+            if a.sample.ok and a.sample.status != WOULD_RUN:
+                answer = f"[{a.sample.run_id}]({_relative(a.sample.answer_path, report.out_dir)})"
+                if a.sample.edited:
+                    answer += " (edited by hand)"
+            card = a.card
+            if card is not None and a.graded is not None and a.graded.path is not None:
+                verdict = (f"{'PASS' if card.passed else 'FAIL'} {a.passing}/"
+                           f"{len(card.rubric.criteria)}")
+                scorecard = (f"[{verdict}]("
+                             f"{_relative(a.graded.path.with_suffix('.md'), report.out_dir)})")
+                if a.graded.edited:
+                    scorecard += " (verdict edited by hand)"
+            if a.parent:
+                up = by_id.get(a.parent)
+                parent = f"attempt {up.number}" if up else a.parent
+                if up is not None and up.graded is not None and up.graded.path is not None:
+                    parent = (f"[attempt {up.number}]("
+                              f"{_relative(up.graded.path.with_suffix('.md'), report.out_dir)})")
+            chosen = " (handed on)" if r.ok and r.sample == a.sample else ""
+            lines.append(f"| {r.stage.name} | {a.number}{chosen} | {answer} | {scorecard} "
+                         f"| {parent} |")
+    return lines
