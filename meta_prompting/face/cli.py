@@ -95,6 +95,10 @@ def _dispatch(args: argparse.Namespace) -> int:
             show.check(checked)  # a result, so stdout, even when it finds problems
         return EXIT_OK if checked.ok else EXIT_USER_ERROR
     root = find_root(args.root)
+    if args.report:
+        from meta_prompting.report.face import report
+
+        return report(root, args, _print_json)
     if args.chain is not None:
         return _run_chain(root, args)
     wants_build = not (args.list or args.generate_missing)
