@@ -50,7 +50,8 @@ blockquote{margin:.3rem 0;padding:.2rem .6rem;border-left:3px solid #1e7e34;back
 blockquote.unverified{border-color:#b3261e;background:#fdf3f2}
 .samples{display:grid;grid-template-columns:repeat(auto-fill,minmax(24rem,1fr));gap:1rem}
 .sample{background:#fff;border:1px solid #ddd;border-radius:6px;padding:.6rem .9rem;
-overflow:auto;max-height:48rem}
+overflow:auto;max-height:48rem;content-visibility:auto;contain-intrinsic-size:auto 30rem}
+.group{content-visibility:auto;contain-intrinsic-size:auto 80rem}
 .sample[data-pass=pass]{border-top:4px solid #1e7e34}
 .sample[data-pass=fail]{border-top:4px solid #b3261e}
 .sample header{font-weight:bold;border-bottom:1px solid #eee;padding-bottom:.3rem}
@@ -90,7 +91,7 @@ SCRIPT = """
     button("Expand all", function () { all(true); });
     button("Collapse all", function () { all(false); });
     button("Only failures", function () { document.body.classList.toggle("only-fail"); });
-    root.setAttribute("data-ready", "1");
+    root.setAttribute("data-ready", String(Math.round(performance.now())));
   });
 })();
 """
