@@ -96,9 +96,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         return EXIT_OK if checked.ok else EXIT_USER_ERROR
     root = find_root(args.root)
     if args.report:
-        from meta_prompting.report.face import report
+        from meta_prompting.report.face import report as make_report
 
-        return report(root, args, _print_json)
+        return make_report(root, args, _print_json)
     if args.chain is not None:
         return _run_chain(root, args)
     wants_build = not (args.list or args.generate_missing)
