@@ -11,7 +11,8 @@ from typing import Any
 
 from markdown_it import MarkdownIt
 
-from meta_prompting.report.gather import Card, Group, Run, Toolkit
+from meta_prompting.report.cards import Card
+from meta_prompting.report.gather import Group, Run, Toolkit
 from meta_prompting.report.markdown import render
 
 
