@@ -380,10 +380,11 @@ def test_paths_stay_in_the_chain_s_folder_unless_it_says_otherwise(
     ({"name": "CHAIN.md"}, "\"name\" 'CHAIN.md' is reserved"),
     ({"name": "chain.md"}, "is reserved"),
     ({"name": "runs"}, "is reserved"),
+    ({"name": "Report.html"}, "is reserved"),  # --report writes output/<project>/report.html
     ({"task": "caf\\ud800"}, '"task" holds a lone surrogate'),
     ({"evidence": ["ev/\\udc80"]}, '"evidence" holds a lone surrogate'),
     ({"after": [{"stage": "x", "section": "\\ud800"}]}, '"after" holds a lone surrogate'),
-], ids=["chain-md", "chain-md-lower", "runs", "surrogate-task", "surrogate-path",
+], ids=["chain-md", "chain-md-lower", "runs", "report-html", "surrogate-task", "surrogate-path",
         "surrogate-section"])
 def test_reserved_names_and_lone_surrogates_are_refused_at_validation(
         capsys: pytest.CaptureFixture[str], lib: Path, chains: Path,

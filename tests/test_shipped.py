@@ -69,7 +69,8 @@ def heavy_modules_after(*argv: str) -> list[str]:
         "from meta_prompting.face.cli import main\n"
         f"assert main({list(argv)!r}) in (0, 3)\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
-        "('google', 'questionary', 'rich', 'filelock', 'httpx', 'httpx2', 'prompt_toolkit'))\n"
+        "('google', 'questionary', 'rich', 'filelock', 'httpx', 'httpx2', 'prompt_toolkit', "
+        "'markdown_it'))\n"
         "print(sorted({m.split('.')[0] for m in heavy}))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -43,7 +43,7 @@ CHAIN_FILE = "CHAIN.md"  # the chain's index, in output/<project>/ beside the st
 # Windows "chain.md" is the same file as "CHAIN.md".
 RESERVED_NAMES = frozenset(n.lower() for n in (
     CHAIN_FILE, "runs", "manifest.json", "00_PERSONA.md", "01_PROMPT_TEMPLATE.md",
-    "02_PROMPT.md"))
+    "02_PROMPT.md", "report.html"))
 SURROGATE = "holds a lone surrogate code point (like \\ud800), which is not Unicode text"
 
 

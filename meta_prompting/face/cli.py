@@ -99,6 +99,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from meta_prompting.face.ledger import show_spent
 
         return show_spent(root, args)
+    if args.report:
+        from meta_prompting.report.face import report as make_report
+
+        return make_report(root, args, _print_json)
     if args.chain is not None:
         return _run_chain(root, args)
     wants_build = not (args.list or args.generate_missing)

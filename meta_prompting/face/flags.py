@@ -89,6 +89,10 @@ def make_parser(name: str | None = None) -> argparse.ArgumentParser:
     mode.add_argument("--init", nargs="?", const=".", metavar="DIR",
                       help="copy the built-in library into DIR (default: here) to start "
                            "your own; never overwrites a file")
+    mode.add_argument("--report", action="store_true",
+                      help="write output/<project>/report.html: every run, scorecard and "
+                           "stage of --project (and --chain FILE's graph) in one page that "
+                           "opens offline; calls no model")
     parser.add_argument("--dry-run", action="store_true",
                         help="show what a build would do; write nothing")
     parser.add_argument("--force", action="store_true",
