@@ -126,8 +126,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.generate_missing:
         from meta_prompting.parts.fill import fill_library
 
-        with show.retries_told(_retrying(args)):
-            filled = fill_library(library, args.goal, _options(args))
+        filled = fill_library(library, args.goal, _options(args))
         if args.json:
             _print_json({"ok": True, **filled.to_dict()})
         elif not args.quiet or filled.exit_code:
@@ -138,8 +137,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _run_toolkit(library, args, options)
     from meta_prompting.toolkit.build import build
 
-    with show.retries_told(_retrying(args)):
-        report = build(library, args.goal, args.project, options)
+    report = build(library, args.goal, args.project, options)
     if args.json:
         _print_json({"ok": True, "exit_code": report.exit_code, **report.to_dict()})
     elif not args.quiet:
@@ -151,8 +149,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 def _run_toolkit(library: Library, args: argparse.Namespace, options: BuildOptions) -> int:
     from meta_prompting.face import show, show_runs
+    from meta_prompting.models import default_model
     from meta_prompting.runs.run import RunOptions, Settings, run_toolkit
-    from meta_prompting.toolkit.build import default_model
 
     quiet = args.quiet or args.json
     stream = None if quiet or args.dry_run or not sys.stdout.isatty() else _stream
@@ -160,15 +158,14 @@ def _run_toolkit(library: Library, args: argparse.Namespace, options: BuildOptio
         samples=args.samples or 1, again=args.again, jobs=args.jobs, timeout=args.timeout,
         dry_run=args.dry_run, command=rerun_command(options.command, args.goal, args.project)
         + options.suffix, on_text=stream, progress=None if quiet else _progress,
-        on_wait=None if quiet else _waiting_run)
+        on_wait=None if quiet else _waiting_run, on_notice=_retrying(args))
     settings = Settings(args.model or default_model(), args.max_tokens)
     if args.grade:
         from meta_prompting.grading.scorecard import GradeOptions, grade_toolkit
 
-        with show.retries_told(_retrying(args)):  # the SDK's retries, and waits on 429
-            graded = grade_toolkit(library, args.goal, args.project, options, run_options,
-                                   settings, GradeOptions(args.grade_with, args.judges,
-                                                          args.answer))
+        graded = grade_toolkit(library, args.goal, args.project, options, run_options,
+                               settings, GradeOptions(args.grade_with, args.judges,
+                                                      args.answer))
         if args.json:
             _print_json({"ok": True, "exit_code": graded.exit_code, **graded.built.to_dict(),
                          "run": graded.ran.to_dict() if graded.ran else None,
@@ -183,9 +180,8 @@ def _run_toolkit(library: Library, args: argparse.Namespace, options: BuildOptio
             card = next(g for g in graded.graded if g.scorecard and not g.scorecard.passed)
             show.failed_scorecard((card.path or card.sample.folder).with_suffix(".md"))
         return graded.exit_code
-    with show.retries_told(_retrying(args)):
-        built, ran = run_toolkit(library, args.goal, args.project, options, run_options,
-                                 settings)
+    built, ran = run_toolkit(library, args.goal, args.project, options, run_options,
+                             settings)
     code = ran.exit_code if ran is not None else max(built.exit_code, EXIT_INCOMPLETE)
     if args.json:
         _print_json({"ok": True, "exit_code": code, **built.to_dict(),
@@ -203,8 +199,8 @@ def _run_chain(root: Path, args: argparse.Namespace) -> int:
     from meta_prompting.face import show, show_runs
     from meta_prompting.grading.scorecard import GradeOptions
     from meta_prompting.library.goals import load_library
+    from meta_prompting.models import default_model
     from meta_prompting.runs.run import RunOptions, Settings
-    from meta_prompting.toolkit.build import default_model
 
     clash = [flag for flag, given in (
         ("--goal", args.goal), ("--task", args.task), ("--task-file", args.task_file),
@@ -229,11 +225,11 @@ def _run_chain(root: Path, args: argparse.Namespace) -> int:
     quiet = args.quiet or args.json
     run_options = RunOptions(jobs=args.jobs, timeout=args.timeout, dry_run=args.dry_run,
                              command=command, progress=None if quiet else _progress,
-                             on_wait=None if quiet else _waiting_run)
-    with show.retries_told(_retrying(args)):
-        report = run_chain(library, chain, args.project, options, run_options,
-                           Settings(args.model or default_model(), args.max_tokens),
-                           GradeOptions(args.grade_with, args.judges))
+                             on_wait=None if quiet else _waiting_run,
+                             on_notice=_retrying(args))
+    report = run_chain(library, chain, args.project, options, run_options,
+                       Settings(args.model or default_model(), args.max_tokens),
+                       GradeOptions(args.grade_with, args.judges))
     if args.json:
         _print_json({"ok": True, "exit_code": report.exit_code, **report.to_dict()})
     elif not args.quiet:
@@ -292,14 +288,15 @@ def _options(args: argparse.Namespace) -> BuildOptions:
         regenerate=frozenset(args.regenerate),
         progress=None if quiet else _progress,
         on_wait=None if quiet else _waiting,
+        on_notice=_retrying(args),
     )
 
 
 def _check_model(given: str | None) -> None:
     """Refuse a model name that holds the API key: it is kept in every record and sent."""
     from meta_prompting.errors import UserError
+    from meta_prompting.models import default_model
     from meta_prompting.models.keys import holds_key
-    from meta_prompting.toolkit.build import default_model
 
     if holds_key(given or default_model()):
         where = "--model" if given else "META_PROMPTING_MODEL"

@@ -13,8 +13,9 @@ from typing import NoReturn
 
 from meta_prompting import __version__
 from meta_prompting.errors import UsageError
+from meta_prompting.models.gemini import DEFAULT_MODEL
 from meta_prompting.runs.run import MAX_SAMPLES
-from meta_prompting.toolkit.build import DEFAULT_JOBS, DEFAULT_MODEL, DEFAULT_TIMEOUT
+from meta_prompting.toolkit.build import DEFAULT_JOBS, DEFAULT_TIMEOUT
 
 MAX_JOBS = 64  # more threads than this only queue on the service and exhaust descriptors
 MAX_TIMEOUT = 24 * 3600.0  # seconds; beyond it a thread wait overflows

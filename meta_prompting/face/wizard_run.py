@@ -77,16 +77,16 @@ def offer_run(out: Console, library: Library, built: BuildReport, options: Build
               asked: Asked, given: Given) -> int:
     """Offer to run the toolkit just built; run it, show the answer, offer to grade it."""
     from meta_prompting.face import show, show_runs
-    from meta_prompting.models.keys import access_note
+    from meta_prompting.models import default_model, model_access
     from meta_prompting.runs.run import Session, Settings
-    from meta_prompting.toolkit.build import build, default_model, rerun_command
+    from meta_prompting.toolkit.build import build, rerun_command
 
     running = asked.run or asked.grade or bool(asked.samples) or asked.again
     out.print()
     if not running:
         why = ("--no-generate (a run calls the model)" if not options.generate else
-               "no API key (set GEMINI_API_KEY or GOOGLE_API_KEY)" if access_note() is None
-               else None)
+               "no API key (set GEMINI_API_KEY or GOOGLE_API_KEY)"
+               if model_access(options.model) is None else None)
         if why:
             out.print(f"Not offered to run it: {why}.")
             out.print(_escape(show.next_step(built)), soft_wrap=True)  # whole, to paste
@@ -199,17 +199,18 @@ def _run(out: Console, built: BuildReport, session: Session, options: BuildOptio
     from rich.markdown import Markdown
 
     from meta_prompting.face import show, show_runs
-    from meta_prompting.runs.run import LazyCall, RunOptions, read_answer, run_samples
+    from meta_prompting.models import open_model
+    from meta_prompting.runs.run import RunOptions, read_answer, run_samples
 
     err = show.console(stderr=True)
-    with ask.keys_ignored(), err.status("Waiting for the model… (Ctrl+C stops)") as status, \
-            show.retries_told(lambda note: err.print(f"  {_escape(note)}"), named=False):
+    with ask.keys_ignored(), err.status("Waiting for the model… (Ctrl+C stops)") as status:
         streamed = _Streamed(out, status, session.settings.model)
         ran = run_samples(built.out_dir, session, RunOptions(
             samples=asked.samples or 1, again=asked.again, jobs=options.jobs,
             timeout=options.timeout, command=built.command, on_text=streamed,
             on_wait=lambda rid: err.print(f"  waiting: another run is making {rid}")),
-            LazyCall(session.settings.model, options.timeout))
+            open_model(session.settings.model, timeout=options.timeout,
+                       on_notice=lambda note: err.print(f"  {_escape(note)}")))
     if streamed.started:
         out.print()
     if len(ran.samples) == 1 and ran.samples[0].ok:
@@ -251,7 +252,7 @@ def _offer_grade(out: Console, library: Library, built: BuildReport, ran: RunRep
     from meta_prompting.face import show, show_runs
     from meta_prompting.grading.grade import read_rubric
     from meta_prompting.grading.scorecard import CACHED, GradeReport, grade_sample, rubric_goal
-    from meta_prompting.runs.run import LazyCall
+    from meta_prompting.models import open_model
     from meta_prompting.store.step import run_all
 
     rubric = given.rubric
@@ -268,12 +269,12 @@ def _offer_grade(out: Console, library: Library, built: BuildReport, ran: RunRep
                 f"Grade it with the {rubric.goal} scorecard ({len(rubric.criteria)} "
                 "criteria)?"):
             return EXIT_OK
-    call = LazyCall(session.settings.model, options.timeout)
+    judge_model = open_model(session.settings.model, timeout=options.timeout)
     judges = show.plural(asked.judges, "judge")
     with ask.keys_ignored(), show.console(stderr=True).status(
             f"Grading with {judges}… (Ctrl+C stops)"):
         graded = run_all(options.jobs, [partial(
-            grade_sample, s, session, rubric, asked.judges, session.settings.model, call,
+            grade_sample, s, session, rubric, asked.judges, session.settings.model, judge_model,
             options.timeout, rubric.goal == library.goal(built.goal).rubric)
             for s in ran.samples if s.ok])
     if graded and all(g.status == CACHED for g in graded):

@@ -17,7 +17,6 @@ import os
 import re
 import shutil
 import stat
-import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -40,7 +39,7 @@ from meta_prompting.store.files import (
 
 if TYPE_CHECKING:
     from meta_prompting.library.goals import Library
-    from meta_prompting.models.gemini import Answer
+    from meta_prompting.models.base import Model, Reply
     from meta_prompting.toolkit.build import BuildOptions, BuildReport
 
 RUNS = "runs"
@@ -54,16 +53,15 @@ CACHED, RAN, FAILED, IMPORTED = "cached", "ran", "failed", "imported"
 # experiment a person runs by hand, and a typo of 100000000 must not try.
 MAX_SAMPLES = 100
 
-# The model call: (system, prompt, *, max_tokens, json_schema, on_text) -> Answer, one
-# fresh session; raises GenerationError.
-Call = Callable[..., "Answer"]
-
 
 class Settings(NamedTuple):
     """What, besides the text, decides an answer: part of every run's key."""
 
     model: str
     max_tokens: int | None = None
+    # --base-url: where an OpenAI-compatible model is asked; the same model elsewhere
+    # answers alike, so it is not part of the key.
+    base_url: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"model": self.model, "max_output_tokens": self.max_tokens}
@@ -135,6 +133,7 @@ class RunOptions(NamedTuple):
     on_text: Callable[[str], None] | None = None  # stream one sample's answer here
     progress: Callable[[str], None] | None = None
     on_wait: Callable[[str], None] | None = None
+    on_notice: Callable[[str], None] | None = None  # retries and rate-limit waits
 
 
 def run_id(key: str, number: int) -> str:
@@ -187,30 +186,15 @@ def run_toolkit(library: Library, goal: str, project: str, build_options: BuildO
     report = build(library, goal, project, build_options)
     if report.filled is None:  # incomplete: a placeholder must never reach a model
         return report, None
+    from meta_prompting.models import open_model
+
     session = Session(report.filled[0], report.filled[1], settings)
-    return report, run_samples(report.out_dir, session, options,
-                               LazyCall(settings.model, options.timeout))
+    return report, run_samples(report.out_dir, session, options, open_model(
+        settings.model, timeout=options.timeout, on_notice=options.on_notice,
+        base_url=settings.base_url))
 
 
-class LazyCall:
-    """The model, connected on the first call: cached answers never import the SDK."""
-
-    def __init__(self, model: str, timeout: float) -> None:
-        self.model, self.timeout = model, timeout
-        self._lock = threading.Lock()
-        self._call: Call | None = None
-        self._why: str | None = None
-
-    def __call__(self, system: str, prompt: str, **options: Any) -> Answer:
-        with self._lock:
-            if self._call is None and self._why is None:
-                self._call, self._why = make_call(self.model, self.timeout)
-        if self._call is None:
-            raise GenerationError(self._why or "no model")
-        return self._call(system, prompt, **options)
-
-
-def run_samples(out_dir: Path, session: Session, options: RunOptions, call: Call
+def run_samples(out_dir: Path, session: Session, options: RunOptions, model: Model
                 ) -> RunReport:
     """Make sure the samples asked for exist for this session; make only what is missing."""
     runs = out_dir / RUNS
@@ -236,9 +220,8 @@ def run_samples(out_dir: Path, session: Session, options: RunOptions, call: Call
         options.progress(f"Running {_count(len(missing), 'sample')} with "
                          f"{session.settings.model} (each a fresh session)...")
     stream = options.on_text if len(missing) == 1 else None
-    tasks = [partial(ensure_sample, runs, session, n, options, call,
+    tasks = [partial(ensure_sample, runs, session, n, options, model,
                      stream if n in missing else None) for n in numbers]
-    from meta_prompting.models.gemini import larger_limit
     from meta_prompting.store.step import run_all
 
     made = tuple(run_all(options.jobs, tasks))
@@ -248,7 +231,7 @@ def run_samples(out_dir: Path, session: Session, options: RunOptions, call: Call
 
 
 def ensure_sample(runs: Path, session: Session, number: int, options: RunOptions,
-                  call: Call, on_text: Callable[[str], None] | None) -> Sample:
+                  model: Model, on_text: Callable[[str], None] | None) -> Sample:
     """One sample, made at most once across every run that needs it."""
     from meta_prompting.store.step import StepFailed, ensure
 
@@ -258,8 +241,11 @@ def ensure_sample(runs: Path, session: Session, number: int, options: RunOptions
     def make() -> Sample:
         start = time.monotonic()
         try:
-            answer = call(session.system, session.prompt,
-                          max_tokens=session.settings.max_tokens, on_text=on_text)
+            from meta_prompting.models.base import ModelRequest
+
+            answer = model.complete(ModelRequest(session.system, session.prompt,
+                                                 max_tokens=session.settings.max_tokens),
+                                    on_text=on_text)
         except GenerationError as e:
             return Sample(number, rid, folder, FAILED, str(e))
         record = _record(session, rid, number, answer, time.monotonic() - start)
@@ -344,12 +330,14 @@ def keep(folder: Path, text: str, record: dict[str, Any]) -> None:
                             RUN_FILE: (json.dumps(record, indent=2) + "\n").encode("utf-8")})
 
 
-def _record(session: Session, rid: str, number: int, answer: Answer,
+def _record(session: Session, rid: str, number: int, answer: Reply,
             seconds: float) -> dict[str, Any]:
     return {
         "tool": TOOL, "version": __version__, "run_id": rid, "sample": number,
         "inputs": session.key, "model": session.settings.model,
-        "model_version": answer.model, "settings": session.settings.as_dict(),
+        "model_version": answer.model_version, "provider": answer.provider,
+        **({"endpoint": answer.endpoint} if answer.endpoint else {}),
+        "settings": session.settings.as_dict(),
         "tokens": answer.usage, "finish_reason": answer.finish_reason,
         "seconds": round(seconds, 3),
         "sha256": {"system": sha256_bytes(session.system.encode("utf-8")),
@@ -435,21 +423,11 @@ def read_answer(sample: Sample) -> str:
     return data.decode("utf-8", errors="replace")
 
 
-def make_call(model: str, timeout: float) -> tuple[Call | None, str | None]:
-    """The model, bounded by --timeout; or None and why runs cannot be made now."""
-    from meta_prompting.models.gemini import GeminiGenerator
-    from meta_prompting.models.keys import key_blocker
-    from meta_prompting.store.step import with_deadline
-
-    blocker = key_blocker()
-    if blocker:
-        return None, blocker
-    try:
-        generator = GeminiGenerator(model, timeout)
-    except GenerationError as e:
-        return None, str(e)
-
-    return with_deadline(generator.complete, timeout), None
+def larger_limit(command: str, reasons: list[str]) -> str:
+    """Pure: `command` with --max-tokens doubled when an answer was cut off by it."""
+    if not any("MAX_TOKENS" in r for r in reasons):
+        return command
+    return re.sub(r"--max-tokens (\d+)", lambda m: f"--max-tokens {int(m[1]) * 2}", command)
 
 
 def _count(n: int, word: str) -> str:
