@@ -74,6 +74,7 @@ class ChainReport(NamedTuple):
     command: str
     dry_run: bool = False
     model: str | None = None  # --model as given: a dry run says why it has none
+    base_url: str | None = None
 
     @property
     def exit_code(self) -> int:
@@ -130,7 +131,8 @@ def run_chain(library: Library, chain: Chain, project: str, build_options: Build
 
     schedule(chain, one, results, run_options.jobs)
     report = ChainReport(chain, out, tuple(results[s.name] for s in chain.stages),
-                         run_options.command, run_options.dry_run, settings.model)
+                         run_options.command, run_options.dry_run, settings.model,
+                         settings.base_url)
     if not run_options.dry_run:
         write_index(report)
     return report

@@ -159,13 +159,13 @@ def _run_toolkit(library: Library, args: argparse.Namespace, options: BuildOptio
         dry_run=args.dry_run, command=rerun_command(options.command, args.goal, args.project)
         + options.suffix, on_text=stream, progress=None if quiet else _progress,
         on_wait=None if quiet else _waiting_run, on_notice=_retrying(args))
-    settings = Settings(args.model or default_model(), args.max_tokens)
+    settings = Settings(args.model or default_model(), args.max_tokens, args.base_url)
     if args.grade:
         from meta_prompting.grading.scorecard import GradeOptions, grade_toolkit
 
         graded = grade_toolkit(library, args.goal, args.project, options, run_options,
                                settings, GradeOptions(args.grade_with, args.judges,
-                                                      args.answer))
+                                                      args.answer, args.judge_model))
         if args.json:
             _print_json({"ok": True, "exit_code": graded.exit_code, **graded.built.to_dict(),
                          "run": graded.ran.to_dict() if graded.ran else None,
@@ -222,14 +222,17 @@ def _run_chain(root: Path, args: argparse.Namespace) -> int:
         command += f" --grade-with {shlex.quote(args.grade_with)}"
     if args.judges > 1:
         command += f" --judges {args.judges}"
+    if args.judge_model is not None:
+        command += f" --judge-model {shlex.quote(args.judge_model)}"
     quiet = args.quiet or args.json
     run_options = RunOptions(jobs=args.jobs, timeout=args.timeout, dry_run=args.dry_run,
                              command=command, progress=None if quiet else _progress,
                              on_wait=None if quiet else _waiting_run,
                              on_notice=_retrying(args))
     report = run_chain(library, chain, args.project, options, run_options,
-                       Settings(args.model or default_model(), args.max_tokens),
-                       GradeOptions(args.grade_with, args.judges))
+                       Settings(args.model or default_model(), args.max_tokens,
+                                args.base_url),
+                       GradeOptions(args.grade_with, args.judges, judge_model=args.judge_model))
     if args.json:
         _print_json({"ok": True, "exit_code": report.exit_code, **report.to_dict()})
     elif not args.quiet:
@@ -278,13 +281,18 @@ def _options(args: argparse.Namespace) -> BuildOptions:
         base += f" --root {shlex.quote(args.root)}"
     if args.model:
         base += f" --model {shlex.quote(args.model)}"
+    if args.base_url:
+        base += f" --base-url {shlex.quote(args.base_url)}"
     quiet = args.quiet or args.json
     _check_model(args.model)
+    _check_model(args.judge_model, "--judge-model")
+    _check_base_url(args.base_url)
     filling, suffix = _filling(args)
     return BuildOptions(
         filling=filling, suffix=suffix,
         force=args.force, dry_run=args.dry_run, command=base, generate=not args.no_generate,
-        model=args.model, jobs=args.jobs, timeout=args.timeout, describe=dict(args.describe),
+        model=args.model, base_url=args.base_url, jobs=args.jobs, timeout=args.timeout,
+        describe=dict(args.describe),
         regenerate=frozenset(args.regenerate),
         progress=None if quiet else _progress,
         on_wait=None if quiet else _waiting,
@@ -292,14 +300,26 @@ def _options(args: argparse.Namespace) -> BuildOptions:
     )
 
 
-def _check_model(given: str | None) -> None:
+def _check_base_url(given: str | None) -> None:
+    """Refuse a --base-url holding a key: it is in every "run this again" hint."""
+    from meta_prompting.errors import UserError
+    from meta_prompting.models.keys import holds_key
+
+    if given is not None and holds_key(given):
+        raise UserError("--base-url holds the API key (or part of it); pass the key in "
+                        "OPENAI_API_KEY: nothing was written or sent")
+
+
+def _check_model(given: str | None, flag: str = "--model") -> None:
     """Refuse a model name that holds the API key: it is kept in every record and sent."""
     from meta_prompting.errors import UserError
     from meta_prompting.models import default_model
     from meta_prompting.models.keys import holds_key
 
+    if flag != "--model" and given is None:
+        return
     if holds_key(given or default_model()):
-        where = "--model" if given else "META_PROMPTING_MODEL"
+        where = flag if given else "META_PROMPTING_MODEL"
         raise UserError(f"{where} holds the API key (or part of it), not a model name; "
                         "nothing was written or sent")
 
@@ -339,6 +359,8 @@ def _filling(args: argparse.Namespace) -> tuple[Filling | None, str]:
     if args.grade:
         flags += " --grade" + (f" --grade-with {args.grade_with}" if args.grade_with
                                else "") + (f" --judges {args.judges}" if args.judges > 1 else "")
+        if args.judge_model:
+            flags += f" --judge-model {shlex.quote(args.judge_model)}"
     elif args.run:
         flags += " --run"
     if args.run and args.max_tokens:

@@ -108,8 +108,13 @@ def make_parser(name: str | None = None) -> argparse.ArgumentParser:
     gen = parser.add_argument_group("generating missing parts (Gemini)")
     gen.add_argument("--no-generate", action="store_true",
                      help="never call the model; missing parts become placeholders")
-    gen.add_argument("--model", metavar="NAME",
-                     help=f"Gemini model (default: $META_PROMPTING_MODEL or {DEFAULT_MODEL})")
+    gen.add_argument("--model", metavar="[PROVIDER:]NAME",
+                     help=f"the model: a Gemini model, or ollama:NAME, openai:NAME, "
+                          f"openai-compat:NAME (default: $META_PROMPTING_MODEL or "
+                          f"{DEFAULT_MODEL})")
+    gen.add_argument("--base-url", metavar="URL",
+                     help="where an OpenAI-compatible model is asked (default: "
+                          "$OPENAI_BASE_URL; ollama: http://localhost:11434/v1)")
     gen.add_argument("--jobs", "-j", metavar="N", type=_jobs, default=DEFAULT_JOBS,
                      help=f"parts generated at once (default: {DEFAULT_JOBS})")
     gen.add_argument("--timeout", metavar="SECONDS", type=_timeout,
@@ -154,6 +159,9 @@ def make_parser(name: str | None = None) -> argparse.ArgumentParser:
     grade.add_argument("--grade-with", metavar="GOAL",
                        help="the goal whose protocol holds the rubric (default: the one the "
                             "goal names in the map; a goal naming none is not graded)")
+    grade.add_argument("--judge-model", metavar="[PROVIDER:]NAME",
+                       help="the judges' model (default: the model that answered, on the "
+                            "same server)")
     grade.add_argument("--judges", metavar="K", type=_odd_int, default=1,
                        help="independent judgments per answer, verdicts by majority "
                             "(odd; default 1)")

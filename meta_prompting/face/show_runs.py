@@ -142,7 +142,7 @@ def chain(report: ChainReport) -> None:
     if report.dry_run:
         from meta_prompting.models import model_blocker
 
-        blocker = model_blocker(report.model)
+        blocker = model_blocker(report.model, report.base_url)
         write("Dry run: nothing sent, nothing written."
               + (f" No model yet: {blocker}." if blocker else ""))
         return

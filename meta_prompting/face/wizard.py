@@ -220,7 +220,7 @@ def _show_plan(out: Console, plan: Plan, options: BuildOptions, blocker: str | N
     out.print(table)
     if not plan.missing:
         return
-    access = model_access(options.model)
+    access = model_access(options.model, options.base_url)
     if blocker is None and access:
         out.print(f"Model: {options.model or default_model()} ({access}); you "
                   "review each generated part before it is saved.")

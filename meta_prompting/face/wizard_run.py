@@ -40,6 +40,7 @@ class Asked(NamedTuple):
     grade_with: str | None = None
     judges: int = 1
     answer: str | None = None
+    judge_model: str | None = None
 
 
 class Given(NamedTuple):
@@ -86,7 +87,7 @@ def offer_run(out: Console, library: Library, built: BuildReport, options: Build
     if not running:
         why = ("--no-generate (a run calls the model)" if not options.generate else
                "no API key (set GEMINI_API_KEY or GOOGLE_API_KEY)"
-               if model_access(options.model) is None else None)
+               if model_access(options.model, options.base_url) is None else None)
         if why:
             out.print(f"Not offered to run it: {why}.")
             out.print(_escape(show.next_step(built)), soft_wrap=True)  # whole, to paste
@@ -112,7 +113,7 @@ def offer_run(out: Console, library: Library, built: BuildReport, options: Build
         show_runs.run(built, None)
         return built.exit_code or EXIT_INCOMPLETE
     session = Session(*built.filled, Settings(options.model or default_model(),
-                                              asked.max_tokens))
+                                              asked.max_tokens, options.base_url))
     sent = len(session.system) + len(session.prompt)
     out.print(f"Sending 00_PERSONA.md and 02_PROMPT.md: {sent:,} characters (about "
               f"{sent // 4:,} tokens) to {_escape(session.settings.model)}.")
@@ -210,7 +211,8 @@ def _run(out: Console, built: BuildReport, session: Session, options: BuildOptio
             timeout=options.timeout, command=built.command, on_text=streamed,
             on_wait=lambda rid: err.print(f"  waiting: another run is making {rid}")),
             open_model(session.settings.model, timeout=options.timeout,
-                       on_notice=lambda note: err.print(f"  {_escape(note)}")))
+                       on_notice=lambda note: err.print(f"  {_escape(note)}"),
+                       base_url=session.settings.base_url))
     if streamed.started:
         out.print()
     if len(ran.samples) == 1 and ran.samples[0].ok:
@@ -252,7 +254,6 @@ def _offer_grade(out: Console, library: Library, built: BuildReport, ran: RunRep
     from meta_prompting.face import show, show_runs
     from meta_prompting.grading.grade import read_rubric
     from meta_prompting.grading.scorecard import CACHED, GradeReport, grade_sample, rubric_goal
-    from meta_prompting.models import open_model
     from meta_prompting.store.step import run_all
 
     rubric = given.rubric
@@ -269,12 +270,17 @@ def _offer_grade(out: Console, library: Library, built: BuildReport, ran: RunRep
                 f"Grade it with the {rubric.goal} scorecard ({len(rubric.criteria)} "
                 "criteria)?"):
             return EXIT_OK
-    judge_model = open_model(session.settings.model, timeout=options.timeout)
+    from meta_prompting.grading.scorecard import GradeOptions, open_judge
+    from meta_prompting.runs.run import RunOptions
+
+    judge_model = open_judge(session.settings, GradeOptions(judge_model=asked.judge_model),
+                             RunOptions(timeout=options.timeout))
     judges = show.plural(asked.judges, "judge")
     with ask.keys_ignored(), show.console(stderr=True).status(
             f"Grading with {judges}… (Ctrl+C stops)"):
         graded = run_all(options.jobs, [partial(
-            grade_sample, s, session, rubric, asked.judges, session.settings.model, judge_model,
+            grade_sample, s, session, rubric, asked.judges,
+            asked.judge_model or session.settings.model, judge_model,
             options.timeout, rubric.goal == library.goal(built.goal).rubric)
             for s in ran.samples if s.ok])
     if graded and all(g.status == CACHED for g in graded):

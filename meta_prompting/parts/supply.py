@@ -281,7 +281,7 @@ def default_maker(options: BuildOptions, named: bool = True
     from meta_prompting.models import open_model
     from meta_prompting.parts.prompt import generate_part
 
-    model = open_model(options.model, timeout=options.timeout)
+    model = open_model(options.model, timeout=options.timeout, base_url=options.base_url)
     why = model.connect()
     if why is not None:
         return None, why

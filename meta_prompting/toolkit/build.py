@@ -49,6 +49,7 @@ class BuildOptions(NamedTuple):
     command: str = "python orchestrator.py"  # how to run us again, for "run this" hints
     generate: bool = True
     model: str | None = None
+    base_url: str | None = None  # --base-url, for an OpenAI-compatible model
     jobs: int = DEFAULT_JOBS
     timeout: float = DEFAULT_TIMEOUT  # seconds for one part, retries included
     describe: dict[str, str] = {}  # part key or file name -> description (never mutated)
@@ -295,7 +296,8 @@ def generation_blocker(options: BuildOptions) -> str | None:
         return None
     if not options.generate:
         return "generation is off (--no-generate)"
-    return model_blocker(options.model)  # no key, or a blank one the SDK would still use
+    # no key, or a blank one the SDK would still use; no server for a local model
+    return model_blocker(options.model, options.base_url)
 
 
 def select_parts(names: frozenset[str], parts: tuple[Part, ...] | list[Part], flag: str,
