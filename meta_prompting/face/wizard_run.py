@@ -301,6 +301,8 @@ def _suffix(task: str, paths: list[str], asked: Asked, grade: bool) -> str:
         flags += " --grade" + (f" --grade-with {asked.grade_with}"
                                if asked.grade_with else "") + (
             f" --judges {asked.judges}" if asked.judges > 1 else "")
+        if asked.judge_model:
+            flags += f" --judge-model {quote(asked.judge_model)}"
     else:
         flags += " --run"
     return flags + (f" --max-tokens {asked.max_tokens}" if asked.max_tokens else "")

@@ -2,10 +2,11 @@
 
 google-genai retries a 429 on its own schedule and ignores the delay the service asks
 for (the `Retry-After` header and the `google.rpc.RetryInfo` detail's `retryDelay`;
-googleapis/python-genai#1875), so a burst of samples keeps hitting the same quota. The
-generator does the 429 retry itself, through one `Limiter` per model in the process:
-parts, samples, judges and chain stages make their own generator objects (a grade makes
-two models from `open_model`), but they share one quota, so they share one limiter.
+googleapis/python-genai#1875), so a burst of samples keeps hitting the same quota. Each
+provider does the 429 retry itself, through one `Limiter` per model in the process:
+parts, samples, judges and chain stages open their own models (a grade opens two with
+`open_model`), but they share one quota, so they share one limiter. A wait is told
+through the call's `on_notice`, once per burst.
 
 The limiter halves the calls it lets in flight on a 429 (once per burst: the 429s of
 calls that started before the halving are one event), never below 1, holds every new
