@@ -99,8 +99,9 @@ def test_a_missing_part_is_generated_there(
     assert (lib / "components/constraints/brief.md").read_text().startswith("Brief answers")
     [rec] = fake_openai.records
     assert "Write the constraint `brief.md`" in rec.user
-    provenance = next((lib / "components").rglob("*brief.md*.json"), None) or next(
-        p for p in (lib / "components").rglob("*.json"))
+    from meta_prompting.library.parts import PROVENANCE_SUFFIX
+
+    provenance = lib / "components/constraints" / f".brief.md{PROVENANCE_SUFFIX}"
     assert json.loads(provenance.read_text())["model"] == "ollama:llama3.2"
     assert fake_gemini.count == 0
 
@@ -214,3 +215,25 @@ def test_base_url_is_refused_for_a_gemini_model(
     assert code == 3 and "--base-url is for OpenAI-compatible servers" in \
         capsys.readouterr().out
     assert fake_gemini.count == 0
+
+
+def test_a_provider_without_a_model_name_is_refused_before_anything_is_written(
+        capsys: pytest.CaptureFixture[str], lib: Path) -> None:
+    code = main(["--root", str(lib), "-g", "AUDIT", "-p", "x", "--task", "Find the bug.",
+                 "--model", "openai-compat:", "--run"])
+    assert code == 1 and capsys.readouterr().err.strip() == (
+        "error: --model openai-compat: name the model, as openai-compat:NAME")
+    assert not (lib / "output/x").exists()
+
+
+def test_the_gemini_provider_knows_nothing_of_the_library() -> None:
+    import ast
+
+    from tests.conftest import REPO
+
+    for module in ("gemini", "openai_compat", "base", "__init__"):
+        tree = ast.parse((REPO / f"meta_prompting/models/{module}.py").read_text())
+        imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        assert not {m for m in imported if m and not m.startswith(
+            ("meta_prompting.models", "meta_prompting.errors", "meta_prompting.store"))
+            and m.startswith("meta_prompting")}, module

@@ -318,6 +318,13 @@ def _check_model(given: str | None, flag: str = "--model") -> None:
 
     if flag != "--model" and given is None:
         return
+    from meta_prompting.errors import GenerationError
+    from meta_prompting.models import parse_spec
+
+    try:  # "ollama:" names no model: refused before anything is built
+        parse_spec(given)
+    except GenerationError as e:
+        raise UserError(str(e).replace("--model", flag, 1)) from e
     if holds_key(given or default_model()):
         where = flag if given else "META_PROMPTING_MODEL"
         raise UserError(f"{where} holds the API key (or part of it), not a model name; "
