@@ -4,19 +4,16 @@ The only code that touches google-genai, imported only when a call is made (it c
 ~1 s); it knows nothing of goals or parts. Every SDK failure becomes a GenerationError
 whose one line a person can act on, scrubbed of the key. The SDK retries 408/5xx itself
 and says so only in its log: that line is turned into a notice here, for the call that
-is retrying, so nothing above the seam reads a log.
+is retrying (`gemini_log`), so nothing above the seam reads a log.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import os
-import re
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from meta_prompting.errors import GenerationError
@@ -127,55 +124,6 @@ def api_version() -> str:
     return DEVELOPER_API_VERSION if not chosen or chosen == "beta" else chosen
 
 
-@contextmanager
-def sdk_retries(on_notice: Notice | None) -> Iterator[None]:
-    """Meanwhile, tell `on_notice` of each retry the SDK makes for this thread's call.
-
-    google-genai retries inside the SDK (tenacity) and takes no callback, but before
-    each wait it logs one INFO line ("Retrying ... in 2.0 seconds as it raised
-    ServerError: 503 UNAVAILABLE. ..."): that line, from this thread only, is the hook.
-    """
-    if on_notice is None:
-        yield
-        return
-    thread, tell = threading.get_ident(), on_notice
-
-    class Told(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            if record.thread == thread:
-                note = retry_note(record.getMessage())
-                if note:
-                    tell(note)
-
-    logger = logging.getLogger("google_genai._api_client")
-    handler = Told(logging.INFO)
-    logger.addHandler(handler)
-    if logger.getEffectiveLevel() > logging.INFO:
-        # Left at INFO: calls on other threads may be listening too; with no handler of
-        # the user's at INFO the lines go nowhere (logging's last resort shows WARNING+).
-        logger.setLevel(logging.INFO)
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-
-
-_RETRY = re.compile(r"^Retrying .* in ([\d.]+) seconds as it raised (\w+): ?(.*)", re.DOTALL)
-
-
-def retry_note(message: str) -> str | None:
-    """Pure: "retrying in 2.0s (the service answered 503 UNAVAILABLE)" from the SDK's
-    log line, or None for any other line."""
-    found = _RETRY.match(message)
-    if not found:
-        return None
-    seconds, kind, value = found.groups()
-    status = re.match(r"(\d{3}) ([A-Z_]+)", value)
-    cause = f"the service answered {status[1]} {status[2]}" if status else kind
-    return f"retrying in {float(seconds):.1f}s ({cause})"
-
-
-
 class GeminiModel:
     """`Model` over the real google-genai client, built the standard way."""
 
@@ -276,6 +224,8 @@ class GeminiModel:
                 response_mime_type="application/json" if json_schema else None,
                 response_json_schema=json_schema)
             prompt = request.user
+            from meta_prompting.models.gemini_log import sdk_retries
+
             with sdk_retries(on_notice):
                 if on_text is None:
                     last = self._send(lambda: client.models.generate_content(
