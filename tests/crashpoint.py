@@ -53,7 +53,7 @@ def install(spec: str) -> Crasher:
     point, _, nth = spec.partition(":")
     crasher = Crasher(point, int(nth or "1"))
     import meta_prompting.store.step as step
-    from meta_prompting.models.gemini import GeminiGenerator
+    from meta_prompting.models.gemini import GeminiModel
 
     real_clear = step.remove_dead_folders
 
@@ -63,15 +63,15 @@ def install(spec: str) -> Crasher:
 
     step.remove_dead_folders = clear
 
-    real_complete = GeminiGenerator.complete
+    real_complete = GeminiModel.complete
 
-    def complete(self: GeminiGenerator, *args: Any, **kwargs: Any) -> Any:
+    def complete(self: GeminiModel, *args: Any, **kwargs: Any) -> Any:
         crasher.hit("call")
         answer = real_complete(self, *args, **kwargs)
         crasher.hit("answer")
         return answer
 
-    GeminiGenerator.complete = complete  # type: ignore[method-assign]
+    GeminiModel.complete = complete  # type: ignore[method-assign]
 
     real_fsync_dir: Callable[[Path], None] = getattr(step, "fsync_dir")  # noqa: B009
     real_rename = os.rename

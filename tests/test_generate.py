@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from meta_prompting.face.cli import main
-from meta_prompting.models.gemini import clean_answer
+from meta_prompting.parts.prompt import clean_answer
 from tests.conftest import AUDIT, AUDIT_PARTS, MakeLibrary
 from tests.fake_gemini import (
     FAKE_API_KEY,
@@ -369,7 +369,7 @@ def test_a_full_disk_keeps_nothing_and_leaves_a_placeholder(
 
 def test_the_generators_request_spells_out_what_the_library_relies_on() -> None:
     from meta_prompting.library.goals import load_library
-    from meta_prompting.models.gemini import (
+    from meta_prompting.parts.prompt import (
         KIND_INSTRUCTIONS,
         SYSTEM_INSTRUCTION,
         PartRequest,

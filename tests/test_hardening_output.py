@@ -17,8 +17,8 @@ import pytest
 from meta_prompting.errors import GenerationError
 from meta_prompting.face import show
 from meta_prompting.face.cli import main
-from meta_prompting.models.gemini import check_substance, clean_answer
 from meta_prompting.models.keys import check_no_key, find_key, key_blocker, scrub_secrets
+from meta_prompting.parts.prompt import check_substance, clean_answer
 from tests.conftest import AUDIT, AUDIT_PARTS, REPO, MakeLibrary
 from tests.fake_gemini import (
     FakeGemini,

@@ -269,14 +269,15 @@ def test_an_answer_holding_the_key_is_refused_and_the_key_shown_nowhere(
 
 def test_a_streamed_answer_is_shown_as_it_comes_and_kept_whole(
         lib: Path, evidence: Path, fake_gemini: FakeGemini) -> None:
-    from meta_prompting.runs.run import LazyCall, RunOptions, Session, Settings, run_samples
+    from meta_prompting.models import open_model
+    from meta_prompting.runs.run import RunOptions, Session, Settings, run_samples
 
     fake_gemini.stream_chunks = 4
     fake_gemini.enqueue(ok("one two three four five six seven eight"))
     shown: list[str] = []
     session = Session("You are an auditor.\n", "Review it.\n", Settings("gemini-2.5-flash"))
     report = run_samples(lib / "output/s", session, RunOptions(on_text=shown.append),
-                         LazyCall("gemini-2.5-flash", 10))
+                         open_model("gemini-2.5-flash", timeout=10))
     # A piece per event, and the held-back "t" (it could start the key) at the end.
     assert report.exit_code == 0 and shown[:3] == ["one two ", "three four ", "five six "]
     assert fake_gemini.requests[0].stream and fake_gemini.requests[0].api_version == "v1beta"
@@ -284,14 +285,15 @@ def test_a_streamed_answer_is_shown_as_it_comes_and_kept_whole(
 
 
 def test_a_stream_cut_short_keeps_nothing(lib: Path, fake_gemini: FakeGemini) -> None:
-    from meta_prompting.runs.run import LazyCall, RunOptions, Session, Settings, run_samples
+    from meta_prompting.models import open_model
+    from meta_prompting.runs.run import RunOptions, Session, Settings, run_samples
     from tests.fake_gemini import cut_stream
 
     fake_gemini.enqueue(cut_stream("a streamed answer that never ends", after=1))
     shown: list[str] = []
     session = Session("You are an auditor.\n", "Review it.\n", Settings("gemini-2.5-flash"))
     report = run_samples(lib / "output/s", session, RunOptions(on_text=shown.append),
-                         LazyCall("gemini-2.5-flash", 10))
+                         open_model("gemini-2.5-flash", timeout=10))
     assert report.exit_code == 3 and shown  # something was shown, nothing kept
     assert report.samples[0].reason and "dropped the connection" in report.samples[0].reason
     assert not (lib / "output/s/runs").exists() or not any(

@@ -70,7 +70,7 @@ def heavy_modules_after(*argv: str) -> list[str]:
         f"assert main({list(argv)!r}) in (0, 3)\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
         "('google', 'questionary', 'rich', 'filelock', 'httpx', 'httpx2', 'prompt_toolkit', "
-        "'markdown_it'))\n"
+        "'markdown_it', 'openai'))\n"
         "print(sorted({m.split('.')[0] for m in heavy}))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -85,6 +85,8 @@ def test_a_build_imports_neither_genai_nor_questionary(shipped: Path) -> None:
     # takes no lock and imports none of the heavy modules.
     assert heavy_modules_after(*args) == ["filelock"]
     assert heavy_modules_after(*args) == []
+    # Nor the openai client, for a local model: its provider is imported, not its SDK.
+    assert heavy_modules_after(*args, "--model", "ollama:llama3.2") == []
 
 
 def test_a_bad_map_from_the_real_command_has_no_traceback(tmp_path: Path) -> None:

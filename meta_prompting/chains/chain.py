@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from meta_prompting.chains.chainfile import CHAIN_FILE, Chain, Stage
 from meta_prompting.errors import EXIT_INCOMPLETE, EXIT_OK, UserError
+from meta_prompting.models.base import ModelRequest, Notice, Reply, TextSink
 from meta_prompting.store.files import (
     file_kind,
     os_reason,
@@ -28,8 +29,10 @@ from meta_prompting.store.files import (
 from meta_prompting.toolkit.prompt import Document, Filling
 
 if TYPE_CHECKING:
+    from meta_prompting.grading.grade import Rubric
     from meta_prompting.grading.scorecard import Graded, GradeOptions
     from meta_prompting.library.goals import Library
+    from meta_prompting.models.base import Model
     from meta_prompting.models.budget import Planned
     from meta_prompting.runs.run import RunOptions, Sample, Settings
     from meta_prompting.toolkit.build import BuildOptions
@@ -74,7 +77,8 @@ class ChainReport(NamedTuple):
     results: tuple[StageResult, ...]  # in the chain's order
     command: str
     dry_run: bool = False
-    model: str = ""
+    model: str | None = None  # --model as given: a dry run says why it has none
+    base_url: str | None = None
 
     @property
     def exit_code(self) -> int:
@@ -99,7 +103,7 @@ class ChainReport(NamedTuple):
     def estimate(self) -> dict[str, Any]:
         from meta_prompting.models.budget import estimate_plan
 
-        return estimate_plan(self.model, [c for r in self.results for c in r.planned])
+        return estimate_plan(self.model or "", [c for r in self.results for c in r.planned])
 
 
 def run_chain(library: Library, chain: Chain, project: str, build_options: BuildOptions,
@@ -107,30 +111,33 @@ def run_chain(library: Library, chain: Chain, project: str, build_options: Build
               ) -> ChainReport:
     """Run every stage whose inputs are ready, at most --jobs at once; keep what exists."""
     from meta_prompting.grading.grade import read_rubric
-    from meta_prompting.runs.run import LazyCall
+    from meta_prompting.models import open_model
     from meta_prompting.toolkit.assemble import project_dir
 
     out = project_dir(library, project)
     check_fillings(chain)
     if not run_options.dry_run:
         check_index(out / CHAIN_FILE)  # before any stage: a bad one is not a late surprise
-    from meta_prompting.grading.scorecard import rubric_goal
+    from meta_prompting.grading.scorecard import open_judge, rubric_goal
 
     # Each graded stage is held to its own goal's rubric (or --grade-with's), every one
     # read before any call so that a rubric it cannot use stops nothing half-way.
     rubrics = {s.name: read_rubric(library, rubric_goal(library, s.goal, grading.rubric))
                for s in chain.stages if s.grade}
-    call = LazyCall(settings.model, run_options.timeout, run_options.budget)
-    results: dict[str, StageResult] = {}
+    from meta_prompting.runs.run import budgeted
 
-    def refuse(*_: Any, **__: Any) -> Any:
-        raise NeedsModel
+    model = budgeted(open_model(settings.model, timeout=run_options.timeout,
+                                on_notice=run_options.on_notice, base_url=settings.base_url),
+                     run_options.budget)
+    judge_model = budgeted(open_judge(settings, grading, run_options), run_options.budget)
+    refuse = Refusing(model.name, model.provider)
+    results: dict[str, StageResult] = {}
 
     def one(stage: Stage, probe: bool) -> StageResult:
         upstream = {a.stage: results[a.stage] for a in stage.after}
         result = run_stage(library, stage, project, chain.folder, upstream, build_options,
                            run_options, settings, grading, rubrics.get(stage.name),
-                           refuse if probe else call)
+                           refuse if probe else model, refuse if probe else judge_model)
         if run_options.progress and result.status in (RAN, FAILED, FAILED_GRADE):
             why = f": {result.reason}" if result.reason else ""
             run_options.progress(f"  {result.status} {stage.name}{why}")
@@ -138,7 +145,8 @@ def run_chain(library: Library, chain: Chain, project: str, build_options: Build
 
     schedule(chain, one, results, run_options.jobs)
     report = ChainReport(chain, out, tuple(results[s.name] for s in chain.stages),
-                         run_options.command, run_options.dry_run, settings.model)
+                         run_options.command, run_options.dry_run, settings.model,
+                         settings.base_url)
     if not run_options.dry_run:
         write_index(report)
     return report
@@ -166,7 +174,7 @@ def check_fillings(chain: Chain) -> None:
 def run_stage(library: Library, stage: Stage, project: str, base: Path,
               upstream: dict[str, StageResult], build_options: BuildOptions,
               run_options: RunOptions, settings: Settings, grading: GradeOptions,
-              rubric: Any, call: Any) -> StageResult:
+              rubric: Rubric | None, model: Model, judge_model: Model) -> StageResult:
     """One stage: its toolkit filled (upstream answers as evidence), then its sessions."""
     from meta_prompting.chains.sections import extract_section
     from meta_prompting.evidence.read import collect, read_task
@@ -216,12 +224,13 @@ def run_stage(library: Library, stage: Stage, project: str, base: Path,
     if stage.refine:
         from meta_prompting.chains.refined import run_refined
 
+        assert rubric is not None  # refine needs grade: its rubric was read before any call
         return run_refined(library, stage, built.out_dir, session, run_options, grading,
-                           rubric, call)
+                           rubric, model, judge_model)
     graded = None
     for attempt in range(1, stage.attempts + 1):
         ran = run_samples(built.out_dir, session, run_options._replace(
-            samples=attempt, again=False, on_text=None, progress=None), call)
+            samples=attempt, again=False, on_text=None, progress=None), model)
         sample = ran.samples[-1]
         if run_options.dry_run:
             from meta_prompting.grading.scorecard import planned_judgments
@@ -230,8 +239,9 @@ def run_stage(library: Library, stage: Stage, project: str, base: Path,
             status = CACHED if sample.ok and sample.status != WOULD_RUN else WOULD_RUN
             planned = planned_answers(session, (sample,))
             if stage.grade:
+                assert rubric is not None  # read, before any call, for every graded stage
                 planned += planned_judgments(sample, session, rubric, grading.judges,
-                                             settings.model,
+                                             grading.judge_model or settings.model,
                                              rubric.goal == library.goal(stage.goal).rubric)
             return StageResult(stage, status, later,
                                sample=sample if status == CACHED else None,
@@ -243,7 +253,9 @@ def run_stage(library: Library, stage: Stage, project: str, base: Path,
         if not stage.grade:
             return StageResult(stage, RAN if fresh else CACHED, sample=sample,
                                out_dir=built.out_dir, sessions=attempt)
-        graded = grade_sample(sample, session, rubric, grading.judges, settings.model, call,
+        assert rubric is not None  # read, before any call, for every graded stage
+        graded = grade_sample(sample, session, rubric, grading.judges,
+                              grading.judge_model or settings.model, judge_model,
                               run_options.timeout,
                               rubric.goal == library.goal(stage.goal).rubric)
         if graded.scorecard is None:
@@ -276,6 +288,17 @@ def missing_section(stage: Stage, upstream: str, section: str, answer: str,
 class NeedsModel(Exception):
     """Raised by the model call of a stage looked at on the main thread: hand it to a
     worker. Nothing is written before a model call, so the worker starts clean."""
+
+
+class Refusing:
+    """The `Model` of a stage looked at on the main thread: any call is NeedsModel."""
+
+    def __init__(self, name: str, provider: str) -> None:
+        self.name, self.provider = name, provider
+
+    def complete(self, request: ModelRequest, *, on_text: TextSink | None = None,
+                 on_notice: Notice | None = None) -> Reply:
+        raise NeedsModel
 
 
 def schedule(chain: Chain, one: Any, results: dict[str, StageResult], jobs: int) -> None:

@@ -8,7 +8,7 @@ CHAIN.md with the scorecard it was refined from.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from meta_prompting.chains.chain import (
     CACHED,
@@ -26,17 +26,19 @@ if TYPE_CHECKING:
     from meta_prompting.grading.grade import Rubric
     from meta_prompting.grading.scorecard import GradeOptions
     from meta_prompting.library.goals import Library
+    from meta_prompting.models.base import Model
     from meta_prompting.runs.run import RunOptions, Session
 
 
 def run_refined(library: Library, stage: Stage, out_dir: Path, session: Session,
                 run_options: RunOptions, grading: GradeOptions, rubric: Rubric,
-                call: Any) -> StageResult:
+                model: Model, judge_model: Model) -> StageResult:
     from meta_prompting.grading.refine import INCOMPLETE, NO_PROGRESS, PASSED, refine
 
     own = rubric.goal == library.goal(stage.goal).rubric
-    report = refine(out_dir, session, rubric, grading.judges, call,
-                    run_options._replace(on_text=None, progress=None), stage.refine, own)
+    report = refine(out_dir, session, rubric, grading.judges, model,
+                    run_options._replace(on_text=None, progress=None), stage.refine, own,
+                    judge=(grading.judge_model or session.settings.model, judge_model))
     attempts, best = report.attempts, report.result
     n = len(attempts)
     if run_options.dry_run:

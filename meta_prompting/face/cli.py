@@ -136,8 +136,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.generate_missing:
         from meta_prompting.parts.fill import fill_library
 
-        with show.retries_told(_retrying(args)):
-            filled = fill_library(library, args.goal, _options(args))
+        filled = fill_library(library, args.goal, _options(args))
         if args.json:
             _print_json({"ok": True, **filled.to_dict()})
         elif not args.quiet or filled.exit_code:
@@ -149,8 +148,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _run_toolkit(library, args, options)
     from meta_prompting.toolkit.build import build
 
-    with show.retries_told(_retrying(args)):
-        report = build(library, args.goal, args.project, options)
+    report = build(library, args.goal, args.project, options)
     if args.json:
         _print_json({"ok": True, "exit_code": report.exit_code, **report.to_dict()})
     elif not args.quiet:
@@ -162,8 +160,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 def _run_toolkit(library: Library, args: argparse.Namespace, options: BuildOptions) -> int:
     from meta_prompting.face import show, show_runs
+    from meta_prompting.models import default_model
     from meta_prompting.runs.run import RunOptions, Settings, run_toolkit
-    from meta_prompting.toolkit.build import default_model
 
     quiet = args.quiet or args.json
     stream = None if quiet or args.dry_run or not sys.stdout.isatty() else _stream
@@ -171,8 +169,8 @@ def _run_toolkit(library: Library, args: argparse.Namespace, options: BuildOptio
         samples=args.samples or 1, again=args.again, jobs=args.jobs, timeout=args.timeout,
         dry_run=args.dry_run, command=rerun_command(options.command, args.goal, args.project)
         + options.suffix, on_text=stream, progress=None if quiet else _progress,
-        on_wait=None if quiet else _waiting_run)
-    settings = Settings(args.model or default_model(), args.max_tokens)
+        on_wait=None if quiet else _waiting_run, on_notice=_retrying(args))
+    settings = Settings(args.model or default_model(), args.max_tokens, args.base_url)
     if args.refine:
         # Not yet joined: refusing is better than a budget or a JUnit file silently ignored.
         clash = [f for f, v in (("--budget", args.budget), ("--junit", args.junit),
@@ -190,11 +188,10 @@ def _run_toolkit(library: Library, args: argparse.Namespace, options: BuildOptio
     if args.grade:
         from meta_prompting.grading.scorecard import GradeOptions, grade_toolkit
 
-        with show.retries_told(_retrying(args)):  # the SDK's retries, and waits on 429
-            graded, held = held_to(limit, settings.model, run_options, lambda o: grade_toolkit(
-                library, args.goal, args.project, options, o, settings,
-                GradeOptions(args.grade_with, args.judges, args.answer)),
-                lambda g: g.estimate)
+        graded, held = held_to(limit, settings.model, run_options, lambda o: grade_toolkit(
+            library, args.goal, args.project, options, o, settings,
+            GradeOptions(args.grade_with, args.judges, args.answer, args.judge_model)),
+            lambda g: g.estimate)
         if graded.ran is not None:
             graded = graded._replace(ran=graded.ran._replace(
                 command=finishing(graded.ran.command, limit, held)))
@@ -224,10 +221,9 @@ def _run_toolkit(library: Library, args: argparse.Namespace, options: BuildOptio
             card = next(g for g in graded.graded if g.scorecard and not g.scorecard.passed)
             show.failed_scorecard((card.path or card.sample.folder).with_suffix(".md"))
         return code
-    with show.retries_told(_retrying(args)):
-        (built, ran), held = held_to(limit, settings.model, run_options, lambda o: run_toolkit(
-            library, args.goal, args.project, options, o, settings),
-            lambda r: r[1].estimate if r[1] else {})
+    (built, ran), held = held_to(limit, settings.model, run_options, lambda o: run_toolkit(
+        library, args.goal, args.project, options, o, settings),
+        lambda r: r[1].estimate if r[1] else {})
     if ran is not None:
         ran = ran._replace(command=finishing(ran.command, limit, held))
     code = ran.exit_code if ran is not None else max(built.exit_code, EXIT_INCOMPLETE)
@@ -248,8 +244,8 @@ def _run_chain(root: Path, args: argparse.Namespace) -> int:
     from meta_prompting.face import show, show_runs
     from meta_prompting.grading.scorecard import GradeOptions
     from meta_prompting.library.goals import load_library
+    from meta_prompting.models import default_model
     from meta_prompting.runs.run import RunOptions, Settings
-    from meta_prompting.toolkit.build import default_model
 
     clash = [flag for flag, given in (
         ("--goal", args.goal), ("--task", args.task), ("--task-file", args.task_file),
@@ -278,20 +274,23 @@ def _run_chain(root: Path, args: argparse.Namespace) -> int:
     if args.judges > 1:
         command += f" --judges {args.judges}"
     command += _ci_suffix(args)
+    if args.judge_model is not None:
+        command += f" --judge-model {shlex.quote(args.judge_model)}"
     quiet = args.quiet or args.json
     run_options = RunOptions(jobs=args.jobs, timeout=args.timeout, dry_run=args.dry_run,
                              command=command, progress=None if quiet else _progress,
-                             on_wait=None if quiet else _waiting_run)
+                             on_wait=None if quiet else _waiting_run,
+                             on_notice=_retrying(args))
     from meta_prompting.face.costs import budget_of, finishing, held_to
 
     limit = budget_of(args)
     if limit is not None and args.budget is not None:
         run_options = run_options._replace(command=f"{command} --budget {limit:g}")
-    settings = Settings(args.model or default_model(), args.max_tokens)
-    with show.retries_told(_retrying(args)):
-        report, held = held_to(limit, settings.model, run_options, lambda o: run_chain(
-            library, chain, args.project, options, o, settings,
-            GradeOptions(args.grade_with, args.judges)), lambda r: r.estimate)
+    settings = Settings(args.model or default_model(), args.max_tokens, args.base_url)
+    report, held = held_to(limit, settings.model, run_options, lambda o: run_chain(
+        library, chain, args.project, options, o, settings,
+        GradeOptions(args.grade_with, args.judges, judge_model=args.judge_model)),
+        lambda r: r.estimate)
     report = report._replace(command=finishing(report.command, limit, held))
     from meta_prompting.grading.threshold import chain_held_back, chain_pass_rate, gated_exit
 
@@ -394,27 +393,52 @@ def _options(args: argparse.Namespace) -> BuildOptions:
         base += f" --root {shlex.quote(args.root)}"
     if args.model:
         base += f" --model {shlex.quote(args.model)}"
+    if args.base_url:
+        base += f" --base-url {shlex.quote(args.base_url)}"
     quiet = args.quiet or args.json
     _check_model(args.model)
+    _check_model(args.judge_model, "--judge-model")
+    _check_base_url(args.base_url)
     filling, suffix = _filling(args)
     return BuildOptions(
         filling=filling, suffix=suffix,
         force=args.force, dry_run=args.dry_run, command=base, generate=not args.no_generate,
-        model=args.model, jobs=args.jobs, timeout=args.timeout, describe=dict(args.describe),
+        model=args.model, base_url=args.base_url, jobs=args.jobs, timeout=args.timeout,
+        describe=dict(args.describe),
         regenerate=frozenset(args.regenerate),
         progress=None if quiet else _progress,
         on_wait=None if quiet else _waiting,
+        on_notice=_retrying(args),
     )
 
 
-def _check_model(given: str | None) -> None:
-    """Refuse a model name that holds the API key: it is kept in every record and sent."""
+def _check_base_url(given: str | None) -> None:
+    """Refuse a --base-url holding a key: it is in every "run this again" hint."""
     from meta_prompting.errors import UserError
     from meta_prompting.models.keys import holds_key
-    from meta_prompting.toolkit.build import default_model
 
+    if given is not None and holds_key(given):
+        raise UserError("--base-url holds the API key (or part of it); pass the key in "
+                        "OPENAI_API_KEY: nothing was written or sent")
+
+
+def _check_model(given: str | None, flag: str = "--model") -> None:
+    """Refuse a model name that holds the API key: it is kept in every record and sent."""
+    from meta_prompting.errors import UserError
+    from meta_prompting.models import default_model
+    from meta_prompting.models.keys import holds_key
+
+    if flag != "--model" and given is None:
+        return
+    from meta_prompting.errors import GenerationError
+    from meta_prompting.models import parse_spec
+
+    try:  # "ollama:" names no model: refused before anything is built
+        parse_spec(given)
+    except GenerationError as e:
+        raise UserError(str(e).replace("--model", flag, 1)) from e
     if holds_key(given or default_model()):
-        where = "--model" if given else "META_PROMPTING_MODEL"
+        where = flag if given else "META_PROMPTING_MODEL"
         raise UserError(f"{where} holds the API key (or part of it), not a model name; "
                         "nothing was written or sent")
 
@@ -467,6 +491,8 @@ def _filling(args: argparse.Namespace) -> tuple[Filling | None, str]:
                                else "") + (f" --judges {args.judges}" if args.judges > 1 else "")
         flags += _ci_suffix(args)
         flags += f" --refine {args.refine}" if args.refine else ""
+        if args.judge_model:
+            flags += f" --judge-model {shlex.quote(args.judge_model)}"
     elif args.run:
         flags += " --run"
     if args.run and args.max_tokens:

@@ -13,8 +13,9 @@ from typing import NoReturn
 
 from meta_prompting import __version__
 from meta_prompting.errors import UsageError
+from meta_prompting.models.gemini import DEFAULT_MODEL
 from meta_prompting.runs.run import MAX_SAMPLES
-from meta_prompting.toolkit.build import DEFAULT_JOBS, DEFAULT_MODEL, DEFAULT_TIMEOUT
+from meta_prompting.toolkit.build import DEFAULT_JOBS, DEFAULT_TIMEOUT
 
 MAX_JOBS = 64  # more threads than this only queue on the service and exhaust descriptors
 MAX_TIMEOUT = 24 * 3600.0  # seconds; beyond it a thread wait overflows
@@ -114,8 +115,13 @@ def make_parser(name: str | None = None) -> argparse.ArgumentParser:
     gen = parser.add_argument_group("generating missing parts (Gemini)")
     gen.add_argument("--no-generate", action="store_true",
                      help="never call the model; missing parts become placeholders")
-    gen.add_argument("--model", metavar="NAME",
-                     help=f"Gemini model (default: $META_PROMPTING_MODEL or {DEFAULT_MODEL})")
+    gen.add_argument("--model", metavar="[PROVIDER:]NAME",
+                     help=f"the model: a Gemini model, or ollama:NAME, openai:NAME, "
+                          f"openai-compat:NAME (default: $META_PROMPTING_MODEL or "
+                          f"{DEFAULT_MODEL})")
+    gen.add_argument("--base-url", metavar="URL",
+                     help="where an OpenAI-compatible model is asked (default: "
+                          "$OPENAI_BASE_URL; ollama: http://localhost:11434/v1)")
     gen.add_argument("--jobs", "-j", metavar="N", type=_jobs, default=DEFAULT_JOBS,
                      help=f"parts generated at once (default: {DEFAULT_JOBS})")
     gen.add_argument("--timeout", metavar="SECONDS", type=_timeout,
@@ -163,6 +169,9 @@ def make_parser(name: str | None = None) -> argparse.ArgumentParser:
     grade.add_argument("--grade-with", metavar="GOAL",
                        help="the goal whose protocol holds the rubric (default: the one the "
                             "goal names in the map; a goal naming none is not graded)")
+    grade.add_argument("--judge-model", metavar="[PROVIDER:]NAME",
+                       help="the judges' model (default: the model that answered, on the "
+                            "same server)")
     grade.add_argument("--judges", metavar="K", type=_odd_int, default=1,
                        help="independent judgments per answer, verdicts by majority "
                             "(odd; default 1)")

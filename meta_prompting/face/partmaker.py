@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.status import Status
 
-    from meta_prompting.models.gemini import Generated, PartRequest
+    from meta_prompting.parts.prompt import Generated, PartRequest
     from meta_prompting.toolkit.build import BuildOptions
 
 # The answers are the titles people see; the code compares them.
@@ -42,6 +42,7 @@ class PartMaker:
         self.out, self.err, self.options, self.blocker = out, err, options, blocker
         self.count, self.total = 0, total
         self._model: Callable[[PartRequest], Generated | None] | None = None
+        self._told: Callable[[str], None] | None = None  # the spinner a notice updates
 
     def __call__(self, request: PartRequest) -> Generated | None:
         part = request.part
@@ -65,16 +66,19 @@ class PartMaker:
         from rich.panel import Panel
         from rich.text import Text
 
-        from meta_prompting.face.show import SERVICE_FAILURE, retries_told
-        from meta_prompting.models.gemini import Generated
+        from meta_prompting.face.show import SERVICE_FAILURE
+        from meta_prompting.parts.prompt import Generated
 
         spinning = f"Generating {base.part.name}… (Ctrl+C stops)"
         attempt = base
         while True:
             try:
-                with ask.keys_ignored(), self.err.status(spinning) as status, retries_told(
-                        partial(_retrying, status, base.part.name), named=False):
-                    made = self._make()(attempt)
+                with ask.keys_ignored(), self.err.status(spinning) as status:
+                    self._told = partial(_retrying, status, base.part.name)
+                    try:
+                        made = self._make()(attempt)
+                    finally:
+                        self._told = None
                 if made is None:
                     raise GenerationError("the model gave no text")
                 # The record keeps what the model was told, edited or not.
@@ -119,14 +123,20 @@ class PartMaker:
         if self._model is None:
             from meta_prompting.parts.supply import default_maker
 
-            model, why = default_maker(self.options)  # imports the SDK: only when asked
+            model, why = default_maker(  # imports the SDK: only when asked
+                self.options._replace(on_notice=self._notice), named=False)
             if model is None:
                 raise GenerationError(why or "the model is not available")
             self._model = model
         return self._model
 
+    def _notice(self, note: str) -> None:
+        told = self._told
+        if told is not None:
+            told(note)
+
     def _write(self, request: PartRequest) -> Generated | None:
-        from meta_prompting.models.gemini import Generated
+        from meta_prompting.parts.prompt import Generated
 
         self.out.print(f"Type the {request.part.kind}; {ask.FINISH_HINT}. Leave it empty "
                        "for a placeholder.")
@@ -138,7 +148,7 @@ class PartMaker:
 
 
 def _retrying(status: Status, name: str, note: str) -> None:
-    # Called on the SDK's thread (rich's status has its own lock); short, to fit 80 columns.
+    # Called on the call's thread (rich's status has its own lock); short, to fit 80 columns.
     status.update(f"Generating {_escape(name)}… {_escape(note)}")
 
 

@@ -10,8 +10,7 @@ import errno
 import os
 import re
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -82,7 +81,7 @@ def _terminal_columns() -> int:
         return 80
 WOULD = {"create": "would create", "replace": "would replace", "unchanged": "would leave unchanged"}
 # Failures that are the service's, not the person's: retried already, and a later run
-# of the same command finishes the job (the reasons generate.GeminiGenerator.explain gives).
+# of the same command finishes the job (the reasons models.gemini.GeminiModel.explain gives).
 SERVICE_FAILURE = re.compile(r"the service answered (408|429|500|502|503|504)\b")
 
 
@@ -198,65 +197,6 @@ def next_step(report: BuildReport) -> str:
     return (f"Next: fill and run it from here:\n  {report.rebuild} --task 'what you want "
             f"done' --evidence PATH --run\n(or fill in the <task> and <evidence> blocks of "
             f"{out}/01_PROMPT_TEMPLATE.md by hand).")
-
-
-@contextmanager
-def retries_told(say: Callable[[str], None] | None, named: bool = True) -> Iterator[None]:
-    """Meanwhile, tell `say` of each retry of a generation: "retrying x.txt in 2.0s (...)"
-    (without the part's name unless `named`).
-
-    google-genai retries inside the SDK (tenacity) and takes no callback, but before
-    each wait it logs one INFO line to its logger ("Retrying ... in 2.0 seconds as it
-    raised ServerError: 503 UNAVAILABLE. ..."): that line is the hook.
-    """
-    if say is None:
-        yield
-        return
-    import logging
-
-    tell = say
-
-    class Told(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            message = record.getMessage()
-            if record.name == "meta_prompting.models.ratelimit":  # our own words: told as they are
-                tell(message)
-                return
-            note = retry_note(message, (named and record.threadName) or "")
-            if note:
-                tell(note)
-
-    # The SDK's retries, and ours on 429 (meta_prompting.models.ratelimit), with one handler.
-    loggers = [logging.getLogger(n) for n in ("google_genai._api_client",
-                                              "meta_prompting.models.ratelimit")]
-    handler, levels = Told(logging.INFO), [lg.level for lg in loggers]
-    for logger in loggers:
-        logger.addHandler(handler)
-        if logger.getEffectiveLevel() > logging.INFO:
-            logger.setLevel(logging.INFO)
-    try:
-        yield
-    finally:
-        for logger, level in zip(loggers, levels, strict=True):
-            logger.removeHandler(handler)
-            logger.setLevel(level)
-
-
-_RETRY = re.compile(r"^Retrying .* in ([\d.]+) seconds as it raised (\w+): ?(.*)", re.DOTALL)
-
-
-def retry_note(message: str, thread: str) -> str | None:
-    """Pure: "retrying x.txt in 2.0s (the service answered 503 UNAVAILABLE)" from the
-    SDK's log line, or None for any other line. step.with_deadline names the thread
-    that generates a part "gen-<file name>"."""
-    found = _RETRY.match(message)
-    if not found:
-        return None
-    seconds, kind, value = found.groups()
-    status = re.match(r"(\d{3}) ([A-Z_]+)", value)
-    cause = f"the service answered {status[1]} {status[2]}" if status else kind
-    name = f" {thread[4:]}" if thread.startswith("gen-") else ""
-    return f"retrying{name} in {float(seconds):.1f}s ({cause})"
 
 
 def incomplete(report: BuildReport) -> None:

@@ -25,11 +25,10 @@ def refine_toolkit_cli(library: Library, args: argparse.Namespace, options: Buil
     from meta_prompting.grading.refine import refine_toolkit
     from meta_prompting.grading.scorecard import GradeOptions
 
-    with show.retries_told(retrying):
-        built, report = refine_toolkit(library, args.goal, args.project, options,
-                                       run_options, settings,
-                                       GradeOptions(args.grade_with, args.judges),
-                                       args.refine)
+    built, report = refine_toolkit(library, args.goal, args.project, options, run_options,
+                                   settings, GradeOptions(args.grade_with, args.judges,
+                                                          judge_model=args.judge_model),
+                                   args.refine)
     code = report.exit_code if report else max(built.exit_code, EXIT_INCOMPLETE)
     if args.json:
         print_json({"ok": True, "exit_code": code, **built.to_dict(),

@@ -142,9 +142,9 @@ def chain(report: ChainReport) -> None:
         if r.reason and r.status != "would run":
             write(f"{r.stage.name} {r.status}: {r.reason}")
     if report.dry_run:
-        from meta_prompting.models.keys import key_blocker
+        from meta_prompting.models import model_blocker
 
-        blocker = key_blocker()
+        blocker = model_blocker(report.model, report.base_url)
         write("Dry run: nothing sent, nothing written."
               + (f" No model yet: {blocker}." if blocker else ""))
         return

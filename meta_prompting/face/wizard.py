@@ -202,8 +202,7 @@ def _show_plan(out: Console, plan: Plan, options: BuildOptions, blocker: str | N
 
     from meta_prompting.face.show import STATUS_STYLE, nice_path
     from meta_prompting.library.parts import NEEDS_TEXT
-    from meta_prompting.models.keys import access_note
-    from meta_prompting.toolkit.build import default_model
+    from meta_prompting.models import default_model, model_access
 
     out.print()
     out.print(f"[bold]{plan.goal.name}[/]: {_escape(plan.goal.description)}")
@@ -221,7 +220,7 @@ def _show_plan(out: Console, plan: Plan, options: BuildOptions, blocker: str | N
     out.print(table)
     if not plan.missing:
         return
-    access = access_note()
+    access = model_access(options.model, options.base_url)
     if blocker is None and access:
         out.print(f"Model: {options.model or default_model()} ({access}); you "
                   "review each generated part before it is saved.")

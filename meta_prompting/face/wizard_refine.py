@@ -18,14 +18,16 @@ if TYPE_CHECKING:
     from meta_prompting.face.wizard_run import Asked
     from meta_prompting.grading.grade import Rubric
     from meta_prompting.grading.refine import Attempt
-    from meta_prompting.runs.run import Call, Session
+    from meta_prompting.models.base import Model
+    from meta_prompting.runs.run import Session
     from meta_prompting.toolkit.build import BuildOptions, BuildReport
 
 REFINE, EDIT, STOP = "Refine and run again", "Edit the refinements, then run again", "Stop here"
 
 
 def offer_refine(out: Console, built: BuildReport, session: Session, rubric: Rubric,
-                 options: BuildOptions, asked: Asked, own: bool, call: Call) -> int:
+                 options: BuildOptions, asked: Asked, own: bool, model: Model,
+                 judge: tuple[str, Model]) -> int:
     from rich.markup import escape
 
     from meta_prompting.face import show_refine
@@ -54,9 +56,9 @@ def offer_refine(out: Console, built: BuildReport, session: Session, rubric: Rub
     def progress(line: str) -> None:
         out.print(escape(printable(line)), soft_wrap=True)
 
-    report = refine(built.out_dir, session, rubric, asked.judges, call,
+    report = refine(built.out_dir, session, rubric, asked.judges, model,
                     RunOptions(jobs=options.jobs, timeout=options.timeout, progress=progress),
-                    MAX_REFINE, own, revise)
+                    MAX_REFINE, own, revise, judge=judge)
     for attempt in report.attempts:
         out.print("  " + escape(printable(show_refine.attempt_line(attempt))), soft_wrap=True)
     best = report.result

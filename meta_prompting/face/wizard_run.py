@@ -41,6 +41,7 @@ class Asked(NamedTuple):
     judges: int = 1
     answer: str | None = None
     refine: int | None = None  # --refine N: refine after a FAIL without asking, N attempts
+    judge_model: str | None = None
 
 
 class Given(NamedTuple):
@@ -78,16 +79,16 @@ def offer_run(out: Console, library: Library, built: BuildReport, options: Build
               asked: Asked, given: Given) -> int:
     """Offer to run the toolkit just built; run it, show the answer, offer to grade it."""
     from meta_prompting.face import show_runs
-    from meta_prompting.models.keys import access_note
+    from meta_prompting.models import default_model, model_access
     from meta_prompting.runs.run import Session, Settings
-    from meta_prompting.toolkit.build import build, default_model, rerun_command
+    from meta_prompting.toolkit.build import build, rerun_command
 
     running = asked.run or asked.grade or bool(asked.samples) or asked.again
     out.print()
     if not running:
         why = ("--no-generate (a run calls the model)" if not options.generate else
-               "no API key (set GEMINI_API_KEY or GOOGLE_API_KEY)" if access_note() is None
-               else None)
+               "no API key (set GEMINI_API_KEY or GOOGLE_API_KEY)"
+               if model_access(options.model, options.base_url) is None else None)
         if why:
             out.print(f"Not offered to run it: {why}.")
             _print_next(out, built)
@@ -114,7 +115,7 @@ def offer_run(out: Console, library: Library, built: BuildReport, options: Build
         show_runs.run(built, None)
         return built.exit_code or EXIT_INCOMPLETE
     session = Session(*built.filled, Settings(options.model or default_model(),
-                                              asked.max_tokens))
+                                              asked.max_tokens, options.base_url))
     sent = len(session.system) + len(session.prompt)
     out.print(f"Sending 00_PERSONA.md and 02_PROMPT.md: {sent:,} characters (about "
               f"{sent // 4:,} tokens) to {_escape(session.settings.model)}.")
@@ -201,17 +202,19 @@ def _run(out: Console, built: BuildReport, session: Session, options: BuildOptio
     from rich.markdown import Markdown
 
     from meta_prompting.face import show, show_runs
-    from meta_prompting.runs.run import LazyCall, RunOptions, read_answer, run_samples
+    from meta_prompting.models import open_model
+    from meta_prompting.runs.run import RunOptions, read_answer, run_samples
 
     err = show.console(stderr=True)
-    with ask.keys_ignored(), err.status("Waiting for the model… (Ctrl+C stops)") as status, \
-            show.retries_told(lambda note: err.print(f"  {_escape(note)}"), named=False):
+    with ask.keys_ignored(), err.status("Waiting for the model… (Ctrl+C stops)") as status:
         streamed = _Streamed(out, status, session.settings.model)
         ran = run_samples(built.out_dir, session, RunOptions(
             samples=asked.samples or 1, again=asked.again, jobs=options.jobs,
             timeout=options.timeout, command=built.command, on_text=streamed,
             on_wait=lambda rid: err.print(f"  waiting: another run is making {rid}")),
-            LazyCall(session.settings.model, options.timeout))
+            open_model(session.settings.model, timeout=options.timeout,
+                       on_notice=lambda note: err.print(f"  {_escape(note)}"),
+                       base_url=session.settings.base_url))
     if streamed.started:
         out.print()
     if len(ran.samples) == 1 and ran.samples[0].ok:
@@ -253,7 +256,6 @@ def _offer_grade(out: Console, library: Library, built: BuildReport, ran: RunRep
     from meta_prompting.face import show, show_runs
     from meta_prompting.grading.grade import read_rubric
     from meta_prompting.grading.scorecard import CACHED, GradeReport, grade_sample, rubric_goal
-    from meta_prompting.runs.run import LazyCall
     from meta_prompting.store.step import run_all
 
     rubric = given.rubric
@@ -270,12 +272,17 @@ def _offer_grade(out: Console, library: Library, built: BuildReport, ran: RunRep
                 f"Grade it with the {rubric.goal} scorecard ({len(rubric.criteria)} "
                 "criteria)?"):
             return EXIT_OK
-    call = LazyCall(session.settings.model, options.timeout)
+    from meta_prompting.grading.scorecard import GradeOptions, open_judge
+    from meta_prompting.runs.run import RunOptions
+
+    judge_model = open_judge(session.settings, GradeOptions(judge_model=asked.judge_model),
+                             RunOptions(timeout=options.timeout))
     judges = show.plural(asked.judges, "judge")
     with ask.keys_ignored(), show.console(stderr=True).status(
             f"Grading with {judges}… (Ctrl+C stops)"):
         graded = run_all(options.jobs, [partial(
-            grade_sample, s, session, rubric, asked.judges, session.settings.model, call,
+            grade_sample, s, session, rubric, asked.judges,
+            asked.judge_model or session.settings.model, judge_model,
             options.timeout, rubric.goal == library.goal(built.goal).rubric)
             for s in ran.samples if s.ok])
     if graded and all(g.status == CACHED for g in graded):
@@ -286,9 +293,13 @@ def _offer_grade(out: Console, library: Library, built: BuildReport, ran: RunRep
 
     if report.exit_code == EXIT_FAILS_SCORECARD and len(graded) == 1 and not asked.answer:
         from meta_prompting.face.wizard_refine import offer_refine
+        from meta_prompting.models import open_model
 
+        model = open_model(session.settings.model, timeout=options.timeout,
+                           base_url=session.settings.base_url)
         return offer_refine(out, built, session, rubric, options, asked,
-                            rubric.goal == library.goal(built.goal).rubric, call)
+                            rubric.goal == library.goal(built.goal).rubric, model,
+                            (asked.judge_model or session.settings.model, judge_model))
     return report.exit_code
 
 
@@ -304,6 +315,8 @@ def _suffix(task: str, paths: list[str], asked: Asked, grade: bool) -> str:
                                if asked.grade_with else "") + (
             f" --judges {asked.judges}" if asked.judges > 1 else "")
         flags += f" --refine {asked.refine}" if asked.refine else ""
+        if asked.judge_model:
+            flags += f" --judge-model {quote(asked.judge_model)}"
     else:
         flags += " --run"
     return flags + (f" --max-tokens {asked.max_tokens}" if asked.max_tokens else "")

@@ -23,7 +23,7 @@ from meta_prompting.toolkit.prompt import Document, Filling, Frame, Sections, re
 
 if TYPE_CHECKING:
     from meta_prompting.library.goals import Library
-    from meta_prompting.runs.run import Call
+    from meta_prompting.models.base import Model
 
 CRITERION = re.compile(r"^Criterion (\d+): (.+?)[ \t]*$", re.MULTILINE)
 QUESTION = re.compile(r"^Final question: (.+?)[ \t]*$", re.MULTILINE)
@@ -191,31 +191,35 @@ def judge_prompt(rubric: Rubric, system: str, request: str, answer: str) -> str:
                          JUDGE_FRAME)
 
 
-def judge(call: Call, rubric: Rubric, prompt: str, answer: str) -> Judgment:
+def judge(model: Model, rubric: Rubric, prompt: str, answer: str) -> Judgment:
     """One judgment, validated. A judgment quoting what is not in the answer is asked of
     a fresh judge once more, whose judgment stands: its unsupported verdicts then fail.
 
     Both requests are made inside the scorecard's step, so the second is made once: the
     scorecard that records it is written whole, or not at all and made again.
     """
-    first = _valid_judgment(call, rubric, prompt, answer)
+    first = _valid_judgment(model, rubric, prompt, answer)
     if first.supported:
         return first
-    fresh = _valid_judgment(call, rubric, prompt, answer)
+    fresh = _valid_judgment(model, rubric, prompt, answer)
     # Every request was paid for: the judgment that stands carries them all.
     return fresh._replace(requests=first.requests + fresh.requests,
                           tokens=add_tokens(first.tokens, fresh.tokens))
 
 
-def _valid_judgment(call: Call, rubric: Rubric, prompt: str, answer: str) -> Judgment:
+def _valid_judgment(model: Model, rubric: Rubric, prompt: str, answer: str) -> Judgment:
     """One judgment that parses; an invalid one is asked for once more, fresh."""
+    from meta_prompting.models.base import ModelRequest
+
     why = ""
+    request = ModelRequest(rubric.system, prompt, json_schema=schema(rubric))
     spent: dict[str, int | None] = {}
     for attempt in range(1, ATTEMPTS + 1):
-        reply = call(rubric.system, prompt, json_schema=schema(rubric))
+        reply = model.complete(request)
         spent = add_tokens(spent, reply.usage)
         try:
-            judged = parse_judgment(reply.text, rubric, answer, reply.model, reply.usage)
+            judged = parse_judgment(reply.text, rubric, answer, reply.named_version,
+                                    reply.usage)
             return judged._replace(requests=attempt, tokens=spent)
         except ValueError as e:
             why = str(e)

@@ -30,7 +30,8 @@ if TYPE_CHECKING:
     from meta_prompting.grading.grade import Rubric, Scorecard
     from meta_prompting.grading.scorecard import Graded, GradeOptions
     from meta_prompting.library.goals import Library
-    from meta_prompting.runs.run import Call, RunOptions, Sample, Session, Settings
+    from meta_prompting.models.base import Model, ModelRequest, Reply
+    from meta_prompting.runs.run import RunOptions, Sample, Session, Settings
     from meta_prompting.toolkit.build import BuildOptions, BuildReport
 
 MAX_REFINE = 10  # attempts in one loop: as many as a chain's "attempts" allows
@@ -191,14 +192,17 @@ def attempt_cost(attempt: Attempt) -> tuple[int | None, float | None]:
     return total, seconds if isinstance(seconds, (int, float)) else None
 
 
-def refine(out_dir: Path, base: Session, rubric: Rubric, judges: int, call: Call,
+def refine(out_dir: Path, base: Session, rubric: Rubric, judges: int, model: Model,
            run_options: RunOptions, limit: int, own: bool = True,
-           revise: Revise | None = None) -> RefineReport:
+           revise: Revise | None = None, judge: tuple[str, Model] | None = None
+           ) -> RefineReport:
     """Attempts until one passes, `limit` are made, or one makes no progress; each made
     once, so re-running makes exactly what is still missing."""
     from meta_prompting.grading.scorecard import grade_sample
     from meta_prompting.runs.run import Session, run_samples
 
+    # The judges stay with the answers unless named (--judge-model): (name, model).
+    judge_name, judge_model = judge or (base.settings.model, model)
     attempts: list[Attempt] = []
     session, lineage, text, parent = base, None, "", None
     command = run_options.command
@@ -208,12 +212,13 @@ def refine(out_dir: Path, base: Session, rubric: Rubric, judges: int, call: Call
             say(f"Attempt {number}: a fresh session refined from {parent}...")
         ran = run_samples(out_dir, session, run_options._replace(
             samples=1, again=False, lineage=lineage,
-            on_text=run_options.on_text if number == 1 else None), call)
+            on_text=run_options.on_text if number == 1 else None), model)
         command = ran.command if number == 1 else command
         sample = ran.samples[0]
         attempt = Attempt(number, sample, None, parent, text)
         if run_options.dry_run:
-            card = _kept_grade(sample, session, rubric, judges, call, run_options, own)
+            card = _kept_grade(sample, session, rubric, judges, judge_name, judge_model,
+                               run_options, own)
             attempts.append(attempt._replace(graded=card))
             if card is None or card.scorecard is None:
                 return RefineReport(tuple(attempts), WOULD_RUN, limit, command,
@@ -223,8 +228,8 @@ def refine(out_dir: Path, base: Session, rubric: Rubric, judges: int, call: Call
             return RefineReport(tuple(attempts), INCOMPLETE, limit, ran.command,
                                 f"attempt {number}: {sample.reason}")
         else:
-            graded = grade_sample(sample, session, rubric, judges, session.settings.model,
-                                  call, run_options.timeout, own)
+            graded = grade_sample(sample, session, rubric, judges, judge_name,
+                                  judge_model, run_options.timeout, own)
             attempts.append(attempt._replace(graded=graded))
             if graded.scorecard is None:
                 return RefineReport(tuple(attempts), INCOMPLETE, limit, command,
@@ -254,8 +259,9 @@ def refine(out_dir: Path, base: Session, rubric: Rubric, judges: int, call: Call
     return RefineReport(tuple(attempts), LIMIT, limit, command)
 
 
-def _kept_grade(sample: Sample, session: Session, rubric: Rubric, judges: int, call: Call,
-                run_options: RunOptions, own: bool) -> Graded | None:
+def _kept_grade(sample: Sample, session: Session, rubric: Rubric, judges: int,
+                judge_name: str, judge_model: Model, run_options: RunOptions, own: bool
+                ) -> Graded | None:
     """A dry run's look at a kept attempt's scorecard: never a call, never a lock."""
     from meta_prompting.grading.scorecard import grade_sample
 
@@ -263,10 +269,8 @@ def _kept_grade(sample: Sample, session: Session, rubric: Rubric, judges: int, c
     if sample.status == WOULD_RUN or not (sample.folder / f"{stem}.json").is_file():
         return None
 
-    def refuse(*_: Any, **__: Any) -> Any:
-        raise GenerationError("a dry run makes no call")
-
-    graded = grade_sample(sample, session, rubric, judges, session.settings.model, refuse,
+    graded = grade_sample(sample, session, rubric, judges, judge_name,
+                          _NoCall(judge_model.name, judge_model.provider),
                           run_options.timeout, own)
     return graded if graded.scorecard is not None else None
 
@@ -289,8 +293,9 @@ def refine_toolkit(library: Library, goal: str, project: str, build_options: Bui
                    limit: int) -> tuple[BuildReport, RefineReport | None]:
     """Build, then attempt and grade until a pass: the one core of --grade --refine N."""
     from meta_prompting.grading.grade import read_rubric
-    from meta_prompting.grading.scorecard import rubric_goal
-    from meta_prompting.runs.run import LazyCall, Session
+    from meta_prompting.grading.scorecard import open_judge, rubric_goal
+    from meta_prompting.models import open_model
+    from meta_prompting.runs.run import Session
     from meta_prompting.toolkit.build import build
 
     # A rubric it cannot read, or none that fits: refused before any call.
@@ -300,6 +305,19 @@ def refine_toolkit(library: Library, goal: str, project: str, build_options: Bui
         return built, None
     session = Session(built.filled[0], built.filled[1], settings)
     own = rubric.goal == library.goal(goal).rubric
-    return built, refine(built.out_dir, session, rubric, options.judges,
-                         LazyCall(settings.model, run_options.timeout), run_options, limit,
-                         own)
+    model = open_model(settings.model, timeout=run_options.timeout,
+                       on_notice=run_options.on_notice, base_url=settings.base_url)
+    judge = (options.judge_model or settings.model, open_judge(settings, options, run_options))
+    return built, refine(built.out_dir, session, rubric, options.judges, model, run_options,
+                         limit, own, judge=judge)
+
+
+class _NoCall:
+    """The judge of a dry run: any call is refused, so a kept scorecard is only read."""
+
+    def __init__(self, name: str, provider: str) -> None:
+        self.name, self.provider = name, provider
+
+    def complete(self, request: ModelRequest, *, on_text: Callable[[str], None] | None = None,
+                 on_notice: Callable[[str], None] | None = None) -> Reply:
+        raise GenerationError("a dry run makes no call")

@@ -46,8 +46,10 @@ from meta_prompting.store.files import (
 
 if TYPE_CHECKING:
     from meta_prompting.library.goals import Library
+    from meta_prompting.models import LazyModel
+    from meta_prompting.models.base import Model
     from meta_prompting.models.budget import Planned
-    from meta_prompting.runs.run import Call, RunReport, Settings
+    from meta_prompting.runs.run import RunOptions, RunReport, Settings
     from meta_prompting.toolkit.build import BuildOptions, BuildReport
 
 EXIT_FAILS_SCORECARD = 4  # made for CI: an answer was graded and did not pass
@@ -72,6 +74,9 @@ class GradeOptions(NamedTuple):
     rubric: str | None = None  # --grade-with; None: the goal's own rubric
     judges: int = 1
     answer: str | None = None  # --answer FILE: grade this instead of running
+    # --judge-model; None: the model that answered judges too. Never silently another
+    # provider: answers made on a local server are not sent to a cloud judge unasked.
+    judge_model: str | None = None
 
 
 class GradeReport(NamedTuple):
@@ -103,8 +108,9 @@ def grade_toolkit(library: Library, goal: str, project: str, build_options: Buil
     """Build, run what is missing (or import --answer), then grade every answer kept
     for the current inputs: the one core of --grade."""
     from meta_prompting.grading.grade import read_rubric
+    from meta_prompting.models import open_model
     from meta_prompting.runs.run import (
-        LazyCall,
+        budgeted,
         existing_numbers,
         import_answer,
         read_import,
@@ -125,8 +131,9 @@ def grade_toolkit(library: Library, goal: str, project: str, build_options: Buil
     else:
         have = existing_numbers(built.out_dir / "runs", session.key)
         run_options = run_options._replace(samples=max(run_options.samples, *have, 1))
-        ran = run_samples(built.out_dir, session, run_options,
-                          LazyCall(settings.model, run_options.timeout, run_options.budget))
+        ran = run_samples(built.out_dir, session, run_options, budgeted(open_model(
+            settings.model, timeout=run_options.timeout, on_notice=run_options.on_notice,
+            base_url=settings.base_url), run_options.budget))
     if run_options.dry_run:
         from meta_prompting.models.budget import estimate_plan
         from meta_prompting.runs.run import planned_answers
@@ -134,16 +141,30 @@ def grade_toolkit(library: Library, goal: str, project: str, build_options: Buil
         own = rubric.goal == library.goal(goal).rubric
         plan = planned_answers(session, ran.samples) + [
             call for s in ran.samples for call in planned_judgments(
-                s, session, rubric, options.judges, settings.model, own)]
+                s, session, rubric, options.judges, options.judge_model or settings.model,
+                own)]
         return GradeReport(built, ran, (), options.judges,
                            estimate_plan(settings.model, plan))
-    call = LazyCall(settings.model, run_options.timeout, run_options.budget)
+    judge_model = budgeted(open_judge(settings, options, run_options), run_options.budget)
     own = rubric.goal == library.goal(goal).rubric
-    tasks = [partial(grade_sample, s, session, rubric, options.judges, settings.model, call,
+    tasks = [partial(grade_sample, s, session, rubric, options.judges,
+                     options.judge_model or settings.model,
+                     judge_model,
                      run_options.timeout, own) for s in ran.samples if s.ok]
     from meta_prompting.store.step import run_all
 
     return GradeReport(built, ran, tuple(run_all(run_options.jobs, tasks)), options.judges)
+
+
+def open_judge(settings: Settings, options: GradeOptions, run_options: RunOptions
+               ) -> LazyModel:
+    """The judges' model: --judge-model, else the one that answered, on its server."""
+    from meta_prompting.models import open_model, parse_spec
+
+    given = options.judge_model or settings.model
+    same = parse_spec(given).provider == parse_spec(settings.model).provider
+    return open_model(given, timeout=run_options.timeout, on_notice=run_options.on_notice,
+                      base_url=settings.base_url if same else None)
 
 
 def rubric_goal(library: Library, goal: str, grade_with: str | None) -> str:
@@ -164,7 +185,7 @@ def rubric_goal(library: Library, goal: str, grade_with: str | None) -> str:
 
 
 def grade_sample(sample: Sample, session: Session, rubric: Rubric, judges: int, model: str,
-                 call: Call, timeout: float, own: bool = True) -> Graded:
+                 judge_model: Model, timeout: float, own: bool = True) -> Graded:
     """One answer's scorecard: found when kept for the same inputs, else made once.
 
     `own`: the rubric is the one the goal names, kept as `scorecard.json`; another one
@@ -206,7 +227,7 @@ def grade_sample(sample: Sample, session: Session, rubric: Rubric, judges: int, 
             return Graded(sample, NOT_GRADED, reason=f"{sample.answer_path} holds the API "
                           "key (or part of it); take it out to grade it")
         try:
-            judged = run_all(judges, [partial(judge, call, rubric, prompt, answer)] * judges)
+            judged = run_all(judges, [partial(judge, judge_model, rubric, prompt, answer)] * judges)
         except GenerationError as e:
             return Graded(sample, NOT_GRADED, reason=str(e))
         card = Scorecard(rubric, tuple(judged))

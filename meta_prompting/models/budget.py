@@ -18,7 +18,7 @@ from meta_prompting.errors import GenerationError, UserError
 from meta_prompting.models.prices import CHARS_PER_TOKEN, TYPICAL_OUTPUT, estimate, load_prices
 
 if TYPE_CHECKING:
-    from meta_prompting.models.gemini import Answer
+    from meta_prompting.models.base import Reply
 
 ANSWER, JUDGMENT = "answer", "judgment"
 
@@ -80,14 +80,14 @@ class Budget:
             self.held += cost
         return cost
 
-    def settle(self, held: float, answer: Answer | None) -> None:
+    def settle(self, held: float, answer: Reply | None) -> None:
         """A call ended: its hold released, its real cost (else its estimate) spent."""
         from meta_prompting.models.prices import cost_of
 
         with self._lock:
             self.held -= held
             if answer is not None:
-                usd = cost_of(self.model, [(answer.usage, answer.model)])["usd"]
+                usd = cost_of(self.model, [(answer.usage, answer.model_version)])["usd"]
                 self.spent += held if usd is None else usd
 
     @property

@@ -1,26 +1,25 @@
-"""The seam around Gemini: what we ask for a part, and what we accept back.
+"""The Gemini provider: google-genai behind the `Model` seam.
 
-The prompt and the checks on the answer are pure. `GeminiGenerator` is the only code
-that touches google-genai, imported there and only there (it costs ~1 s), and it
-turns every SDK failure into a GenerationError whose message a person can act on.
-The key never leaves: `scrub_secrets` and `check_no_key` are for every caller that
-prints, writes or keeps text the model or the SDK gave back.
+The only code that touches google-genai, imported only when a call is made (it costs
+~1 s); it knows nothing of goals or parts. Every SDK failure becomes a GenerationError
+whose one line a person can act on, scrubbed of the key. The SDK retries 408/5xx itself
+and says so only in its log: that line is turned into a notice here, for the call that
+is retrying (`gemini_log`), so nothing above the seam reads a log.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
 from meta_prompting.errors import GenerationError
-from meta_prompting.library.goals import Goal, Part
+from meta_prompting.models import keys
+from meta_prompting.models.base import ModelRequest, Notice, Reply, TextSink, usage_of
 from meta_prompting.models.keys import (
-    NO_KEY,
     check_no_key,
     find_key,
     key_blocker,
@@ -30,7 +29,7 @@ from meta_prompting.models.keys import (
 
 T = TypeVar("T")
 
-MIN_WORDS = 5  # fewer, once the preamble, titles and fences are gone, is no part
+PROVIDER = "gemini"
 # The SDK's retry list without 429: it would retry a 429 on its own schedule, ignoring
 # the delay the service asks for (googleapis/python-genai#1875); _send does that one.
 RETRY_STATUSES = [408, 500, 502, 503, 504]
@@ -38,151 +37,33 @@ RETRY_STATUSES = [408, 500, 502, 503, 504]
 # exist (v3.0.0 release notes) and systemInstruction, responseMimeType and
 # responseJsonSchema are unknown fields (python-genai #1837, js-genai #1746).
 DEVELOPER_API_VERSION = "v1beta"
-
-# What the parser and the renderer rely on is spelled out, not left to the examples: the
-# title line (the renderer makes it a heading), "Output format" and its "## " headings
-# (a grader and a chain find sections by them), and a rubric's "Criterion N:" and
-# "Final question:" lines (--grade reads them). No word caps: the house parts exceed any.
-KIND_INSTRUCTIONS = {
-    "persona": (
-        "A persona defines a role and a voice: who the model is, its expertise, how it "
-        "speaks, what it values, and what it refuses to do. Write it in the second person. "
-        "A persona has no title line: its first line begins \"You are\". End with what it "
-        "refuses to do, as a short list."
-    ),
-    "protocol": (
-        "A protocol defines the steps of the interaction. Its first line is a short title "
-        "(at most 60 characters, no \"#\", no final period), then a blank line, then the "
-        "numbered steps: what the model must produce at each, when to stop, and which "
-        "headings a stop still writes. It ends with a line reading exactly \"Output "
-        "format\", then the headings the answer must use, in order, each on a line \"## "
-        "Heading\" followed by a line saying what the section holds. Every heading one of "
-        "the goal's rules asks for (such as \"Assumptions\" or \"Open Questions\") must be "
-        "among them; no other line of the protocol starts with \"#\"."
-    ),
-    "constraint": (
-        "A constraint states exactly one non-negotiable rule. Its first line is a short "
-        "title (at most 60 characters, no \"#\", no final period), then a blank line, then "
-        "the rule, what to do instead of breaking it, and a last sentence beginning "
-        "\"Check:\" saying how a reader can tell that the rule was followed. In the "
-        "rendered prompt these parts are called rules; \"constraints\" are the user's own."
-    ),
-}
-
-RUBRIC_INSTRUCTION = (
-    "This protocol is a rubric: the code that grades reads it. Name each criterion on a "
-    "line of its own reading exactly \"Criterion 1: Name\", \"Criterion 2: Name\", and "
-    "so on, numbered from 1 without gaps, no two names alike, each followed by a line "
-    "\"- Poor: ...\" and a line \"- Excellent: ...\". Ask one question answered YES or NO "
-    "on a line beginning exactly \"Final question: \". The criteria hold an answer to the "
-    "output format of the protocol it grades, shown below; put the final question before "
-    "the overall verdict, and reasoning before every verdict."
-)
-
-SYSTEM_INSTRUCTION = (
-    "You write parts for a library of reusable prompts that senior engineers send to LLM "
-    "sessions. Each part is one plain-text file. Write original, specific, actionable "
-    "text; no filler, no marketing, no mention of being an AI. Answer with the text of the "
-    "part and nothing else: its title line as the library's parts have (a persona starts "
-    "\"You are\" instead), then its body; no preamble, no code fence, no closing remarks, "
-    "no template placeholders, and no file names."
-)
+DEFAULT_MODEL = "gemini-flash-latest"  # Google's alias for the current Flash release
+# Vertex AI serves concrete model ids only: no -latest aliases there.
+VERTEX_DEFAULT_MODEL = "gemini-2.5-flash"  # in google-genai 3.6.1's current-model table
 
 
-class PartRequest(NamedTuple):
-    """Everything the model is told about one part; one fresh request each."""
-
-    goal: Goal
-    part: Part
-    description: str
-    examples: tuple[tuple[str, str], ...] = ()  # (file name, text) of same-kind parts
-    draft: str | None = None  # only when a person asks for a revision
-    comment: str | None = None
-    # (the part's key, its text or None when not written yet) for the goal's other parts
-    siblings: tuple[tuple[str, str | None], ...] = ()
-    # (goal name, its protocol's text) of each goal this goal is the rubric of
-    grades: tuple[tuple[str, str], ...] = ()
+def default_name(provider: str = PROVIDER) -> str:
+    """The model when none is named (one Vertex AI serves, there)."""
+    return VERTEX_DEFAULT_MODEL if use_vertex() else DEFAULT_MODEL
 
 
-class Answer(NamedTuple):
-    """A model's answer to one fresh session, with what is worth recording about it."""
-
-    text: str
-    model: str  # the model version that answered
-    finish_reason: str
-    usage: dict[str, int | None]  # prompt, answer, thinking, total and cached token counts
-
-
-class Generated(NamedTuple):
-    text: str
-    model: str | None  # the model version that answered; None: a person wrote it
-    description: str | None = None  # what the model was told, when a person changed it
+def blocker(provider: str = PROVIDER, base_url: str | None = None) -> str | None:
+    """Why this provider cannot be asked now (cheap: no SDK import), or None."""
+    if base_url is not None:  # the SDK's own GOOGLE_GEMINI_BASE_URL says where instead
+        return ("--base-url is for OpenAI-compatible servers (--model ollama:NAME, "
+                "openai:NAME, openai-compat:NAME); Gemini reads GOOGLE_GEMINI_BASE_URL")
+    return key_blocker()
 
 
-def build_prompt(request: PartRequest) -> str:
-    """Pure: the user prompt for one part."""
-    goal, part = request.goal, request.part
-    lines = [
-        f"Write the {part.kind} `{part.name}` for the {goal.name} goal.",
-        "",
-        f"The goal: {goal.name} - {goal.description or 'no description given'}",
-        f"This part: {request.description}",
-        f"The goal's parts: persona {goal.persona.name}, protocol {goal.protocol.name}, "
-        f"constraints {', '.join(c.name for c in goal.constraints) or 'none'}.",
-        "",
-        KIND_INSTRUCTIONS[part.kind],
-    ]
-    if part.kind == "protocol" and request.grades:
-        lines += ["", RUBRIC_INSTRUCTION]
-    written = [(key, text) for key, text in request.siblings if text]
-    if written:
-        lines += ["", "The goal's other parts, as written: this part must agree with them "
-                      "(the headings its rules ask for, the steps its persona expects):"]
-        for key, text in written:
-            lines += ["", f'<part file="{key}">', text.strip(), "</part>"]
-    for name, protocol in request.grades:
-        lines += ["", f"The protocol of the {name} goal, whose answers this rubric grades:",
-                  f'<graded goal="{name}">', protocol.strip(), "</graded>"]
-    if request.examples:
-        lines += ["", f"The nearest existing {part.kind} parts of the same library, to show "
-                      "its voice and level of detail (do not copy them):"]
-        for name, text in request.examples:
-            lines += ["", f'<example file="{name}">', text.strip(), "</example>"]
-    if request.draft is not None:
-        lines += ["", "Revise this draft:", "<draft>", request.draft.strip(), "</draft>",
-                  "", f"What to change: {request.comment or 'make it better'}"]
-    lines += ["", f"Answer with the text of {part.name} only, starting with its "
-                  + ("\"You are\" line." if part.kind == "persona" else "title line.")]
-    return "\n".join(lines)
+def access_note(provider: str = PROVIDER, base_url: str | None = None) -> str | None:
+    """How the SDK will reach the model, in a few words; None when it has no way."""
+    return keys.access_note()
 
 
-_FENCE = re.compile(r"^\s*```[\w-]*[ \t]*\n(?P<body>.*?)\n```\s*$", re.DOTALL)
-_PREAMBLE = re.compile(
-    r"^(sure|certainly|of course|okay|ok|absolutely|great|here(?:'s| is| are))\b[^\n]{0,200}"
-    r"[:.!]\s*\n", re.IGNORECASE)
-_SIGN_OFF = re.compile(
-    r"\n\s*(let me know|i hope|feel free|hope this helps)[^\n]*\s*$", re.IGNORECASE)
-
-
-def clean_answer(text: str) -> str:
-    """Pure: strip a code fence around the whole answer and a chatty preamble/sign-off."""
-    text = text.strip()
-    for _ in range(2):  # a preamble may stand outside the fence, or inside it
-        fenced = _FENCE.match(text)
-        if fenced:
-            text = fenced.group("body").strip()
-        text = _PREAMBLE.sub("", text, count=1).strip()
-    text = _SIGN_OFF.sub("", text).strip()
-    return text + "\n" if text else ""
-
-
-def check_response(response: Any) -> str:
-    """The part's text from a generateContent response, or GenerationError saying why not."""
-    text = clean_answer(raw_answer(response))
-    if not text.strip():
-        raise GenerationError("the model returned an empty answer")
-    check_substance(text)
-    return text
+def connect(provider: str, name: str, *, timeout: float, base_url_given: str | None = None
+            ) -> GeminiModel:
+    """The provider's model; the SDK's own variables decide where it goes."""
+    return GeminiModel(name, timeout)
 
 
 def raw_answer(response: Any, text: str | None = None) -> str:
@@ -222,34 +103,6 @@ def text_of(response: Any) -> str:
         p, "thought", False))
 
 
-# Lines that say nothing by themselves: a heading, a line in bold, a lead-in ending in a
-# colon, a fence; a lone "Sure, here is the persona." or "Okay!".
-_EMPTY_LINE = re.compile(
-    r"^\s*(?:#.*|([*_]{1,3})[^*_]+\1[:.]?|[^.!?]*:|```.*|\W*"
-    r"|\W*(?:sure|certainly|of course|okay|ok|absolutely|great|done)\b\W*"
-    r"|.{0,40}\b(?:here(?:'s| is| are)|below is|this is)\b.{0,60}"
-    r"\b(?:persona|protocol|constraint|part|text|draft|version|revision)\b[^.!?]{0,30}\W*)"
-    r"\s*$",
-    re.IGNORECASE)
-_WORD = re.compile(r"\w*[^\W\d_]\w*")
-_SENTENCE_END = re.compile(r"[.!?][\"')\]]*\s*$")
-
-
-def check_substance(text: str) -> None:
-    """Refuse a cleaned answer that says nothing: a lone preamble, title or fence.
-
-    Substance is one sentence, or MIN_WORDS words, beyond such lines. Checked after
-    `clean_answer`, which strips a preamble only when text follows it: a reply that is
-    only "Sure, here is the persona:" survives cleaning, and is no persona.
-    """
-    lines = [line for line in text.splitlines() if not _EMPTY_LINE.match(line)]
-    words = sum(len(_WORD.findall(line)) for line in lines)
-    sentence = any(_WORD.search(line) and _SENTENCE_END.search(line) for line in lines)
-    if words < MIN_WORDS and not sentence:
-        raise GenerationError("the answer says nothing: no sentence beyond a preamble, a "
-                              "title or a code fence")
-
-
 def _name(value: Any) -> str:
     return str(getattr(value, "name", value))
 
@@ -271,23 +124,16 @@ def api_version() -> str:
     return DEVELOPER_API_VERSION if not chosen or chosen == "beta" else chosen
 
 
-def larger_limit(command: str, reasons: list[str]) -> str:
-    """Pure: `command` with --max-tokens doubled when an answer was cut off by it."""
-    if not any("MAX_TOKENS" in r for r in reasons):
-        return command
-    return re.sub(r"--max-tokens (\d+)", lambda m: f"--max-tokens {int(m[1]) * 2}", command)
+class GeminiModel:
+    """`Model` over the real google-genai client, built the standard way."""
 
-
-class GeminiGenerator:
-    """Generator over the real google-genai client, built the standard way."""
+    provider = PROVIDER
 
     def __init__(self, model: str, timeout: float, attempts: int = 4) -> None:
-        blocker, found = key_blocker(), find_key()
+        found = find_key()  # checked by blocker() before a model is opened
         self.vertex = use_vertex()
-        if blocker or (found is None and not self.vertex):
-            raise GenerationError(blocker or NO_KEY)
         self.key_variable = found[0] if found else "GEMINI_API_KEY"
-        self.model = model
+        self.model = self.name = model
         self.timeout = timeout
         self.attempts = attempts
         self.api_version = api_version()
@@ -326,8 +172,8 @@ class GeminiGenerator:
                     self._client = genai.Client(http_options=options)
             return self._client
 
-    def _send(self, attempt: Callable[[], T], retryable: Callable[[], bool] = lambda: True
-              ) -> T:
+    def _send(self, attempt: Callable[[], T], on_notice: Notice | None = None,
+              retryable: Callable[[], bool] = lambda: True) -> T:
         """`attempt()` through the model's limiter; on 429 wait as the service asks and
         try again, within --timeout, unless `retryable()` says part was already shown."""
         from google.genai import errors
@@ -348,7 +194,7 @@ class GeminiGenerator:
                         tries += 1
                         asked = asked_delay(e)
                         wait = backoff(tries) if asked is None else asked
-                        limiter.rate_limited(ticket, wait, _first_line(e.message))
+                        limiter.rate_limited(ticket, wait, _first_line(e.message), on_notice)
                         if time.monotonic() + wait > deadline:
                             why = "as the service asked" if asked is not None else "to back off"
                             raise GenerationError(
@@ -362,67 +208,53 @@ class GeminiGenerator:
             limiter.succeeded()
             return result
 
-    def generate(self, request: PartRequest) -> Generated:
-        try:
-            from google.genai import types
-
-            client = self._get_client()
-            response = self._send(lambda: client.models.generate_content(
-                model=self.model,
-                contents=build_prompt(request),
-                config=types.GenerateContentConfig(system_instruction=SYSTEM_INSTRUCTION),
-            ))
-            text = check_response(response)
-        except GenerationError as e:  # its words may quote the service: scrub them too
-            raise GenerationError(scrub_secrets(str(e))) from e
-        except Exception as e:  # noqa: BLE001 - every SDK failure becomes a reason
-            raise GenerationError(scrub_secrets(self.explain(e))) from e
-        # Kept in the provenance record and shown: the service's words, so scrubbed.
-        version = getattr(response, "model_version", None) or self.model
-        return Generated(text, _first_line(str(version)) or self.model)
-
-    def complete(self, system: str, prompt: str, *, max_tokens: int | None = None,
-                 json_schema: dict[str, Any] | None = None,
-                 on_text: Callable[[str], None] | None = None) -> Answer:
-        """One fresh session: `system` as the system instruction, `prompt` as the one
-        user turn, no history. With `on_text`, the answer streams to it as it comes;
-        a stream that ends without STOP is refused like a cut-off answer."""
+    def complete(self, request: ModelRequest, *, on_text: TextSink | None = None,
+                 on_notice: Notice | None = None) -> Reply:
+        """One fresh session: the system instruction and one user turn, no history.
+        With `on_text`, the answer streams to it as it comes; a stream that ends
+        without STOP is refused like a cut-off answer."""
         pieces: list[str] = []
+        max_tokens, json_schema = request.max_tokens, request.json_schema
         try:
             from google.genai import types
 
             client = self._get_client()
             config = types.GenerateContentConfig(
-                system_instruction=system, max_output_tokens=max_tokens,
+                system_instruction=request.system, max_output_tokens=max_tokens,
                 response_mime_type="application/json" if json_schema else None,
                 response_json_schema=json_schema)
-            if on_text is None:
-                last = self._send(lambda: client.models.generate_content(
-                    model=self.model, contents=prompt, config=config))
-                text = raw_answer(last)
-            else:
-                from meta_prompting.models.keys import StreamScrubber
+            prompt = request.user
+            from meta_prompting.models.gemini_log import sdk_retries
 
-                # Shown before the whole is checked: scrubbed as one text, since a key
-                # can arrive a few characters a piece.
-                shown = StreamScrubber(on_text)
+            with sdk_retries(on_notice):
+                if on_text is None:
+                    last = self._send(lambda: client.models.generate_content(
+                        model=self.model, contents=prompt, config=config), on_notice)
+                    text = raw_answer(last)
+                else:
+                    from meta_prompting.models.keys import StreamScrubber
 
-                def stream() -> Any:
-                    last = None
-                    for chunk in client.models.generate_content_stream(
-                            model=self.model, contents=prompt, config=config):
-                        last, piece = chunk, text_of(chunk)
-                        if piece:
-                            pieces.append(piece)
-                            shown.feed(piece)
-                    shown.close()
-                    return last
+                    # Shown before the whole is checked: scrubbed as one text, since a
+                    # key can arrive a few characters a piece.
+                    shown = StreamScrubber(on_text)
 
-                # A 429 once text was shown cannot be asked again without showing it twice.
-                last = self._send(stream, retryable=lambda: not pieces)
-                if last is None:
-                    raise GenerationError("the model returned no answer (an empty stream)")
-                text = raw_answer(last, "".join(pieces))
+                    def stream() -> Any:
+                        last = None
+                        for chunk in client.models.generate_content_stream(
+                                model=self.model, contents=prompt, config=config):
+                            last, piece = chunk, text_of(chunk)
+                            if piece:
+                                pieces.append(piece)
+                                shown.feed(piece)
+                        shown.close()
+                        return last
+
+                    # A 429 once text was shown cannot be asked again without showing
+                    # it twice.
+                    last = self._send(stream, on_notice, retryable=lambda: not pieces)
+                    if last is None:
+                        raise GenerationError("the model returned no answer (an empty stream)")
+                    text = raw_answer(last, "".join(pieces))
         except GenerationError as e:  # its words may quote the service: scrub them too
             why = scrub_secrets(str(e))
             if "MAX_TOKENS" in why:
@@ -435,12 +267,13 @@ class GeminiGenerator:
         except Exception as e:  # noqa: BLE001 - every SDK failure becomes a reason
             raise GenerationError(scrub_secrets(self.explain(e))) from e
         usage = getattr(last, "usage_metadata", None)
-        counts = {name: getattr(usage, field, None) for name, field in (
+        counts = usage_of(**{name: getattr(usage, field, None) for name, field in (
             ("prompt", "prompt_token_count"), ("answer", "candidates_token_count"),
-            ("thinking", "thoughts_token_count"), ("total", "total_token_count"),
-            ("cached", "cached_content_token_count"))}
+            ("thinking", "thoughts_token_count"), ("cached", "cached_content_token_count"),
+            ("total", "total_token_count"))})
+        # Kept in records and shown: the service's words, so scrubbed.
         version = getattr(last, "model_version", None) or self.model
-        return Answer(text, _first_line(str(version)) or self.model, "STOP", counts)
+        return Reply(text, "STOP", counts, _first_line(str(version)) or self.model, PROVIDER)
 
     def count_tokens(self, text: str) -> int:
         """The service's count of tokens in `text` (one request; the live check uses it).

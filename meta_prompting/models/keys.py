@@ -1,4 +1,5 @@
-"""The API key: which one the SDK will use, and keeping every trace of it out of sight.
+"""The API keys: which one the Gemini SDK will use, and keeping every trace of any key
+out of sight.
 
 The one place that knows the SDK's rule for picking a key, so that every message names
 the variable actually used; and the scrub that everything shown or kept goes through.
@@ -15,6 +16,9 @@ from typing import Any
 from meta_prompting.errors import GenerationError
 
 KEY_VARIABLES = ("GOOGLE_API_KEY", "GEMINI_API_KEY")  # the SDK's order: the first wins
+# Every key any provider reads: all are scrubbed and refused alike, whichever provider
+# a command uses (a key in the environment leaks the same through any of them).
+SECRET_VARIABLES = (*KEY_VARIABLES, "OPENAI_API_KEY")
 NO_KEY = "no API key: set GEMINI_API_KEY (or GOOGLE_API_KEY)"
 KEY_RUN = 8  # this many characters of a key in a row identify it, e.g. at a cut
 
@@ -90,8 +94,7 @@ def check_no_key(text: str) -> None:
 
 
 def _key_spans(text: str) -> list[tuple[int, int]]:
-    keys = tuple(sorted({v.strip() for v in map(os.environ.get, KEY_VARIABLES)
-                         if v and v.strip()}))
+    keys = _keys()
     if not keys or not text:
         return []
     covered = bytearray(len(text))
@@ -202,7 +205,7 @@ class StreamScrubber:
 
 
 def _keys() -> tuple[str, ...]:
-    return tuple(sorted({v.strip() for v in map(os.environ.get, KEY_VARIABLES)
+    return tuple(sorted({v.strip() for v in map(os.environ.get, SECRET_VARIABLES)
                          if v and v.strip()}))
 
 

@@ -2,10 +2,11 @@
 
 google-genai retries a 429 on its own schedule and ignores the delay the service asks
 for (the `Retry-After` header and the `google.rpc.RetryInfo` detail's `retryDelay`;
-googleapis/python-genai#1875), so a burst of samples keeps hitting the same quota. The
-generator does the 429 retry itself, through one `Limiter` per model in the process:
-parts, samples, judges and chain stages make their own generator objects (a grade makes
-two `LazyCall`s), but they share one quota, so they share one limiter.
+googleapis/python-genai#1875), so a burst of samples keeps hitting the same quota. Each
+provider does the 429 retry itself, through one `Limiter` per model in the process:
+parts, samples, judges and chain stages open their own models (a grade opens two with
+`open_model`), but they share one quota, so they share one limiter. A wait is told
+through the call's `on_notice`, once per burst.
 
 The limiter halves the calls it lets in flight on a 429 (once per burst: the 429s of
 calls that started before the halving are one event), never below 1, holds every new
@@ -15,7 +16,6 @@ successes in a row.
 
 from __future__ import annotations
 
-import logging
 import re
 import threading
 import time
@@ -23,12 +23,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from meta_prompting.models.base import Notice
+
 GROW_AFTER = 4  # successes in a row before one more call may be in flight
 FIRST_WAIT = 1.0  # seconds, when a 429 names no delay; doubles for each one after
 MAX_WAIT = 60.0  # a 429 that names no delay: never wait longer than this
-
-# The notices go where the SDK's retry notes go: `show.retries_told` listens to this.
-logger = logging.getLogger("meta_prompting.models.ratelimit")
 
 
 class Waited(Exception):
@@ -81,7 +80,8 @@ class Limiter:
                 self.limit += 1
                 self._cond.notify_all()
 
-    def rate_limited(self, ticket: Ticket, delay: float, said: str) -> None:
+    def rate_limited(self, ticket: Ticket, delay: float, said: str,
+                     on_notice: Notice | None = None) -> None:
         """A 429: hold new calls for `delay` seconds; halve the calls in flight once a burst."""
         with self._cond:
             self.said = said
@@ -93,8 +93,9 @@ class Limiter:
             self.limit = max(1, (self.in_flight if self.limit is None else self.limit) // 2)
             limit = self.limit
         word = "call" if limit == 1 else "calls"
-        logger.info("rate-limited: waiting %s s, as the service asked; %d %s at a time now",
-                    f"{delay:g}", limit, word)
+        if on_notice is not None:
+            on_notice(f"rate-limited: waiting {delay:g} s, as the service asked; "
+                      f"{limit} {word} at a time now")
 
 
 class Ticket:

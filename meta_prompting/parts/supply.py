@@ -29,7 +29,8 @@ from meta_prompting.library.parts import (
     inspect_part,
     provenance_path,
 )
-from meta_prompting.models.gemini import Generated, PartRequest
+from meta_prompting.models import default_model
+from meta_prompting.parts.prompt import Generated, PartRequest
 from meta_prompting.store.files import (
     check_part_name,
     os_reason,
@@ -38,7 +39,7 @@ from meta_prompting.store.files import (
     write_atomic,
 )
 from meta_prompting.store.step import StepFailed, ensure
-from meta_prompting.toolkit.build import BuildOptions, default_model, generation_blocker
+from meta_prompting.toolkit.build import BuildOptions, generation_blocker
 
 GENERATED = "generated"
 WRITTEN = "written"  # typed by a person in the wizard: a library part like any other
@@ -267,21 +268,36 @@ def supply_parts(library: Library, goal: Goal | None,
     return {o.part: o for o in run_all(jobs, tasks)}
 
 
-def default_maker(options: BuildOptions) -> tuple[MakeText | None, str | None]:
-    """The model, bounded by --timeout; or None and why generation cannot happen."""
+def default_maker(options: BuildOptions, named: bool = True
+                  ) -> tuple[MakeText | None, str | None]:
+    """The model, bounded by --timeout; or None and why generation cannot happen.
+
+    `named`: a notice says which part it is about ("retrying x.txt in 2.0s (...)"), as
+    parts are made side by side.
+    """
     blocker = generation_blocker(options)
     if blocker:
         return None, blocker
-    from meta_prompting.errors import GenerationError
-    from meta_prompting.models.gemini import GeminiGenerator
-    from meta_prompting.store.step import with_deadline
+    from meta_prompting.models import open_model
+    from meta_prompting.parts.prompt import generate_part
 
-    try:
-        generator = GeminiGenerator(options.model or default_model(), options.timeout)
-    except GenerationError as e:
-        return None, str(e)
-    return with_deadline(generator.generate, options.timeout,
-                         name=lambda request: f"gen-{request.part.name}"), None
+    model = open_model(options.model, timeout=options.timeout, base_url=options.base_url)
+    why = model.connect()
+    if why is not None:
+        return None, why
+    notice = options.on_notice
+
+    def make(request: PartRequest) -> Generated:
+        told = notice
+        if notice is not None and named:
+            told = partial(_named, notice, request.part.name)
+        return generate_part(model, request, told)
+
+    return make, None
+
+
+def _named(notice: Callable[[str], None], name: str, line: str) -> None:
+    notice(re.sub(r"^retrying ", f"retrying {name} ", line, count=1))
 
 
 def request_for(library: Library, goal: Goal, part: Part, options: BuildOptions,

@@ -17,7 +17,6 @@ import os
 import re
 import shutil
 import stat
-import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -40,8 +39,8 @@ from meta_prompting.store.files import (
 
 if TYPE_CHECKING:
     from meta_prompting.library.goals import Library
+    from meta_prompting.models.base import Model, ModelRequest, Reply
     from meta_prompting.models.budget import Budget, Planned
-    from meta_prompting.models.gemini import Answer
     from meta_prompting.toolkit.build import BuildOptions, BuildReport
 
 RUNS = "runs"
@@ -55,16 +54,15 @@ CACHED, RAN, FAILED, IMPORTED = "cached", "ran", "failed", "imported"
 # experiment a person runs by hand, and a typo of 100000000 must not try.
 MAX_SAMPLES = 100
 
-# The model call: (system, prompt, *, max_tokens, json_schema, on_text) -> Answer, one
-# fresh session; raises GenerationError.
-Call = Callable[..., "Answer"]
-
 
 class Settings(NamedTuple):
     """What, besides the text, decides an answer: part of every run's key."""
 
     model: str
     max_tokens: int | None = None
+    # --base-url: where an OpenAI-compatible model is asked; the same model elsewhere
+    # answers alike, so it is not part of the key.
+    base_url: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"model": self.model, "max_output_tokens": self.max_tokens}
@@ -140,6 +138,7 @@ class RunOptions(NamedTuple):
     on_wait: Callable[[str], None] | None = None
     budget: Budget | None = None  # --budget: no call is sent past it
     lineage: dict[str, Any] | None = None  # a refined attempt's parent, kept in run.json
+    on_notice: Callable[[str], None] | None = None  # retries and rate-limit waits
 
 
 def run_id(key: str, number: int) -> str:
@@ -192,38 +191,39 @@ def run_toolkit(library: Library, goal: str, project: str, build_options: BuildO
     report = build(library, goal, project, build_options)
     if report.filled is None:  # incomplete: a placeholder must never reach a model
         return report, None
+    from meta_prompting.models import open_model
+
     session = Session(report.filled[0], report.filled[1], settings)
-    return report, run_samples(report.out_dir, session, options,
-                               LazyCall(settings.model, options.timeout, options.budget))
+    return report, run_samples(report.out_dir, session, options, budgeted(open_model(
+        settings.model, timeout=options.timeout, on_notice=options.on_notice,
+        base_url=settings.base_url), options.budget))
 
 
-class LazyCall:
-    """The model, connected on the first call: cached answers never import the SDK."""
+class _Budgeted:
+    """A model whose every call is held to --budget: none is sent past it, and what each
+    answered is spent once it is in."""
 
-    def __init__(self, model: str, timeout: float, budget: Budget | None = None) -> None:
-        self.model, self.timeout, self.budget = model, timeout, budget
-        self._lock = threading.Lock()
-        self._call: Call | None = None
-        self._why: str | None = None
+    def __init__(self, model: Model, budget: Budget) -> None:
+        self.model, self.budget = model, budget
+        self.name, self.provider = model.name, model.provider
 
-    def __call__(self, system: str, prompt: str, **options: Any) -> Answer:
-        with self._lock:
-            if self._call is None and self._why is None:
-                self._call, self._why = make_call(self.model, self.timeout)
-        if self._call is None:
-            raise GenerationError(self._why or "no model")
-        if self.budget is None:
-            return self._call(system, prompt, **options)
-        held = self.budget.hold(system, prompt, options.get("max_tokens"))
-        answer = None
+    def complete(self, request: ModelRequest, *, on_text: Callable[[str], None] | None = None,
+                 on_notice: Callable[[str], None] | None = None) -> Reply:
+        held = self.budget.hold(request.system, request.user, request.max_tokens)
+        reply = None
         try:
-            answer = self._call(system, prompt, **options)
-            return answer
+            reply = self.model.complete(request, on_text=on_text, on_notice=on_notice)
+            return reply
         finally:
-            self.budget.settle(held, answer)
+            self.budget.settle(held, reply)
 
 
-def run_samples(out_dir: Path, session: Session, options: RunOptions, call: Call
+def budgeted(model: Model, budget: Budget | None) -> Model:
+    """`model`, held to `budget` when there is one."""
+    return model if budget is None else _Budgeted(model, budget)
+
+
+def run_samples(out_dir: Path, session: Session, options: RunOptions, model: Model
                 ) -> RunReport:
     """Make sure the samples asked for exist for this session; make only what is missing."""
     runs = out_dir / RUNS
@@ -253,9 +253,8 @@ def run_samples(out_dir: Path, session: Session, options: RunOptions, call: Call
         options.progress(f"Running {_count(len(missing), 'sample')} with "
                          f"{session.settings.model} (each a fresh session)...")
     stream = options.on_text if len(missing) == 1 else None
-    tasks = [partial(ensure_sample, runs, session, n, options, call,
+    tasks = [partial(ensure_sample, runs, session, n, options, model,
                      stream if n in missing else None) for n in numbers]
-    from meta_prompting.models.gemini import larger_limit
     from meta_prompting.store.step import run_all
 
     made = tuple(run_all(options.jobs, tasks))
@@ -265,7 +264,7 @@ def run_samples(out_dir: Path, session: Session, options: RunOptions, call: Call
 
 
 def ensure_sample(runs: Path, session: Session, number: int, options: RunOptions,
-                  call: Call, on_text: Callable[[str], None] | None) -> Sample:
+                  model: Model, on_text: Callable[[str], None] | None) -> Sample:
     """One sample, made at most once across every run that needs it."""
     from meta_prompting.store.step import StepFailed, ensure
 
@@ -275,8 +274,11 @@ def ensure_sample(runs: Path, session: Session, number: int, options: RunOptions
     def make() -> Sample:
         start = time.monotonic()
         try:
-            answer = call(session.system, session.prompt,
-                          max_tokens=session.settings.max_tokens, on_text=on_text)
+            from meta_prompting.models.base import ModelRequest
+
+            answer = model.complete(ModelRequest(session.system, session.prompt,
+                                                 max_tokens=session.settings.max_tokens),
+                                    on_text=on_text)
         except GenerationError as e:
             return Sample(number, rid, folder, FAILED, str(e))
         record = _record(session, rid, number, answer, time.monotonic() - start)
@@ -372,16 +374,18 @@ def keep(folder: Path, text: str, record: dict[str, Any]) -> None:
                             RUN_FILE: (json.dumps(record, indent=2) + "\n").encode("utf-8")})
 
 
-def _record(session: Session, rid: str, number: int, answer: Answer,
+def _record(session: Session, rid: str, number: int, answer: Reply,
             seconds: float) -> dict[str, Any]:
     from meta_prompting.models.prices import cost_of
 
     return {
         "tool": TOOL, "version": __version__, "run_id": rid, "sample": number,
         "inputs": session.key, "model": session.settings.model,
-        "model_version": answer.model, "settings": session.settings.as_dict(),
+        "model_version": answer.model_version, "provider": answer.provider,
+        **({"endpoint": answer.endpoint} if answer.endpoint else {}),
+        "settings": session.settings.as_dict(),
         "tokens": answer.usage, "cost": cost_of(session.settings.model,
-                                                 [(answer.usage, answer.model)]),
+                                                 [(answer.usage, answer.model_version)]),
         "finish_reason": answer.finish_reason,
         "seconds": round(seconds, 3),
         "sha256": {"system": sha256_bytes(session.system.encode("utf-8")),
@@ -467,21 +471,11 @@ def read_answer(sample: Sample) -> str:
     return data.decode("utf-8", errors="replace")
 
 
-def make_call(model: str, timeout: float) -> tuple[Call | None, str | None]:
-    """The model, bounded by --timeout; or None and why runs cannot be made now."""
-    from meta_prompting.models.gemini import GeminiGenerator
-    from meta_prompting.models.keys import key_blocker
-    from meta_prompting.store.step import with_deadline
-
-    blocker = key_blocker()
-    if blocker:
-        return None, blocker
-    try:
-        generator = GeminiGenerator(model, timeout)
-    except GenerationError as e:
-        return None, str(e)
-
-    return with_deadline(generator.complete, timeout), None
+def larger_limit(command: str, reasons: list[str]) -> str:
+    """Pure: `command` with --max-tokens doubled when an answer was cut off by it."""
+    if not any("MAX_TOKENS" in r for r in reasons):
+        return command
+    return re.sub(r"--max-tokens (\d+)", lambda m: f"--max-tokens {int(m[1]) * 2}", command)
 
 
 def _count(n: int, word: str) -> str:

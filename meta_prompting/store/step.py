@@ -123,14 +123,12 @@ def remove_dead_folders(parent: Path, name: str) -> None:
             shutil.rmtree(parent / entry, ignore_errors=True)
 
 
-def with_deadline(call: Callable[..., T], seconds: float,
-                  name: Callable[..., str] | None = None) -> Callable[..., T]:
+def with_deadline(call: Callable[..., T], seconds: float) -> Callable[..., T]:
     """Bound one model call, retries included, by the user's --timeout.
 
     The SDK's timeout is per HTTP attempt. The call runs in a daemon thread: past the
     deadline we stop waiting (and so release the lock), and a late answer is dropped,
-    never written. `name` names the thread from the call's arguments: the retry notes
-    the SDK logs from inside it say what they are about by that name.
+    never written.
     """
     def bounded(*args: Any, **kwargs: Any) -> T:
         box: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=1)
@@ -141,8 +139,7 @@ def with_deadline(call: Callable[..., T], seconds: float,
             except BaseException as e:  # noqa: BLE001 - handed to the waiting thread
                 box.put((False, e))
 
-        label = name(*args, **kwargs) if name else "model-call"
-        threading.Thread(target=run, daemon=True, name=label).start()
+        threading.Thread(target=run, daemon=True, name="model-call").start()
         try:
             ok, value = box.get(timeout=seconds)
         except queue.Empty:

@@ -40,9 +40,6 @@ if TYPE_CHECKING:
 
 DEFAULT_JOBS = 8
 DEFAULT_TIMEOUT = 120.0
-DEFAULT_MODEL = "gemini-flash-latest"  # Google's alias for the current Flash release
-# Vertex AI serves concrete model ids only: no -latest aliases there.
-VERTEX_DEFAULT_MODEL = "gemini-2.5-flash"  # in google-genai 3.6.1's current-model table
 
 
 class BuildOptions(NamedTuple):
@@ -52,6 +49,7 @@ class BuildOptions(NamedTuple):
     command: str = "python orchestrator.py"  # how to run us again, for "run this" hints
     generate: bool = True
     model: str | None = None
+    base_url: str | None = None  # --base-url, for an OpenAI-compatible model
     jobs: int = DEFAULT_JOBS
     timeout: float = DEFAULT_TIMEOUT  # seconds for one part, retries included
     describe: dict[str, str] = {}  # part key or file name -> description (never mutated)
@@ -62,6 +60,7 @@ class BuildOptions(NamedTuple):
     make: MakeText | None = None  # the wizard's own way to make a part's text
     progress: Callable[[str], None] | None = None  # "generating...", "generated x (2.1s)"
     on_wait: Callable[[Part], None] | None = None  # another run is generating this part
+    on_notice: Callable[[str], None] | None = None  # "retrying x.txt in 2.0s (...)"
 
 
 class PartReport(NamedTuple):
@@ -291,13 +290,14 @@ def _dry_run(plan: Plan, options: BuildOptions, command: str) -> BuildReport:
 
 def generation_blocker(options: BuildOptions) -> str | None:
     """Why parts cannot be generated now (cheap: no SDK import), or None."""
-    from meta_prompting.models.keys import key_blocker
+    from meta_prompting.models import model_blocker
 
     if options.make is not None:
         return None
     if not options.generate:
         return "generation is off (--no-generate)"
-    return key_blocker()  # no key, or a blank one the SDK would still use
+    # no key, or a blank one the SDK would still use; no server for a local model
+    return model_blocker(options.model, options.base_url)
 
 
 def select_parts(names: frozenset[str], parts: tuple[Part, ...] | list[Part], flag: str,
@@ -311,13 +311,3 @@ def select_parts(names: frozenset[str], parts: tuple[Part, ...] | list[Part], fl
             raise UserError(f"{flag} {name}: not a part of {scope} (its parts: {known})")
         chosen.update(found)
     return chosen
-
-
-def default_model() -> str:
-    """--model, else $META_PROMPTING_MODEL, else ours (one Vertex AI serves, there)."""
-    import os
-
-    from meta_prompting.models.keys import use_vertex
-
-    return os.environ.get("META_PROMPTING_MODEL") or (
-        VERTEX_DEFAULT_MODEL if use_vertex() else DEFAULT_MODEL)
