@@ -21,12 +21,10 @@ from typing import Any, TypeVar
 
 from meta_prompting.errors import GenerationError, UserError
 from meta_prompting.store.files import fsync_dir, os_reason
+from meta_prompting.store.record import KEPT, MADE, OTHER
 
 T = TypeVar("T")
 
-FOUND = "found"  # the result was there: nothing was locked or made
-OTHER_RUN = "other run"  # another run made it while this one waited for the lock
-MADE = "made"
 
 
 class StepFailed(Exception):
@@ -41,20 +39,22 @@ def ensure(lock_file: Path, look: Callable[[], T | None], make: Callable[[], T],
            timeout: float, what: str, quick: bool = True,
            clean: Callable[[], None] | None = None,
            on_wait: Callable[[], None] | None = None) -> tuple[str, T]:
-    """The result `look` finds, else the one `make` makes, exactly once across runs.
+    """The result `look` finds, else the one `make` makes, exactly once across runs,
+    with how it came: KEPT (found at once), OTHER (another process made it while this
+    one waited for the lock) or MADE (by `make`, which says itself when it failed).
 
     With `quick` False the first look is skipped (the caller has just looked).
     """
     if quick:
         found = look()
         if found is not None:
-            return FOUND, found
+            return KEPT, found
     with locked(lock_file, timeout=timeout, what=what, on_wait=on_wait):
         if clean is not None:
             clean()
         found = look()
         if found is not None:
-            return OTHER_RUN, found
+            return OTHER, found
         return MADE, make()
 
 
