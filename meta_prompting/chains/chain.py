@@ -10,9 +10,7 @@ is ever asked for again; an answer a person edited is handed on as it now stands
 from __future__ import annotations
 
 import os
-import queue
 import stat
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -25,6 +23,7 @@ from meta_prompting.store.files import (
     remove_stale_temporaries,
     write_atomic,
 )
+from meta_prompting.store.record import MADE
 from meta_prompting.toolkit.prompt import Document, Filling
 
 if TYPE_CHECKING:
@@ -111,20 +110,27 @@ def run_chain(library: Library, chain: Chain, project: str, build_options: Build
     call = LazyCall(settings.model, run_options.timeout)
     results: dict[str, StageResult] = {}
 
-    def refuse(*_: Any, **__: Any) -> Any:
-        raise NeedsModel
-
-    def one(stage: Stage, probe: bool) -> StageResult:
+    def look(stage: Stage) -> StageResult | Pending:
         upstream = {a.stage: results[a.stage] for a in stage.after}
-        result = run_stage(library, stage, project, chain.folder, upstream, build_options,
-                           run_options, settings, grading, rubrics.get(stage.name),
-                           refuse if probe else call)
+        return look_stage(library, stage, project, chain.folder, upstream, build_options,
+                          run_options, settings, grading, rubrics.get(stage.name))
+
+    def make(pending: Pending) -> StageResult:
+        # With the model at hand every session is made or fails: never "needs the model".
+        return pending.attempts(call) or StageResult(pending.stage, FAILED, "not made")
+
+    def done(result: StageResult) -> None:
+        if result.ok or result.status == FAILED_GRADE:
+            from meta_prompting.chains.state import keep_stage
+
+            keep_stage(result)
         if run_options.progress and result.status in (RAN, FAILED, FAILED_GRADE):
             why = f": {result.reason}" if result.reason else ""
-            run_options.progress(f"  {result.status} {stage.name}{why}")
-        return result
+            run_options.progress(f"  {result.status} {result.stage.name}{why}")
 
-    schedule(chain, one, results, run_options.jobs)
+    from meta_prompting.chains.schedule import schedule
+
+    schedule(chain, look, make, done, results, run_options.jobs)
     report = ChainReport(chain, out, tuple(results[s.name] for s in chain.stages),
                          run_options.command, run_options.dry_run)
     if not run_options.dry_run:
@@ -151,15 +157,18 @@ def check_fillings(chain: Chain) -> None:
         check_filling(Filling(task or "", documents), stage.name)
 
 
-def run_stage(library: Library, stage: Stage, project: str, base: Path,
-              upstream: dict[str, StageResult], build_options: BuildOptions,
-              run_options: RunOptions, settings: Settings, grading: GradeOptions,
-              rubric: Any, call: Any) -> StageResult:
-    """One stage: its toolkit filled (upstream answers as evidence), then its sessions."""
+def look_stage(library: Library, stage: Stage, project: str, base: Path,
+               upstream: dict[str, StageResult], build_options: BuildOptions,
+               run_options: RunOptions, settings: Settings, grading: GradeOptions,
+               rubric: Any) -> StageResult | Pending:
+    """One stage, decided without the model: its result when it is kept, blocked or
+    cannot be made; else the model work still to do (Pending), its toolkit built.
+
+    Its toolkit is filled with the answers of the stages it comes after as evidence.
+    """
     from meta_prompting.chains.sections import extract_section
     from meta_prompting.evidence.read import collect, read_task
-    from meta_prompting.grading.scorecard import grade_sample
-    from meta_prompting.runs.run import Session, read_answer, run_samples
+    from meta_prompting.runs.run import Session, read_answer
     from meta_prompting.toolkit.build import build
 
     waiting = [r for r in upstream.values() if not r.ok]
@@ -195,35 +204,65 @@ def run_stage(library: Library, stage: Stage, project: str, base: Path,
                            f"its toolkit is incomplete ({', '.join(missing)})",
                            out_dir=built.out_dir)
     session = Session(built.filled[0], built.filled[1], settings)
-    graded = None
-    for attempt in range(1, stage.attempts + 1):
-        ran = run_samples(built.out_dir, session, run_options._replace(
-            samples=attempt, again=False, on_text=None, progress=None), call)
-        sample = ran.samples[-1]
-        if run_options.dry_run:
-            status = CACHED if sample.ok and sample.status != WOULD_RUN else WOULD_RUN
-            return StageResult(stage, status, sample=sample if status == CACHED else None,
-                               out_dir=built.out_dir)
-        if not sample.ok:
-            return StageResult(stage, FAILED, sample.reason, out_dir=built.out_dir,
-                               sessions=attempt - 1)
-        fresh = sample.status == "ran"
-        if not stage.grade:
-            return StageResult(stage, RAN if fresh else CACHED, sample=sample,
-                               out_dir=built.out_dir, sessions=attempt)
-        graded = grade_sample(sample, session, rubric, grading.judges, settings.model, call,
-                              run_options.timeout,
-                              rubric.goal == library.goal(stage.goal).rubric)
-        if graded.scorecard is None:
-            return StageResult(stage, FAILED, f"its grade could not be made: {graded.reason}",
-                               sample=None, graded=graded, out_dir=built.out_dir,
-                               sessions=attempt)
-        if graded.scorecard.passed:
-            return StageResult(stage, RAN if fresh else CACHED, sample=sample, graded=graded,
-                               out_dir=built.out_dir, sessions=attempt)
-    return StageResult(stage, FAILED_GRADE, f"no answer passed the scorecard in "
-                       f"{stage.attempts} fresh session(s)", graded=graded,
-                       out_dir=built.out_dir, sessions=stage.attempts)
+    pending = Pending(stage, built.out_dir, session, run_options, grading, rubric,
+                      rubric is not None and rubric.goal == library.goal(stage.goal).rubric)
+    return pending.attempts(None) or pending
+
+
+class Pending(NamedTuple):
+    """A stage whose toolkit is built and whose sessions still need the model."""
+
+    stage: Stage
+    out_dir: Path
+    session: Any  # runs.run.Session
+    run_options: RunOptions
+    grading: GradeOptions
+    rubric: Any
+    own: bool  # graded with its goal's own rubric: scorecard.json
+
+    def attempts(self, call: Any) -> StageResult | None:
+        """Its sessions in turn until one passes; with `call` None only what is kept is
+        looked at, and None means the model is needed."""
+        from meta_prompting.grading.scorecard import grade_sample
+        from meta_prompting.runs.run import run_samples
+
+        stage, out, options = self.stage, self.out_dir, self.run_options
+        graded = None
+        for attempt in range(1, stage.attempts + 1):
+            ran = run_samples(out, self.session, options._replace(
+                samples=attempt, again=False, on_text=None, progress=None,
+                dry_run=options.dry_run or call is None), call)
+            sample = ran.samples[-1]
+            if sample.status == WOULD_RUN:
+                if options.dry_run:
+                    return StageResult(stage, WOULD_RUN, out_dir=out)
+                return None
+            if options.dry_run:
+                return StageResult(stage, CACHED if sample.ok else WOULD_RUN,
+                                   sample=sample if sample.ok else None, out_dir=out)
+            if not sample.ok:
+                return StageResult(stage, FAILED, sample.reason, out_dir=out,
+                                   sessions=attempt - 1)
+            fresh = sample.status == RAN
+            if not stage.grade:
+                return StageResult(stage, RAN if fresh else CACHED, sample=sample,
+                                   out_dir=out, sessions=attempt)
+            graded = grade_sample(sample, self.session, self.rubric, self.grading.judges,
+                                  self.session.settings.model, call, options.timeout,
+                                  self.own, look_only=call is None)
+            if graded is None:
+                return None
+            if graded.scorecard is None:
+                return StageResult(stage, FAILED, f"its grade could not be made: "
+                                   f"{graded.reason}", sample=None, graded=graded,
+                                   out_dir=out, sessions=attempt)
+            if graded.scorecard.passed:
+                return StageResult(stage, RAN if fresh or graded.state == MADE
+                                   else CACHED, sample=sample, graded=graded,
+                                   out_dir=out, sessions=attempt)
+        return StageResult(stage, FAILED_GRADE, f"no answer passed the scorecard in "
+                           f"{stage.attempts} fresh session(s)", graded=graded,
+                           out_dir=out, sessions=stage.attempts)
 
 
 def missing_section(stage: Stage, upstream: str, section: str, answer: str,
@@ -239,80 +278,6 @@ def missing_section(stage: Stage, upstream: str, section: str, answer: str,
             f"Either edit that answer by hand ({nice_path(sample.folder / 'answer.md')}) "
             f'to add the section, or change the section stage {stage.name} names for '
             f"{upstream} in the chain file")
-
-
-class NeedsModel(Exception):
-    """Raised by the model call of a stage looked at on the main thread: hand it to a
-    worker. Nothing is written before a model call, so the worker starts clean."""
-
-
-def schedule(chain: Chain, one: Any, results: dict[str, StageResult], jobs: int) -> None:
-    """Run each stage once all it comes after are done; stages that call the model run
-    side by side, at most `jobs` at once.
-
-    Each ready stage is first looked at on the main thread with a model call that
-    refuses (NeedsModel): a stage whose answer is kept finishes right there. Eight
-    threads taking turns at the interpreter lock over 50 kept stages cost more than
-    the stages themselves. Only a stage that needs the model goes to a worker: daemon
-    threads, waited on in short waits so that Ctrl+C leaves at once (whatever a stage
-    was writing is atomic).
-    """
-    waiting = {s.name: {a.stage for a in s.after} for s in chain.stages}
-    by_name = {s.name: s for s in chain.stages}
-    ready = [s.name for s in chain.stages if not waiting[s.name]]
-    todo: queue.Queue[str | None] = queue.Queue()
-    done: queue.Queue[tuple[str, StageResult, BaseException | None]] = queue.Queue()
-    threads: list[threading.Thread] = []
-    errors: list[BaseException] = []
-    running = 0
-
-    def attempt(name: str, probe: bool) -> tuple[StageResult, BaseException | None]:
-        try:
-            return one(by_name[name], probe), None
-        except NeedsModel:
-            raise
-        except UserError as e:  # bad evidence, an unwritable folder: this stage's
-            return StageResult(by_name[name], FAILED, str(e)), None
-        except BaseException as e:  # noqa: BLE001 - re-raised in the main thread
-            return StageResult(by_name[name], FAILED, repr(e)), e
-
-    def worker() -> None:
-        while (name := todo.get()) is not None:
-            done.put((name, *attempt(name, probe=False)))
-
-    def finish(name: str, result: StageResult, error: BaseException | None) -> None:
-        results[name] = result
-        if error is not None:
-            errors.append(error)
-        for child in chain.children(name):
-            waiting[child].discard(name)
-            if not waiting[child]:
-                ready.append(child)
-
-    while len(results) < len(chain.stages):
-        while ready:
-            name = ready.pop(0)
-            try:
-                finish(name, *attempt(name, probe=True))
-            except NeedsModel:
-                if len(threads) < max(1, jobs) and len(threads) <= running:
-                    threads.append(threading.Thread(target=worker, daemon=True))
-                    threads[-1].start()
-                todo.put(name)
-                running += 1
-        if len(results) < len(chain.stages):
-            while True:
-                try:
-                    item = done.get(timeout=0.1)  # short waits: Ctrl+C stays responsive
-                    break
-                except queue.Empty:
-                    continue
-            running -= 1
-            finish(*item)
-    for _ in threads:
-        todo.put(None)
-    if errors:
-        raise errors[0]
 
 
 def write_index(report: ChainReport) -> None:

@@ -19,7 +19,7 @@ import os
 import time
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, overload
 
 from meta_prompting import __version__
 from meta_prompting.errors import EXIT_INCOMPLETE, EXIT_OK, GenerationError, LibraryError
@@ -163,12 +163,22 @@ def rubric_goal(library: Library, goal: str, grade_with: str | None) -> str:
     return found.rubric
 
 
+@overload
 def grade_sample(sample: Sample, session: Session, rubric: Rubric, judges: int, model: str,
-                 call: Call, timeout: float, own: bool = True) -> Graded:
+                 call: Call | None, timeout: float, own: bool = ...,
+                 look_only: Literal[False] = ...) -> Graded: ...
+@overload
+def grade_sample(sample: Sample, session: Session, rubric: Rubric, judges: int, model: str,
+                 call: Call | None, timeout: float, own: bool = ...,
+                 look_only: bool = ...) -> Graded | None: ...
+def grade_sample(sample: Sample, session: Session, rubric: Rubric, judges: int, model: str,
+                 call: Call | None, timeout: float, own: bool = True,
+                 look_only: bool = False) -> Graded | None:
     """One answer's scorecard: found when kept for the same inputs, else made once.
 
     `own`: the rubric is the one the goal names, kept as `scorecard.json`; another one
-    (--grade-with) is kept beside it as `scorecard-<rubric>.json`.
+    (--grade-with) is kept beside it as `scorecard-<rubric>.json`. `look_only`: the
+    kept one or None, nothing locked or asked (a chain decides on its main thread).
     """
     from meta_prompting.store.step import StepFailed, ensure, run_all
 
@@ -202,6 +212,10 @@ def grade_sample(sample: Sample, session: Session, rubric: Rubric, judges: int, 
                               f"its verdicts cannot be read ({type(e).__name__}: {e}); fix "
                               "it, or delete it to have the answer judged again")
         return None
+
+    if look_only:
+        return look()
+    assert call is not None
 
     def make() -> Graded:
         start = time.monotonic()
