@@ -23,7 +23,8 @@ from meta_prompting.store.files import (
     remove_stale_temporaries,
     write_atomic,
 )
-from meta_prompting.store.record import MADE
+from meta_prompting.store.record import FAILED as FAILED_STATUS
+from meta_prompting.store.record import KEPT, MADE, STAGE, word
 from meta_prompting.toolkit.prompt import Document, Filling
 
 if TYPE_CHECKING:
@@ -32,8 +33,11 @@ if TYPE_CHECKING:
     from meta_prompting.runs.run import RunOptions, Sample, Settings
     from meta_prompting.toolkit.build import BuildOptions
 
-CACHED, RAN, FAILED, BLOCKED, FAILED_GRADE = "cached", "ran", "failed", "blocked", "failed grade"
-WOULD_RUN = "would run"
+# A stage's own statuses are the store's (store.record, in the words people read);
+# the rest are a chain's: what it could not start, and why.
+CACHED, RAN = word(STAGE, KEPT), word(STAGE, MADE)
+FAILED = word(STAGE, FAILED_STATUS)
+BLOCKED, FAILED_GRADE, WOULD_RUN = "blocked", "failed grade", "would run"
 
 
 class StageResult(NamedTuple):

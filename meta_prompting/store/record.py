@@ -14,7 +14,6 @@ people read (`word`), which are today's output for each kind.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any
 
 from meta_prompting import __version__
@@ -91,6 +90,8 @@ def read_header(record: object) -> dict[str, Any] | None:
 
 
 def now() -> str:
+    from datetime import datetime, timezone  # only a record being written needs it
+
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
