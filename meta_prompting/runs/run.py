@@ -15,9 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import stat
-import threading
 import time
 from collections.abc import Callable
 from functools import partial
@@ -206,6 +204,8 @@ class LazyCall:
     """The model, connected on the first call: cached answers never import the SDK."""
 
     def __init__(self, model: str, timeout: float) -> None:
+        import threading  # a build that runs nothing never needs it
+
         self.model, self.timeout = model, timeout
         self._lock = threading.Lock()
         self._call: Call | None = None
@@ -430,6 +430,8 @@ def _answer_bytes(folder: Path) -> bytes | None:
 def _clean(runs: Path, folder: Path) -> None:
     """Under the run's lock: clear what killed writes left, and an incomplete run folder
     (its answer gone) holding nothing but this tool's own files, so it is made again."""
+    import shutil
+
     from meta_prompting.store.step import remove_dead_folders
 
     remove_dead_folders(runs, folder.name)

@@ -14,25 +14,19 @@ import os
 import queue
 import shutil
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from meta_prompting.errors import GenerationError, UserError
-from meta_prompting.store.files import fsync_dir, os_reason
+from meta_prompting.store.files import fsync_dir
+from meta_prompting.store.lock import StepFailed, locked
 from meta_prompting.store.record import KEPT, MADE, OTHER
+
+__all__ = ["StepFailed", "Workers", "ensure", "locked", "publish_folder", "run_all"]
 
 T = TypeVar("T")
 
-
-
-class StepFailed(Exception):
-    """The step could not be made now (busy, unwritable); its reason is the message."""
-
-    @property
-    def reason(self) -> str:
-        return str(self)
 
 
 def ensure(lock_file: Path, look: Callable[[], T | None], make: Callable[[], T], *,
@@ -56,85 +50,6 @@ def ensure(lock_file: Path, look: Callable[[], T | None], make: Callable[[], T],
         if found is not None:
             return OTHER, found
         return MADE, make()
-
-
-@contextmanager
-def locked(lock_file: Path, *, timeout: float, what: str,
-           on_wait: Callable[[], None] | None = None) -> Iterator[None]:
-    """Hold `lock_file` (made if need be); StepFailed when busy past `timeout`."""
-    try:
-        lock_file.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise StepFailed(f"cannot create {lock_file.parent}: {os_reason(e)}") from e
-    hold = _flock if os.name == "posix" else _filelock
-    with hold(lock_file, timeout, what, on_wait):
-        yield
-
-
-# How often a waiting run looks at a busy lock again (filelock's own default).
-POLL = 0.05
-
-
-@contextmanager
-def _flock(lock_file: Path, timeout: float, what: str,
-           on_wait: Callable[[], None] | None) -> Iterator[None]:
-    """The lock as filelock takes it on POSIX (flock on the file), without its ~40 ms
-    import: a first build pays for its project lock only in system calls."""
-    import fcntl
-    import time
-
-    try:
-        fd = os.open(lock_file, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
-    except OSError as e:  # e.g. a read-only folder
-        raise StepFailed(f"cannot lock {lock_file}: {os_reason(e)}") from e
-    try:
-        deadline, waited = time.monotonic() + timeout, False
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                pass
-            except OSError as e:
-                raise StepFailed(f"cannot lock {lock_file}: {os_reason(e)}") from e
-            if not waited:
-                waited = True
-                if on_wait is not None:
-                    on_wait()
-            if time.monotonic() >= deadline:
-                raise StepFailed(f"busy: another run has held the lock on {what} for "
-                                 f"{timeout:g}s")
-            time.sleep(POLL)
-        try:
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
-
-
-@contextmanager
-def _filelock(lock_file: Path, timeout: float, what: str,
-              on_wait: Callable[[], None] | None) -> Iterator[None]:
-    from filelock import FileLock, Timeout  # ~40 ms: only where flock is not to be had
-
-    lock = FileLock(str(lock_file), timeout=timeout)
-    try:
-        try:
-            lock.acquire(timeout=0)
-        except Timeout:
-            if on_wait is not None:
-                on_wait()
-            lock.acquire()
-    except Timeout:
-        raise StepFailed(f"busy: another run has held the lock on {what} for "
-                         f"{timeout:g}s") from None
-    except OSError as e:  # e.g. a read-only folder
-        raise StepFailed(f"cannot lock {lock_file}: {os_reason(e)}") from e
-    try:
-        yield
-    finally:
-        lock.release()
 
 
 def publish_folder(folder: Path, files: dict[str, bytes]) -> None:
