@@ -110,3 +110,14 @@ def test_a_grade_made_now_for_a_kept_answer_is_not_called_cached(
     code, out, _ = chain(capsys, lib, path, "--json")
     assert code == 0 and fake_gemini.count == 3  # the answer kept, the judge asked again
     assert json.loads(out)["stages"][0]["status"] == "ran"
+
+
+def test_a_stage_record_a_killed_run_was_writing_leaves_nothing_after_the_rerun(
+        capsys: pytest.CaptureFixture[str], lib: Path, chains: Path,
+        fake_gemini: FakeGemini) -> None:
+    path = four_stages(chains)
+    assert chain(capsys, lib, path)[0] == 0
+    dead = lib / "output/p/state" / f".stage.json.{2**31 - 2}.0badc0de.tmp"
+    dead.write_text('{"stage": "sta')
+    assert chain(capsys, lib, path)[0] == 0 and fake_gemini.count == 4
+    assert not dead.exists()

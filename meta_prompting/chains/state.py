@@ -13,7 +13,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from meta_prompting.store import record as records
-from meta_prompting.store.files import RECORD_LIMIT, read_regular, sha256_bytes, write_atomic
+from meta_prompting.store.files import (
+    RECORD_LIMIT,
+    read_regular,
+    remove_stale_temporaries,
+    sha256_bytes,
+    write_atomic,
+)
 
 if TYPE_CHECKING:
     from meta_prompting.chains.chain import StageResult
@@ -56,6 +62,9 @@ def keep_stage(result: StageResult) -> None:
         # What the stages it comes after handed on is in its prompt: the key covers it.
         "after": [a.stage for a in result.stage.after],
     }
+    # A run killed mid-write left its temporary file, and nothing else clears it; only
+    # a dead process's go, as another chain may be writing this record now.
+    remove_stale_temporaries(out, STAGE_FILE)
     old = read_stage(out)
     if old is not None and {k: old.get(k) for k in said} == said:
         return
