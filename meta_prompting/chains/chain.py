@@ -138,6 +138,10 @@ def run_chain(library: Library, chain: Chain, project: str, build_options: Build
         result = run_stage(library, stage, project, chain.folder, upstream, build_options,
                            run_options, settings, grading, rubrics.get(stage.name),
                            refuse if probe else model, refuse if probe else judge_model)
+        if not run_options.dry_run and (result.ok or result.status == FAILED_GRADE):
+            from meta_prompting.chains.state import keep_stage
+
+            keep_stage(result)  # the stage's own record, rewritten only when it changes
         if run_options.progress and result.status in (RAN, FAILED, FAILED_GRADE):
             why = f": {result.reason}" if result.reason else ""
             run_options.progress(f"  {result.status} {stage.name}{why}")
@@ -263,7 +267,12 @@ def run_stage(library: Library, stage: Stage, project: str, base: Path,
                                sample=None, graded=graded, out_dir=built.out_dir,
                                sessions=attempt)
         if graded.scorecard.passed:
-            return StageResult(stage, RAN if fresh else CACHED, sample=sample, graded=graded,
+            # A grade made now is work done now: never "cached" after a call.
+            from meta_prompting.grading.scorecard import CACHED as KEPT_CARD
+            from meta_prompting.grading.scorecard import EDITED
+
+            made = fresh or graded.status not in (KEPT_CARD, EDITED)
+            return StageResult(stage, RAN if made else CACHED, sample=sample, graded=graded,
                                out_dir=built.out_dir, sessions=attempt)
     return StageResult(stage, FAILED_GRADE, f"no answer passed the scorecard in "
                        f"{stage.attempts} fresh session(s)", graded=graded,

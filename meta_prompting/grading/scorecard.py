@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime, timezone
+import time
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, overload
 
 from meta_prompting import __version__
 from meta_prompting.errors import EXIT_INCOMPLETE, EXIT_OK, GenerationError, LibraryError
@@ -35,6 +35,7 @@ from meta_prompting.grading.grade import (
 )
 from meta_prompting.models.keys import holds_key, scrub_data
 from meta_prompting.runs.run import RunOptions, Sample, Session, read_answer
+from meta_prompting.store import record as records
 from meta_prompting.store.files import (
     RECORD_LIMIT,
     TMP_SUFFIX,
@@ -53,7 +54,11 @@ if TYPE_CHECKING:
     from meta_prompting.toolkit.build import BuildOptions, BuildReport
 
 EXIT_FAILS_SCORECARD = 4  # made for CI: an answer was graded and did not pass
-CACHED, GRADED, NOT_GRADED, EDITED = "cached", "graded", "failed", "edited"
+# The words of each status, as people read them (defined once, in store.record).
+CACHED = records.word(records.SCORECARD, records.KEPT)
+GRADED = records.word(records.SCORECARD, records.MADE)
+NOT_GRADED = records.word(records.SCORECARD, records.FAILED)
+EDITED = records.word(records.SCORECARD, records.EDITED)
 EDITED_WORDS = "verdict edited by hand"
 
 
@@ -63,6 +68,12 @@ class Graded(NamedTuple):
     scorecard: Scorecard | None = None
     reason: str | None = None
     path: Path | None = None
+    how: str = ""  # store.record's status when it differs from the word's (another process)
+
+    @property
+    def state(self) -> str:
+        """The status in store.record's vocabulary."""
+        return self.how or records.status_of(records.SCORECARD, self.status)
 
     @property
     def edited(self) -> bool:
@@ -184,12 +195,22 @@ def rubric_goal(library: Library, goal: str, grade_with: str | None) -> str:
     return found.rubric
 
 
+@overload
 def grade_sample(sample: Sample, session: Session, rubric: Rubric, judges: int, model: str,
-                 judge_model: Model, timeout: float, own: bool = True) -> Graded:
+                 judge_model: Model | None, timeout: float, own: bool = ...,
+                 look_only: Literal[False] = ...) -> Graded: ...
+@overload
+def grade_sample(sample: Sample, session: Session, rubric: Rubric, judges: int, model: str,
+                 judge_model: Model | None, timeout: float, own: bool = ...,
+                 look_only: bool = ...) -> Graded | None: ...
+def grade_sample(sample: Sample, session: Session, rubric: Rubric, judges: int, model: str,
+                 judge_model: Model | None, timeout: float, own: bool = True,
+                 look_only: bool = False) -> Graded | None:
     """One answer's scorecard: found when kept for the same inputs, else made once.
 
     `own`: the rubric is the one the goal names, kept as `scorecard.json`; another one
-    (--grade-with) is kept beside it as `scorecard-<rubric>.json`.
+    (--grade-with) is kept beside it as `scorecard-<rubric>.json`. `look_only`: the
+    kept one or None, nothing locked or asked (a chain decides on its main thread).
     """
     from meta_prompting.store.step import StepFailed, ensure, run_all
 
@@ -222,31 +243,55 @@ def grade_sample(sample: Sample, session: Session, rubric: Rubric, judges: int, 
                               "it, or delete it to have the answer judged again")
         return None
 
+    if look_only:
+        return look()
+    assert judge_model is not None
+
     def make() -> Graded:
+        start = time.monotonic()
         if holds_key(answer):  # a person's edit of answer.md: never sent to the judge
             return Graded(sample, NOT_GRADED, reason=f"{sample.answer_path} holds the API "
                           "key (or part of it); take it out to grade it")
         try:
             judged = run_all(judges, [partial(judge, judge_model, rubric, prompt, answer)] * judges)
         except GenerationError as e:
-            return Graded(sample, NOT_GRADED, reason=str(e))
+            return Graded(sample, NOT_GRADED, reason=records.reason_of(e))
         card = Scorecard(rubric, tuple(judged))
-        record = scrub_data(_to_dict(card, key, model, answer))
+        record = _to_dict(card, key, model, answer)
+        record[records.HEADER] = records.header(
+            records.SCORECARD, key, {"answer": record["answer_sha256"],
+                                     "rubric": card.rubric.sha256,
+                                     "prompt": sha256_bytes(prompt.encode("utf-8"))},
+            status=records.MADE, model=model, provider=judge_model.provider,
+            tokens=_tokens(card), seconds=time.monotonic() - start, cost=record.get("cost"))
+        record = scrub_data(record)
         record["sha256"] = record_hash(record)
         try:
             markdown = render_markdown(card, sample, path.with_suffix(".md").name)
             publish_scorecard(path, markdown.encode("utf-8"),
                               (json.dumps(record, indent=2) + "\n").encode("utf-8"))
         except OSError as e:
-            return Graded(sample, NOT_GRADED, reason=f"cannot write {path}: {e.strerror}")
+            return Graded(sample, NOT_GRADED, reason=records.reason_of(e, path))
         return Graded(sample, GRADED, card, path=path)
 
     try:
-        return ensure(sample.folder.parent / f".{sample.run_id}.{stem}.lock", look, make,
-                      timeout=timeout * 2 + 30, what=f"the scorecard of {sample.run_id}",
-                      clean=lambda: clear_dead_writes(path))[1]
+        how, graded = ensure(sample.folder.parent / f".{sample.run_id}.{stem}.lock", look,
+                             make, timeout=timeout * 2 + 30,
+                             what=f"the scorecard of {sample.run_id}",
+                             clean=lambda: clear_dead_writes(path))
     except StepFailed as e:
-        return Graded(sample, NOT_GRADED, reason=e.reason)
+        return Graded(sample, NOT_GRADED, reason=records.reason_of(e))
+    return graded._replace(how=records.OTHER) if how == records.OTHER else graded
+
+
+def _tokens(card: Scorecard) -> dict[str, int | None]:
+    """Tokens by kind over every judge: a kind no judge reported stays unknown."""
+    total: dict[str, int | None] = {}
+    for j in card.judgments:
+        for kind, n in (j.tokens or {}).items():
+            known = total.get(kind, 0)
+            total[kind] = None if n is None or known is None else known + n
+    return total
 
 
 def scorecard_key(rubric: Rubric, prompt: str, model: str, judges: int) -> str:
@@ -391,7 +436,7 @@ def _to_dict(card: Scorecard, key: str, model: str, answer: str) -> dict[str, An
                        "verdicts": [{**v._asdict(), "quotes": list(v.quotes)}
                                     for v in j.verdicts]} for j in card.judgments],
         "cost": cost_of(model, [(j.tokens, j.model) for j in card.judgments]),
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "date": records.now(),
     }
 
 

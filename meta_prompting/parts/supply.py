@@ -14,7 +14,6 @@ import os
 import re
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 from typing import NamedTuple
@@ -31,6 +30,7 @@ from meta_prompting.library.parts import (
 )
 from meta_prompting.models import default_model
 from meta_prompting.parts.prompt import Generated, PartRequest
+from meta_prompting.store import record as records
 from meta_prompting.store.files import (
     check_part_name,
     os_reason,
@@ -41,10 +41,11 @@ from meta_prompting.store.files import (
 from meta_prompting.store.step import StepFailed, ensure
 from meta_prompting.toolkit.build import BuildOptions, generation_blocker
 
-GENERATED = "generated"
-WRITTEN = "written"  # typed by a person in the wizard: a library part like any other
-PLACEHOLDER = "placeholder"
-OTHER_RUN = "present"  # another run made it while we waited for the lock
+# The words of each status, as people read them (defined once, in store.record).
+GENERATED = records.word(records.PART, records.MADE)
+WRITTEN = records.word(records.PART, records.WRITTEN)  # typed by a person in the wizard
+PLACEHOLDER = records.word(records.PART, records.FAILED)
+OTHER_RUN = records.word(records.PART, records.OTHER)  # made while we waited for the lock
 
 
 class Outcome(NamedTuple):
@@ -53,6 +54,11 @@ class Outcome(NamedTuple):
     text: str | None = None
     reason: str | None = None  # why it is a placeholder
     sha256: str | None = None
+    how: str = ""  # store.record's status: how this run came by the part
+
+    @property
+    def state(self) -> str:
+        return self.how or records.status_of(records.PART, self.status)
 
 
 # What makes a part's text: given the request, the text, or None for "leave a
@@ -153,7 +159,8 @@ def supply_part(library: Library, request: PartRequest, make: MakeText, *,
     def look() -> Outcome | None:
         state = inspect_part(library, part)
         if state.status == PRESENT and not regenerate:
-            return Outcome(part, OTHER_RUN, state.text, sha256=state.sha256)
+            return Outcome(part, records.word(records.PART, records.KEPT), state.text,
+                           sha256=state.sha256, how=records.KEPT)
         return None
 
     def clean() -> None:
@@ -168,9 +175,10 @@ def supply_part(library: Library, request: PartRequest, make: MakeText, *,
         if state.status not in (PRESENT, *NEEDS_TEXT):
             return Outcome(part, PLACEHOLDER, reason=f"{part.key} is {state.status}")
         try:
+            start = time.monotonic()
             made = make(request)
         except GenerationError as e:
-            return Outcome(part, PLACEHOLDER, reason=str(e))
+            return Outcome(part, PLACEHOLDER, reason=records.reason_of(e))
         if made is None:
             return Outcome(part, PLACEHOLDER, reason="left as a placeholder")
         data = made.text.encode("utf-8")
@@ -178,37 +186,49 @@ def supply_part(library: Library, request: PartRequest, make: MakeText, *,
         try:
             write_atomic(target, data)
         except OSError as e:  # a full disk, a read-only folder: nothing was kept
-            return Outcome(part, PLACEHOLDER, reason=f"cannot write {target}: "
-                           f"{os_reason(e)}")
+            return Outcome(part, PLACEHOLDER, reason=records.reason_of(e, target))
         if made.model is None:
-            return Outcome(part, WRITTEN, made.text, sha256=sha256_bytes(data))
+            return Outcome(part, WRITTEN, made.text, sha256=sha256_bytes(data),
+                           how=records.WRITTEN)
         told = request._replace(description=made.description or request.description)
-        write_provenance(library, part, told, made.model, sha256_bytes(data))
-        return Outcome(part, GENERATED, made.text, sha256=sha256_bytes(data))
+        write_provenance(library, part, told, made.model, sha256_bytes(data),
+                         time.monotonic() - start)
+        return Outcome(part, GENERATED, made.text, sha256=sha256_bytes(data), how=records.MADE)
 
     try:
-        return ensure(lock_path(library, part), look, make_part, timeout=lock_timeout,
-                      what=part.key, quick=False, clean=clean,
-                      on_wait=(lambda: on_wait(part)) if on_wait else None)[1]
+        how, outcome = ensure(lock_path(library, part), look, make_part, timeout=lock_timeout,
+                              what=part.key, quick=False, clean=clean,
+                              on_wait=(lambda: on_wait(part)) if on_wait else None)
     except StepFailed as e:
-        return Outcome(part, PLACEHOLDER, reason=e.reason)
+        return Outcome(part, PLACEHOLDER, reason=records.reason_of(e))
+    if how == records.OTHER:  # found only after waiting: another process made it
+        return outcome._replace(status=OTHER_RUN, how=how)
+    return outcome
 
 
 def write_provenance(library: Library, part: Part, request: PartRequest, model: str,
-                     sha256: str) -> None:
+                     sha256: str, seconds: float | None = None) -> None:
     """How a part was made, kept beside it and never inside it.
 
     Written after the part: a crash between the two leaves a part without a record
     (shown as not generated), never a record that makes a missing part look present.
     """
+    # A part's key is what it was made from: the goal, what it is for, and the model.
+    asked = json.dumps({"part": part.key, "goal": request.goal.name,
+                        "description": request.description, "model": model},
+                       sort_keys=True).encode("utf-8")
     record = {
         "part": part.key,
         "goal": request.goal.name,
         "description": request.description,
         "model": model,
-        "generated_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "generated_at": records.now(),
         "sha256": sha256,
         "tool_version": __version__,
+        records.HEADER: records.header(
+            records.PART, sha256_bytes(asked), {"request": sha256_bytes(asked),
+                                                "part": sha256},
+            status=records.MADE, model=model, provider=_provider(model), seconds=seconds),
     }
     try:
         from meta_prompting.models.keys import scrub_data  # a --describe or --model may hold it
@@ -251,9 +271,8 @@ def supply_parts(library: Library, goal: Goal | None,
             outcome = Outcome(state.part, PLACEHOLDER, reason=f"{state.part.key}: {os_reason(e)}")
         if progress:
             why = f": {outcome.reason}" if outcome.reason else ""
-            word = {"present": "made by another run", "placeholder": "failed",
-                    "written": "written"}.get(
-                outcome.status, outcome.status)
+            word = {records.OTHER: "made by another run", records.FAILED: "failed",
+                    records.WRITTEN: "written"}.get(outcome.state, outcome.status)
             progress(f"  {word} {state.part.key} ({time.monotonic() - start:.1f}s){why}")
         return outcome
 
@@ -315,3 +334,13 @@ def request_for(library: Library, goal: Goal, part: Part, options: BuildOptions,
     return PartRequest(goal, part, description,
                        pick_examples(library, part, goal, description=description, jobs=jobs),
                        siblings=siblings, grades=grades)
+
+
+def _provider(model: str) -> str | None:
+    """The provider a part's model spec names (a bare name is Gemini's)."""
+    from meta_prompting.models import parse_spec
+
+    try:
+        return parse_spec(model).provider
+    except Exception:  # noqa: BLE001 - a record says what it can; a spec it cannot read: none
+        return None

@@ -15,17 +15,16 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import stat
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from meta_prompting import __version__
 from meta_prompting.errors import EXIT_INCOMPLETE, EXIT_OK, GenerationError, UserError
+from meta_prompting.store import record as records
 from meta_prompting.store.files import (
     RECORD_LIMIT,
     TOOLKIT_LIMIT,
@@ -48,7 +47,11 @@ ANSWER_FILE = "answer.md"
 RUN_FILE = "run.json"
 TOOL = "meta-prompting"
 
-CACHED, RAN, FAILED, IMPORTED = "cached", "ran", "failed", "imported"
+# The words of each status, as people read them (defined once, in store.record).
+CACHED, RAN = records.word(records.ANSWER, records.KEPT), records.word(records.ANSWER, records.MADE)
+FAILED = records.word(records.ANSWER, records.FAILED)
+IMPORTED = records.word(records.ANSWER, records.WRITTEN)
+PROVIDER = "gemini"
 # Samples of one task: self-consistency studies use 5 to 40; 100 full sessions of up
 # to 1 MiB of evidence each (25 million tokens, 300 more with --judges 3) is past any
 # experiment a person runs by hand, and a typo of 100000000 must not try.
@@ -90,6 +93,12 @@ class Sample(NamedTuple):
     reason: str | None = None  # why it failed
     record: dict[str, Any] = {}  # run.json
     edited: bool = False  # answer.md differs from what the model (or import) wrote
+    how: str = ""  # its status in store.record's words: how this run came by it
+
+    @property
+    def state(self) -> str:
+        """The status in store.record's vocabulary (`how`, else read from the word)."""
+        return self.how or records.status_of(records.ANSWER, self.status)
 
     @property
     def ok(self) -> bool:
@@ -280,27 +289,28 @@ def ensure_sample(runs: Path, session: Session, number: int, options: RunOptions
                                                  max_tokens=session.settings.max_tokens),
                                     on_text=on_text)
         except GenerationError as e:
-            return Sample(number, rid, folder, FAILED, str(e))
+            return Sample(number, rid, folder, FAILED, records.reason_of(e))
         record = _record(session, rid, number, answer, time.monotonic() - start)
         if options.lineage:
             record["refined_from"] = options.lineage
         try:
             keep(folder, answer.text, record)
         except OSError as e:
-            return Sample(number, rid, folder, FAILED, f"cannot write {folder}: {e.strerror}")
+            return Sample(number, rid, folder, FAILED, records.reason_of(e, folder))
         if options.progress and on_text is None:
             options.progress(f"  ran sample {number} ({record['seconds']:.1f}s, "
                              f"{record['tokens'].get('answer') or '?'} answer tokens)")
-        return Sample(number, rid, folder, RAN, record=record)
+        return Sample(number, rid, folder, RAN, record=record, how=records.MADE)
 
     waiting = options.on_wait
     try:
-        return ensure(runs / f".{rid}.lock", lambda: _look(folder, number), make,
-                      timeout=options.timeout + 30, what=f"run {rid}",
-                      clean=lambda: _clean(runs, folder),
-                      on_wait=(lambda: waiting(rid)) if waiting else None)[1]
+        how, sample = ensure(runs / f".{rid}.lock", lambda: _look(folder, number), make,
+                             timeout=options.timeout + 30, what=f"run {rid}",
+                             clean=lambda: _clean(runs, folder),
+                             on_wait=(lambda: waiting(rid)) if waiting else None)
     except StepFailed as e:
-        return Sample(number, rid, folder, FAILED, e.reason)
+        return Sample(number, rid, folder, FAILED, records.reason_of(e))
+    return sample._replace(how=records.OTHER) if how == records.OTHER else sample
 
 
 def read_import(given: str) -> str:
@@ -335,18 +345,20 @@ def import_answer(out_dir: Path, session: Session, given: str, command: str,
     folder = runs / rid
 
     def make() -> Sample:
+        sha = {"system": sha256_bytes(session.system.encode("utf-8")),
+               "prompt": sha256_bytes(session.prompt.encode("utf-8"))}
         record = {"tool": TOOL, "version": __version__, "run_id": rid, "sample": 0,
                   "imported": True, "source": Path(given).name, "inputs": session.key,
-                  "sha256": {"system": sha256_bytes(session.system.encode("utf-8")),
-                             "prompt": sha256_bytes(session.prompt.encode("utf-8")),
-                             "answer": digest},
-                  "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+                  "sha256": {**sha, "answer": digest}, "date": records.now(),
+                  records.HEADER: records.header(records.ANSWER, session.key, sha,
+                                                 status=records.WRITTEN)}
         keep(folder, text, record)
-        return Sample(0, rid, folder, IMPORTED, record=record)
+        return Sample(0, rid, folder, IMPORTED, record=record, how=records.WRITTEN)
 
     try:
-        sample = ensure(runs / f".{rid}.lock", lambda: _look(folder, 0), make, timeout=30,
-                        what=f"run {rid}", clean=lambda: _clean(runs, folder))[1]
+        how, sample = ensure(runs / f".{rid}.lock", lambda: _look(folder, 0), make,
+                             timeout=30, what=f"run {rid}", clean=lambda: _clean(runs, folder))
+        sample = sample._replace(how=records.OTHER) if how == records.OTHER else sample
     except (StepFailed, OSError) as e:
         sample = Sample(0, rid, folder, FAILED, f"cannot keep the answer: {e}")
     from shlex import quote
@@ -378,20 +390,24 @@ def _record(session: Session, rid: str, number: int, answer: Reply,
             seconds: float) -> dict[str, Any]:
     from meta_prompting.models.prices import cost_of
 
+    sha = {"system": sha256_bytes(session.system.encode("utf-8")),
+           "prompt": sha256_bytes(session.prompt.encode("utf-8"))}
+    cost = cost_of(session.settings.model, [(answer.usage, answer.model_version)])
     return {
         "tool": TOOL, "version": __version__, "run_id": rid, "sample": number,
         "inputs": session.key, "model": session.settings.model,
         "model_version": answer.model_version, "provider": answer.provider,
         **({"endpoint": answer.endpoint} if answer.endpoint else {}),
         "settings": session.settings.as_dict(),
-        "tokens": answer.usage, "cost": cost_of(session.settings.model,
-                                                 [(answer.usage, answer.model_version)]),
+        "tokens": answer.usage, "cost": cost,
         "finish_reason": answer.finish_reason,
         "seconds": round(seconds, 3),
-        "sha256": {"system": sha256_bytes(session.system.encode("utf-8")),
-                   "prompt": sha256_bytes(session.prompt.encode("utf-8")),
-                   "answer": sha256_bytes(answer.text.encode("utf-8"))},
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "sha256": {**sha, "answer": sha256_bytes(answer.text.encode("utf-8"))},
+        "date": records.now(),
+        records.HEADER: records.header(
+            records.ANSWER, session.key, sha, status=records.MADE,
+            model=answer.model_version, provider=answer.provider, tokens=answer.usage,
+            seconds=seconds, cost=cost),
     }
 
 
@@ -427,8 +443,9 @@ def _look(folder: Path, number: int) -> Sample | None:
                         f"({RUN_FILE}); move the folder away to make the run again")
     recorded = record.get("sha256")
     edited = not isinstance(recorded, dict) or recorded.get("answer") != sha256_bytes(answer)
+    # A record without a header (0.2.0's) is read as kept like any other.
     return Sample(number, folder.name, folder, IMPORTED if record.get("imported") else CACHED,
-                  record=record, edited=edited)
+                  record=record, edited=edited, how=records.EDITED if edited else records.KEPT)
 
 
 def _answer_bytes(folder: Path) -> bytes | None:
@@ -449,6 +466,8 @@ def _answer_bytes(folder: Path) -> bytes | None:
 def _clean(runs: Path, folder: Path) -> None:
     """Under the run's lock: clear what killed writes left, and an incomplete run folder
     (its answer gone) holding nothing but this tool's own files, so it is made again."""
+    import shutil
+
     from meta_prompting.store.step import remove_dead_folders
 
     remove_dead_folders(runs, folder.name)

@@ -14,77 +14,42 @@ import os
 import queue
 import shutil
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from meta_prompting.errors import GenerationError, UserError
-from meta_prompting.store.files import fsync_dir, os_reason
+from meta_prompting.store.files import fsync_dir
+from meta_prompting.store.lock import StepFailed, locked
+from meta_prompting.store.record import KEPT, MADE, OTHER
+
+__all__ = ["StepFailed", "Workers", "ensure", "locked", "publish_folder", "run_all"]
 
 T = TypeVar("T")
 
-FOUND = "found"  # the result was there: nothing was locked or made
-OTHER_RUN = "other run"  # another run made it while this one waited for the lock
-MADE = "made"
-
-
-class StepFailed(Exception):
-    """The step could not be made now (busy, unwritable); its reason is the message."""
-
-    @property
-    def reason(self) -> str:
-        return str(self)
 
 
 def ensure(lock_file: Path, look: Callable[[], T | None], make: Callable[[], T], *,
            timeout: float, what: str, quick: bool = True,
            clean: Callable[[], None] | None = None,
            on_wait: Callable[[], None] | None = None) -> tuple[str, T]:
-    """The result `look` finds, else the one `make` makes, exactly once across runs.
+    """The result `look` finds, else the one `make` makes, exactly once across runs,
+    with how it came: KEPT (found at once), OTHER (another process made it while this
+    one waited for the lock) or MADE (by `make`, which says itself when it failed).
 
     With `quick` False the first look is skipped (the caller has just looked).
     """
     if quick:
         found = look()
         if found is not None:
-            return FOUND, found
+            return KEPT, found
     with locked(lock_file, timeout=timeout, what=what, on_wait=on_wait):
         if clean is not None:
             clean()
         found = look()
         if found is not None:
-            return OTHER_RUN, found
+            return OTHER, found
         return MADE, make()
-
-
-@contextmanager
-def locked(lock_file: Path, *, timeout: float, what: str,
-           on_wait: Callable[[], None] | None = None) -> Iterator[None]:
-    """Hold `lock_file` (made if need be); StepFailed when busy past `timeout`."""
-    from filelock import FileLock, Timeout  # ~40 ms: only a run that makes something pays
-
-    try:
-        lock_file.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise StepFailed(f"cannot create {lock_file.parent}: {os_reason(e)}") from e
-    lock = FileLock(str(lock_file), timeout=timeout)
-    try:
-        try:
-            lock.acquire(timeout=0)
-        except Timeout:
-            if on_wait is not None:
-                on_wait()
-            lock.acquire()
-    except Timeout:
-        raise StepFailed(f"busy: another run has held the lock on {what} for "
-                         f"{timeout:g}s") from None
-    except OSError as e:  # e.g. a read-only folder
-        raise StepFailed(f"cannot lock {lock_file}: {os_reason(e)}") from e
-    try:
-        yield
-    finally:
-        lock.release()
 
 
 def publish_folder(folder: Path, files: dict[str, bytes]) -> None:
@@ -152,48 +117,98 @@ def with_deadline(call: Callable[..., T], seconds: float) -> Callable[..., T]:
 
 
 def run_all(jobs: int, tasks: Sequence[Callable[[], T]]) -> list[T]:
-    """Run tasks on at most `jobs` daemon threads; results in task order.
+    """Run tasks on at most `jobs` worker threads; results in task order.
+
+    The first error stops the handing out of tasks and is raised once the running
+    ones are left (see Workers).
+    """
+    if len(tasks) <= 1 or jobs <= 1:
+        return [task() for task in tasks]
+    workers: Workers[int, T] = Workers(jobs)
+    try:
+        for i, task in enumerate(tasks):
+            workers.submit(i, task)
+        results: dict[int, T] = {}
+        errors: list[BaseException] = []
+        while workers.busy:
+            i, value, error = workers.next_done()
+            if error is not None:
+                if not errors:
+                    workers.close()  # what has not started never will; what has, finishes
+                errors.append(error)
+            else:
+                results[i] = value  # type: ignore[assignment]
+    finally:
+        workers.close()
+    if errors:
+        raise errors[0]
+    return [results[i] for i in range(len(tasks))]
+
+
+Tag = TypeVar("Tag")
+
+
+class Workers(Generic[Tag, T]):
+    """The one worker pool: at most `jobs` daemon threads taking tasks as they come.
 
     Daemon threads rather than a ThreadPoolExecutor: on Ctrl+C the main thread must be
     able to leave at once, and an executor's workers are joined at exit, which would
     wait for a hung HTTP call. Whatever they were writing is atomic, so nothing partial
-    is left by leaving.
+    is left by leaving. A task is handed in with a tag; `next_done` gives back the tag
+    with the task's result or error, in the order they finish.
     """
-    if len(tasks) <= 1 or jobs <= 1:
-        return [task() for task in tasks]
-    results: list[Any] = [None] * len(tasks)
-    done = [False] * len(tasks)
-    errors: list[BaseException] = []
-    todo: queue.Queue[int] = queue.Queue()
-    for i in range(len(tasks)):
-        todo.put(i)
 
-    def worker() -> None:
-        while not errors:
+    def __init__(self, jobs: int) -> None:
+        self.jobs = max(1, jobs)
+        self._todo: queue.Queue[tuple[Tag, Callable[[], T]] | None] = queue.Queue()
+        self._done: queue.Queue[tuple[Tag, T | None, BaseException | None]] = queue.Queue()
+        self._threads: list[threading.Thread] = []
+        self._busy = 0  # tasks handed in and not yet given back
+
+    def submit(self, tag: Tag, task: Callable[[], T]) -> None:
+        self._busy += 1
+        if len(self._threads) < self.jobs and len(self._threads) < self._busy:
+            thread = threading.Thread(target=self._work, daemon=True)
             try:
-                i = todo.get_nowait()
+                thread.start()
+            except RuntimeError as e:  # no more threads to be had: run with those we have
+                if not self._threads:
+                    self._busy -= 1
+                    raise UserError(f"cannot start a worker thread: {e}") from e
+            else:
+                self._threads.append(thread)
+        self._todo.put((tag, task))
+
+    def _work(self) -> None:
+        while (item := self._todo.get()) is not None:
+            tag, task = item
+            try:
+                self._done.put((tag, task(), None))
+            except BaseException as e:  # noqa: BLE001 - handed to the main thread
+                self._done.put((tag, None, e))
+
+    @property
+    def busy(self) -> int:
+        return self._busy
+
+    def next_done(self) -> tuple[Tag, T | None, BaseException | None]:
+        """The next finished task; short waits keep the main thread responsive to Ctrl+C."""
+        while True:
+            try:
+                item = self._done.get(timeout=0.1)
+                break
             except queue.Empty:
-                return
-            try:
-                results[i] = tasks[i]()
-                done[i] = True
-            except BaseException as e:  # noqa: BLE001 - re-raised in the main thread
-                errors.append(e)
-                return
+                continue
+        self._busy -= 1
+        return item
 
-    threads: list[threading.Thread] = []
-    for _ in range(min(jobs, len(tasks))):
-        thread = threading.Thread(target=worker, daemon=True)
+    def close(self) -> None:
+        """Hand out nothing more; threads still in a call are left to end on their own."""
         try:
-            thread.start()
-        except RuntimeError as e:  # no more threads to be had: run with those we have
-            if not threads:
-                raise UserError(f"cannot start a worker thread: {e}") from e
-            break
-        threads.append(thread)
-    for t in threads:
-        while t.is_alive():
-            t.join(0.1)  # short joins keep the main thread responsive to Ctrl+C
-    if errors:
-        raise errors[0]
-    return [r for r, ok in zip(results, done, strict=True) if ok]
+            while True:
+                if self._todo.get_nowait() is not None:
+                    self._busy -= 1
+        except queue.Empty:
+            pass
+        for _ in self._threads:
+            self._todo.put(None)

@@ -1,0 +1,101 @@
+"""The lock of one thing that can race: cheap to import, as a first build takes one.
+
+On POSIX the lock is flock on the lock file, as filelock takes it (so a run of 0.2.0,
+which used filelock, is waited for); filelock's ~40 ms import is paid only elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from meta_prompting.store.files import os_reason
+
+
+class StepFailed(Exception):
+    """The step could not be made now (busy, unwritable); its reason is the message."""
+
+    @property
+    def reason(self) -> str:
+        return str(self)
+
+
+@contextmanager
+def locked(lock_file: Path, *, timeout: float, what: str,
+           on_wait: Callable[[], None] | None = None) -> Iterator[None]:
+    """Hold `lock_file` (made if need be); StepFailed when busy past `timeout`."""
+    try:
+        lock_file.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise StepFailed(f"cannot create {lock_file.parent}: {os_reason(e)}") from e
+    hold = _flock if os.name == "posix" else _filelock
+    with hold(lock_file, timeout, what, on_wait):
+        yield
+
+
+# How often a waiting run looks at a busy lock again (filelock's own default).
+POLL = 0.05
+
+
+@contextmanager
+def _flock(lock_file: Path, timeout: float, what: str,
+           on_wait: Callable[[], None] | None) -> Iterator[None]:
+    """The lock as filelock takes it on POSIX (flock on the file), without its ~40 ms
+    import: a first build pays for its project lock only in system calls."""
+    import fcntl
+    import time
+
+    try:
+        fd = os.open(lock_file, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+    except OSError as e:  # e.g. a read-only folder
+        raise StepFailed(f"cannot lock {lock_file}: {os_reason(e)}") from e
+    try:
+        deadline, waited = time.monotonic() + timeout, False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                pass
+            except OSError as e:
+                raise StepFailed(f"cannot lock {lock_file}: {os_reason(e)}") from e
+            if not waited:
+                waited = True
+                if on_wait is not None:
+                    on_wait()
+            if time.monotonic() >= deadline:
+                raise StepFailed(f"busy: another run has held the lock on {what} for "
+                                 f"{timeout:g}s")
+            time.sleep(POLL)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def _filelock(lock_file: Path, timeout: float, what: str,
+              on_wait: Callable[[], None] | None) -> Iterator[None]:
+    from filelock import FileLock, Timeout  # ~40 ms: only where flock is not to be had
+
+    lock = FileLock(str(lock_file), timeout=timeout)
+    try:
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            if on_wait is not None:
+                on_wait()
+            lock.acquire()
+    except Timeout:
+        raise StepFailed(f"busy: another run has held the lock on {what} for "
+                         f"{timeout:g}s") from None
+    except OSError as e:  # e.g. a read-only folder
+        raise StepFailed(f"cannot lock {lock_file}: {os_reason(e)}") from e
+    try:
+        yield
+    finally:
+        lock.release()
