@@ -218,6 +218,10 @@ def run_stage(library: Library, stage: Stage, project: str, base: Path,
 
         return run_refined(library, stage, built.out_dir, session, run_options, grading,
                            rubric, call)
+    if stage.name in run_options.fresh_stages:
+        from meta_prompting.runs.fresh import fresh_stage
+
+        run_options = fresh_stage(built.out_dir, session, stage, run_options)
     graded = None
     for attempt in range(1, stage.attempts + 1):
         ran = run_samples(built.out_dir, session, run_options._replace(

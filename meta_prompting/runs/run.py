@@ -140,6 +140,8 @@ class RunOptions(NamedTuple):
     on_wait: Callable[[str], None] | None = None
     budget: Budget | None = None  # --budget: no call is sent past it
     lineage: dict[str, Any] | None = None  # a refined attempt's parent, kept in run.json
+    fresh: tuple[int, ...] = ()  # --fresh: these samples' kept runs set aside, made anew
+    fresh_stages: frozenset[str] = frozenset()  # --fresh-stage: a chain's stages made anew
 
 
 def run_id(key: str, number: int) -> str:
@@ -230,7 +232,17 @@ def run_samples(out_dir: Path, session: Session, options: RunOptions, call: Call
     check_runs(runs)
     key = session.key
     have = existing_numbers(runs, key)
-    target = max(options.samples, (max(have, default=0) + 1) if options.again else 0)
+    if options.fresh and not options.dry_run:
+        from meta_prompting.runs.fresh import set_aside
+
+        for n in options.fresh:
+            if n in have:
+                set_aside(runs, run_id(key, n), options.progress)
+        have = existing_numbers(runs, key)
+    else:  # a dry run moves nothing: it says what --fresh would make
+        have = [n for n in have if n not in options.fresh]
+    target = max(options.samples, (max(have, default=0) + 1) if options.again else 0,
+                 max(options.fresh, default=0))
     if target > MAX_SAMPLES:
         raise UserError(f"--again: {MAX_SAMPLES} samples are kept for this task, the most "
                         "this tool makes for one; change the task or the evidence for more")
@@ -241,8 +253,9 @@ def run_samples(out_dir: Path, session: Session, options: RunOptions, call: Call
 
         sizes = {"system_chars": len(session.system), "prompt_chars": len(session.prompt),
                  "estimated_tokens": (len(session.system) + len(session.prompt)) // 4}
-        samples = tuple(_look(runs / run_id(key, n), n) or Sample(
-            n, run_id(key, n), runs / run_id(key, n), "would run") for n in numbers)
+        samples = tuple((None if n in options.fresh else _look(runs / run_id(key, n), n))
+                        or Sample(n, run_id(key, n), runs / run_id(key, n), "would run")
+                        for n in numbers)
         return RunReport(out_dir, key, samples, command, dry_run=True, sizes=sizes,
                          estimate=estimate_plan(session.settings.model,
                                                 planned_answers(session, samples)))

@@ -1,0 +1,61 @@
+"""What a newcomer met in the loop (issue 32): a fresh answer asked for, scorecards per
+judging setting, the failing answer named, chain-file errors on the right stage."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.fake_gemini import FakeGemini, ok
+from tests.test_chain import ANSWER, four_stages
+from tests.test_chain import chain as run_chain
+from tests.test_chain import lib as chain_lib  # noqa: F401  (a fixture)
+from tests.test_run import answers, evidence, lib, run  # noqa: F401  (fixtures)
+
+pytestmark = pytest.mark.usefixtures("fast_retries")
+
+
+def test_fresh_sets_the_kept_sample_aside_and_makes_it_again(
+        capsys: pytest.CaptureFixture[str], lib: Path, evidence: Path,  # noqa: F811
+        fake_gemini: FakeGemini) -> None:
+    fake_gemini.enqueue(ok("## Findings\nfirst\n"), ok("## Findings\nsecond\n"))
+    assert run(capsys, lib, "--run")[0] == 0
+    [rid] = answers(lib)
+    runs = lib / "output/x/runs"
+    (runs / rid / "answer.md").write_text("## Findings\nmy edit\n")
+    code, out, _ = run(capsys, lib, "--fresh", "1", "--dry-run")
+    assert code == 0 and "would run" in out and fake_gemini.count == 1
+    assert answers(lib) == [rid]  # a dry run moves nothing
+    code, out, err = run(capsys, lib, "--fresh", "1")
+    assert code == 0, out + err
+    assert fake_gemini.count == 2
+    [now, aside] = answers(lib)
+    assert now == rid and aside.startswith(f"{rid}.replaced-")
+    assert (runs / rid / "answer.md").read_text() == "## Findings\nsecond\n"
+    assert (runs / aside / "answer.md").read_text() == "## Findings\nmy edit\n"  # kept
+    assert f"Set aside {runs / rid} as {aside}" in out + err
+    assert "--fresh" not in out.split("answered")[-1]  # the rerun command never repeats it
+    code, out, _ = run(capsys, lib, "--run")
+    assert code == 0 and fake_gemini.count == 2  # the new one is the kept one now
+
+
+def test_fresh_stage_asks_that_stage_and_those_after_it_again(
+        capsys: pytest.CaptureFixture[str], chain_lib: Path, tmp_path: Path,  # noqa: F811
+        fake_gemini: FakeGemini) -> None:
+    fake_gemini.default = ok(ANSWER)
+    path = four_stages(tmp_path / "work" / "chains")
+    assert run_chain(capsys, chain_lib, path)[0] == 0 and fake_gemini.count == 4
+    code, out, _ = run_chain(capsys, chain_lib, path, "--fresh-stage", "nope")
+    assert code == 2 and "--fresh-stage nope:" in out + _ and fake_gemini.count == 4
+    code, out, _ = run_chain(capsys, chain_lib, path, "--fresh-stage", "retries", "--dry-run")
+    assert code == 0 and fake_gemini.count == 4, out + _
+    assert [ln.split()[0] for ln in out.splitlines() if "would run" in ln] == [
+        "retries", "synthesis"]
+    fake_gemini.default = ok(ANSWER + "\nOne more risk.\n")
+    code, out, err = run_chain(capsys, chain_lib, path, "--fresh-stage", "retries")
+    assert code == 0, out + err
+    assert fake_gemini.count == 6  # retries, then the synthesis that reads it
+    names = os.listdir(chain_lib / "output/p/retries/runs")
+    assert len([n for n in names if ".replaced-" in n]) == 1
