@@ -3,6 +3,7 @@ judging setting, the failing answer named, chain-file errors on the right stage.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -59,3 +60,29 @@ def test_fresh_stage_asks_that_stage_and_those_after_it_again(
     assert fake_gemini.count == 6  # retries, then the synthesis that reads it
     names = os.listdir(chain_lib / "output/p/retries/runs")
     assert len([n for n in names if ".replaced-" in n]) == 1
+
+
+def test_check_chain_names_the_right_stage_and_line_after_an_invalid_stage(
+        capsys: pytest.CaptureFixture[str], chain_lib: Path, tmp_path: Path) -> None:  # noqa: F811
+    from meta_prompting.face.cli import main
+
+    folder = tmp_path / "work" / "chains"
+    folder.mkdir(parents=True)
+    stages = [
+        {"name": "state", "goal": "SIMULATE", "task": "One."},
+        {"name": "retries", "goal": "SIMULATE", "taskfile": "t.md"},
+        {"name": "recovery", "goal": "SIMULATE", "task": "Three.", "after": ["retrys"]},
+        {"name": "synthesis", "goal": "SYNTH", "task": "Four.", "after": ["retries"]},
+    ]
+    text = json.dumps({"stages": stages}, indent=2)
+    (folder / "chain.json").write_text(text)
+    lines = text.splitlines()
+    recovery_after = next(i for i, ln in enumerate(lines, 1) if '"retrys"' in ln)
+    code = main(["--root", str(chain_lib), "--check", "--chain", str(folder / "chain.json")])
+    out = "".join(capsys.readouterr())
+    assert code == 1
+    [wrong] = [ln for ln in out.splitlines() if "names no stage" in ln]
+    assert 'stage "recovery"' in wrong and '"retrys"' in wrong
+    assert f"chain.json:{recovery_after - 1}:" in wrong  # its "after" key
+    # a stage with a typo of its own still exists: naming it is no second problem
+    assert 'names no stage "retries"' not in out and '"taskfile"' in out
