@@ -86,3 +86,37 @@ def test_check_chain_names_the_right_stage_and_line_after_an_invalid_stage(
     assert f"chain.json:{recovery_after - 1}:" in wrong  # its "after" key
     # a stage with a typo of its own still exists: naming it is no second problem
     assert 'names no stage "retries"' not in out and '"taskfile"' in out
+
+
+def test_a_failed_chain_grade_names_its_scorecard_and_chain_md_links_every_attempt(
+        capsys: pytest.CaptureFixture[str], chain_lib: Path, tmp_path: Path,  # noqa: F811
+        fake_gemini: FakeGemini) -> None:
+    from tests.test_chain import write_chain
+
+    stages = [{"name": "state", "goal": "SIMULATE", "task": "Simulate state.", "grade": True,
+               "attempts": 2},
+              {"name": "synthesis", "goal": "SYNTH", "task": "Merge.", "after": ["state"]}]
+    path = write_chain(tmp_path / "work" / "chains", {"stages": stages})
+    fake_gemini.schema_overrides = {"quotes": ["words that no answer holds"]}
+    code, out, _ = run_chain(capsys, chain_lib, path)
+    assert code == 4
+    cards = sorted((chain_lib / "output/p/state/runs").glob("*/scorecard.md"))
+    assert len(cards) == 2
+    assert f"state scorecard: {cards[-1]}" in out.replace("\n", " ") or (
+        f"state scorecard: {cards[-1].relative_to(chain_lib)}" in out.replace("\n", " "))
+    index = (chain_lib / "output/p/CHAIN.md").read_text()
+    for card in cards:  # each attempt: its answer and its scorecard
+        rid = card.parent.name
+        assert f"[{rid}](state/runs/{rid}/answer.md)" in index
+        assert f"(state/runs/{rid}/scorecard.md)" in index
+
+
+def test_the_example_readme_names_what_the_scorecard_has() -> None:
+    from meta_prompting.grading.scorecard import render_markdown  # noqa: F401  (it renders)
+    from tests.conftest import REPO
+
+    text = (REPO / "examples/batch-recovery/README.md").read_text()
+    assert "Required Fixes" not in text  # no such section: the fixes are per criterion
+    assert "`Fix:`" in text and "scorecard.md" in text
+    source = (REPO / "meta_prompting/grading/scorecard.py").read_text()
+    assert 'f"Fix: {v.fix}"' in source

@@ -223,6 +223,9 @@ def run_stage(library: Library, stage: Stage, project: str, base: Path,
 
         run_options = fresh_stage(built.out_dir, session, stage, run_options)
     graded = None
+    from meta_prompting.grading.refine import Attempt
+
+    tried: list[Attempt] = []  # every graded session, linked in CHAIN.md with its answer
     for attempt in range(1, stage.attempts + 1):
         ran = run_samples(built.out_dir, session, run_options._replace(
             samples=attempt, again=False, on_text=None, progress=None), call)
@@ -254,12 +257,14 @@ def run_stage(library: Library, stage: Stage, project: str, base: Path,
             return StageResult(stage, FAILED, f"its grade could not be made: {graded.reason}",
                                sample=None, graded=graded, out_dir=built.out_dir,
                                sessions=attempt)
+        tried.append(Attempt(attempt, sample, graded))
         if graded.scorecard.passed:
             return StageResult(stage, RAN if fresh else CACHED, sample=sample, graded=graded,
-                               out_dir=built.out_dir, sessions=attempt)
+                               out_dir=built.out_dir, sessions=attempt,
+                               attempts=tuple(tried) if attempt > 1 else ())
     return StageResult(stage, FAILED_GRADE, f"no answer passed the scorecard in "
                        f"{stage.attempts} fresh session(s)", graded=graded,
-                       out_dir=built.out_dir, sessions=stage.attempts)
+                       out_dir=built.out_dir, sessions=stage.attempts, attempts=tuple(tried))
 
 
 def missing_section(stage: Stage, upstream: str, section: str, answer: str,

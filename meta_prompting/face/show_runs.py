@@ -12,7 +12,8 @@ from meta_prompting.face.show import build, console, nice_path, printable, write
 
 if TYPE_CHECKING:
     from meta_prompting.chains.chain import ChainReport
-    from meta_prompting.grading.scorecard import GradeReport
+    from meta_prompting.grading.grade import Scorecard
+    from meta_prompting.grading.scorecard import Graded, GradeReport
     from meta_prompting.runs.run import RunReport, Sample
     from meta_prompting.toolkit.build import BuildReport
 
@@ -96,15 +97,41 @@ def grade(report: GradeReport) -> None:
                   + (f" ({first.path_votes}/{k})" if k > 1 else "")
                   + f". Overall: {word}"
                   + (f" ([yellow]{EDITED_WORDS}[/])" if cards[0].edited else "")
-                  + ". Scorecard: "
-                  + escape(nice_path(cards[0].path or cards[0].sample.folder)), soft_wrap=True)
+                  + ". Scorecard: " + escape(_card_path(cards[0])), soft_wrap=True)
     else:
         passed = sum(bool(g.scorecard and g.scorecard.passed) for g in cards)
         edited = [g for g in cards if g.edited]
-        out.print(f"{passed} of {len(cards)} answers pass the scorecard "
-                  f"(scorecards in each runs/<id>/)"
+        out.print(f"{passed} of {len(cards)} answers pass the scorecard"
                   + (f"; [yellow]{EDITED_WORDS}[/] in " + escape(
                       ", ".join(g.sample.run_id for g in edited)) if edited else ""))
+        for g in cards:  # which answers failed, and what each must fix: read, not hunted
+            if g.scorecard is not None and not g.scorecard.passed:
+                out.print(escape(f"FAIL {_who(g.sample)}: {_card_path(g)}"), soft_wrap=True)
+                for line in _fixes(g.scorecard):
+                    out.print(escape(f"  {line}"), soft_wrap=True)
+
+
+def _card_path(graded: Graded) -> str:
+    """The scorecard a person reads (its .md), not the record beside it."""
+    path = graded.path or graded.sample.folder / "scorecard.json"
+    return nice_path(path.with_suffix(".md"))
+
+
+def _who(sample: Sample) -> str:
+    return "imported answer" if sample.number == 0 else f"sample {sample.number}"
+
+
+def _fixes(card: Scorecard) -> list[str]:
+    """A failing criterion a line, with its judges' fixes (each said once)."""
+    lines = []
+    for name in card.rubric.criteria:
+        if card.criterion_passes(name):
+            continue
+        fixes = list(dict.fromkeys(" ".join(printable(v.fix).split())
+                                   for j in card.judgments for v in j.verdicts
+                                   if v.criterion == name and not v.passed and v.fix))
+        lines.append(f"{name}: FAIL" + (f". Fix: {' / '.join(fixes)}" if fixes else ""))
+    return lines
 
 
 def chain(report: ChainReport) -> None:
@@ -141,6 +168,9 @@ def chain(report: ChainReport) -> None:
     for r in report.results:  # a reason is read whole, not folded in a cell
         if r.reason and r.status != "would run":
             write(f"{r.stage.name} {r.status}: {r.reason}")
+        if r.status == "failed grade" and r.graded is not None and r.graded.path is not None:
+            write(f"{r.stage.name} scorecard: {_card_path(r.graded)} (the Fix: line under "
+                  "each failing criterion says what the request lacks)")
     if report.dry_run:
         from meta_prompting.models.keys import key_blocker
 
@@ -185,7 +215,7 @@ def _sample_line(sample: Sample, out: str) -> str:
                                   f"{seconds:.1f}s" if seconds is not None else "") if x)
     word = {"cached": "cached", "ran": "answered", "imported": "imported"}[sample.status]
     edited = ", edited by hand" if sample.edited else ""
-    return f"sample {sample.number}: {word}{edited}: {where}" + (f" ({facts})" if facts else "")
+    return f"{_who(sample)}: {word}{edited}: {where}" + (f" ({facts})" if facts else "")
 
 
 def _money(cost: dict[str, object]) -> str:

@@ -107,6 +107,7 @@ def grade_toolkit(library: Library, goal: str, project: str, build_options: Buil
         LazyCall,
         existing_numbers,
         import_answer,
+        imported_samples,
         read_import,
         run_samples,
     )
@@ -127,6 +128,8 @@ def grade_toolkit(library: Library, goal: str, project: str, build_options: Buil
         run_options = run_options._replace(samples=max(run_options.samples, *have, 1))
         ran = run_samples(built.out_dir, session, run_options,
                           LazyCall(settings.model, run_options.timeout, run_options.budget))
+        ran = ran._replace(samples=ran.samples + imported_samples(built.out_dir / "runs",
+                                                                  session.key))
     if run_options.dry_run:
         from meta_prompting.models.budget import estimate_plan
         from meta_prompting.runs.run import planned_answers

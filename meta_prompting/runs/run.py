@@ -164,6 +164,18 @@ def existing_numbers(runs: Path, key: str) -> list[int]:
                   and int(m.group(1)) <= MAX_SAMPLES and _complete(runs / n))
 
 
+def imported_samples(runs: Path, key: str) -> tuple[Sample, ...]:
+    """The answers imported (--answer) for these inputs: kept like the samples, so
+    grading every answer kept for the task grades them too."""
+    pattern = re.compile(rf"{re.escape(key[:12])}-i[0-9a-f]{{8}}")
+    try:
+        names = sorted(os.listdir(runs))
+    except OSError:
+        return ()
+    found = (_look(runs / n, 0) for n in names if pattern.fullmatch(n) and _complete(runs / n))
+    return tuple(s for s in found if s is not None)
+
+
 def _complete(folder: Path) -> bool:
     try:
         return stat.S_ISDIR(os.lstat(folder).st_mode) and all(
