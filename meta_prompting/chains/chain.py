@@ -258,6 +258,7 @@ def run_stage(library: Library, stage: Stage, project: str, base: Path,
                                sample=None, graded=graded, out_dir=built.out_dir,
                                sessions=attempt)
         tried.append(Attempt(attempt, sample, graded))
+        fresh = fresh or graded.status == "graded"  # a judge was paid: never "cached"
         if graded.scorecard.passed:
             return StageResult(stage, RAN if fresh else CACHED, sample=sample, graded=graded,
                                out_dir=built.out_dir, sessions=attempt,

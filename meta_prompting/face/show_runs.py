@@ -5,6 +5,8 @@ Split from `show` by what it shows: the loop after a toolkit is built.
 
 from __future__ import annotations
 
+import os
+import re
 import sys
 from typing import TYPE_CHECKING
 
@@ -97,11 +99,16 @@ def grade(report: GradeReport) -> None:
                   + (f" ({first.path_votes}/{k})" if k > 1 else "")
                   + f". Overall: {word}"
                   + (f" ([yellow]{EDITED_WORDS}[/])" if cards[0].edited else "")
-                  + ". Scorecard: " + escape(_card_path(cards[0])), soft_wrap=True)
+                  + ". Scorecard: " + escape(_card_path(cards[0]))
+                  + escape(f" ({how})" if (how := graded_how(cards[0], k)) else ""),
+                  soft_wrap=True)
     else:
         passed = sum(bool(g.scorecard and g.scorecard.passed) for g in cards)
         edited = [g for g in cards if g.edited]
+        kept = sum(g.status == "cached" for g in cards)
         out.print(f"{passed} of {len(cards)} answers pass the scorecard"
+                  + (f" ({kept} grade{'s' if kept > 1 else ''} kept: no call)" if kept else "")
+                  + ""
                   + (f"; [yellow]{EDITED_WORDS}[/] in " + escape(
                       ", ".join(g.sample.run_id for g in edited)) if edited else ""))
         for g in cards:  # which answers failed, and what each must fix: read, not hunted
@@ -109,6 +116,39 @@ def grade(report: GradeReport) -> None:
                 out.print(escape(f"FAIL {_who(g.sample)}: {_card_path(g)}"), soft_wrap=True)
                 for line in _fixes(g.scorecard):
                     out.print(escape(f"  {line}"), soft_wrap=True)
+
+
+def other_settings(graded: Graded) -> list[str]:
+    """The other judging settings whose scorecards are kept beside this one's."""
+    if graded.path is None:
+        return []
+    base = re.sub(r"-\d+j$", "", graded.path.stem)
+    found = []
+    try:
+        names = sorted(os.listdir(graded.path.parent))
+    except OSError:
+        return []
+    for name in names:
+        m = re.fullmatch(rf"{re.escape(base)}(?:-(\d+)j)?\.json", name)
+        if m and name != graded.path.name:
+            k = int(m.group(1) or 1)
+            found.append("1-judge" if k == 1 else f"{k}-judge")
+    return found
+
+
+def graded_how(graded: Graded, judges: int) -> str:
+    """Whether a grade was kept or made now, and the other judging settings kept: a
+    call is never said to be cached, and a kept grade is never said to be new."""
+    if graded.status == "cached":
+        return "kept from an earlier grade: no call"
+    if graded.status != "graded":
+        return ""
+    setting = "1 judge" if judges == 1 else f"{judges} judges"
+    others = other_settings(graded)
+    if not others:
+        return f"graded now, {setting}"
+    return (f"graded again, {setting}; the {' and '.join(others)} scorecard"
+            f"{'s are' if len(others) > 1 else ' is'} kept")
 
 
 def _card_path(graded: Graded) -> str:
@@ -210,9 +250,12 @@ def _sample_line(sample: Sample, out: str) -> str:
     tokens = (sample.record.get("tokens") or {}).get("answer")
     seconds = sample.record.get("seconds")
     cost = sample.record.get("cost")
+    took = f"{seconds:.1f}s" if seconds is not None else ""
+    if took and sample.status != "ran":  # kept: its seconds were spent then, not now
+        date = str(sample.record.get("date") or "")[:10]
+        took = f"kept, made in {took}" + (f" on {date}" if date else "")
     facts = ", ".join(x for x in (f"{tokens:,} answer tokens" if tokens else "",
-                                  _money(cost) if isinstance(cost, dict) else "",
-                                  f"{seconds:.1f}s" if seconds is not None else "") if x)
+                                  _money(cost) if isinstance(cost, dict) else "", took) if x)
     word = {"cached": "cached", "ran": "answered", "imported": "imported"}[sample.status]
     edited = ", edited by hand" if sample.edited else ""
     return f"{_who(sample)}: {word}{edited}: {where}" + (f" ({facts})" if facts else "")

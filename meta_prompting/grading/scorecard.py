@@ -178,7 +178,7 @@ def grade_sample(sample: Sample, session: Session, rubric: Rubric, judges: int, 
     answer = read_answer(sample)
     prompt = judge_prompt(rubric, session.system, session.prompt, answer)
     key = scorecard_key(rubric, prompt, model, judges)
-    stem = "scorecard" if own else f"scorecard-{rubric.goal.lower()}"
+    stem = scorecard_stem(rubric, own, judges)
     path = sample.folder / f"{stem}.json"
 
     def look() -> Graded | None:
@@ -231,6 +231,13 @@ def grade_sample(sample: Sample, session: Session, rubric: Rubric, judges: int, 
         return Graded(sample, NOT_GRADED, reason=e.reason)
 
 
+def scorecard_stem(rubric: Rubric, own: bool, judges: int) -> str:
+    """A scorecard's file name per judging setting: going back to one used before finds
+    its scorecard kept, never pays again. One judge keeps the plain name it always had."""
+    stem = "scorecard" if own else f"scorecard-{rubric.goal.lower()}"
+    return stem if judges == 1 else f"{stem}-{judges}j"
+
+
 def scorecard_key(rubric: Rubric, prompt: str, model: str, judges: int) -> str:
     return sha256_bytes(json.dumps({"system": rubric.system, "prompt": prompt, "model": model,
                                     "judges": judges, "schema": schema(rubric)},
@@ -250,7 +257,7 @@ def planned_judgments(sample: Sample, session: Session, rubric: Rubric, judges: 
     else:
         answer = read_answer(sample)
     prompt = judge_prompt(rubric, session.system, session.prompt, answer)
-    stem = "scorecard" if own else f"scorecard-{rubric.goal.lower()}"
+    stem = scorecard_stem(rubric, own, judges)
     try:
         kept = json.loads(read_regular(sample.folder / f"{stem}.json", RECORD_LIMIT,
                                        follow_links=False))
