@@ -69,7 +69,14 @@ def grade(report: GradeReport) -> None:
     k = report.judges
     names = first.rubric.criteria
     left = max(len(n) for n in names) + 2
-    room = max((out.width or 80) - left - 11, 20)
+    columns = out.width or 80
+    vote = 4 + (len(f" {k}/{k}") if k > 1 else 0)  # "PASS" or "PASS 2/3"
+    # The reason after the verdict while it has room; else on a line of its own below,
+    # so no row is longer than the terminal (the rubric's names run to 36 characters).
+    room = columns - left - vote - 3
+    below = room < 16
+    if below:
+        room = columns - 5
     rows = []
     for name in names:
         if len(cards) == 1:
@@ -84,10 +91,13 @@ def grade(report: GradeReport) -> None:
             reason = " ".join(printable(reason).split())
             if len(reason) > room:
                 reason = reason[:room - 1].rstrip() + "…"
-            width = 4 + (len(f" {k}/{k}") if k > 1 else 0)
-            pad = " " * (width - len(("PASS" if ok else "FAIL") + (
+            pad = " " * (vote - len(("PASS" if ok else "FAIL") + (
                 f" {first.votes(name)}/{k}" if k > 1 else "")))
-            rows.append(f"{escape(name):<{left}}{verdict}{pad}  {escape(reason)}")
+            if below:
+                rows.append(f"{escape(name):<{left}}{verdict}")
+                rows.append(f"    {escape(reason)}")
+            else:
+                rows.append(f"{escape(name):<{left}}{verdict}{pad}  {escape(reason)}")
         else:
             n = sum(bool(g.scorecard and g.scorecard.criterion_passes(name)) for g in cards)
             rows.append(f"{escape(name):<{left}}{n}/{len(cards)} answers pass")
