@@ -82,7 +82,7 @@ def grade(capsys: pytest.CaptureFixture[str], lib: Path, *extra: str) -> tuple[i
 
 
 def scorecard(lib: Path) -> dict[str, Any]:
-    [path] = (lib / "output/s/runs").glob("*/scorecard.json")
+    [path] = (lib / "output/s/runs").glob("*/scorecard*.json")  # -3j: three judges
     return json.loads(path.read_text())  # type: ignore[no-any-return]
 
 
@@ -375,7 +375,7 @@ def test_a_scorecard_written_with_one_quote_a_verdict_is_still_read(
         capsys: pytest.CaptureFixture[str], lib: Path, fake_gemini: FakeGemini) -> None:
     grading(fake_gemini)
     assert grade(capsys, lib)[0] == 0
-    [path] = (lib / "output/s/runs").glob("*/scorecard.json")
+    [path] = (lib / "output/s/runs").glob("*/scorecard*.json")  # -3j: three judges
     record = json.loads(path.read_text())
     for judgment in record["judgments"]:
         del judgment["requests"]

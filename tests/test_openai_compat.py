@@ -117,7 +117,8 @@ def test_three_judges_stay_on_the_same_server_without_judge_model(
     assert fmt["type"] == "json_schema" and "criteria" in fmt["json_schema"]["schema"][
         "properties"]
     assert fake_gemini.count == 0  # never silently a cloud judge for local answers
-    card = json.loads((only_run(lib) / "scorecard.json").read_text())
+    # Three judges keep their own scorecard beside the one-judge one (scorecard-3j.json).
+    card = json.loads((only_run(lib) / "scorecard-3j.json").read_text())
     assert card["judge_model"] == "openai-compat:llama3.2" and len(card["judgments"]) == 3
     assert all(j["model"] == "openai-compat:llama3.2" for j in card["judgments"])
 

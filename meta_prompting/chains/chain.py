@@ -231,7 +231,14 @@ def run_stage(library: Library, stage: Stage, project: str, base: Path,
         assert rubric is not None  # refine needs grade: its rubric was read before any call
         return run_refined(library, stage, built.out_dir, session, run_options, grading,
                            rubric, model, judge_model)
+    if stage.name in run_options.fresh_stages:
+        from meta_prompting.runs.fresh import fresh_stage
+
+        run_options = fresh_stage(built.out_dir, session, stage, run_options)
     graded = None
+    from meta_prompting.grading.refine import Attempt
+
+    tried: list[Attempt] = []  # every graded session, linked in CHAIN.md with its answer
     for attempt in range(1, stage.attempts + 1):
         ran = run_samples(built.out_dir, session, run_options._replace(
             samples=attempt, again=False, on_text=None, progress=None), model)
@@ -266,6 +273,8 @@ def run_stage(library: Library, stage: Stage, project: str, base: Path,
             return StageResult(stage, FAILED, f"its grade could not be made: {graded.reason}",
                                sample=None, graded=graded, out_dir=built.out_dir,
                                sessions=attempt)
+        tried.append(Attempt(attempt, sample, graded))
+        fresh = fresh or graded.status == "graded"  # a judge was paid: never "cached"
         if graded.scorecard.passed:
             # A grade made now is work done now: never "cached" after a call.
             from meta_prompting.grading.scorecard import CACHED as KEPT_CARD
@@ -273,10 +282,11 @@ def run_stage(library: Library, stage: Stage, project: str, base: Path,
 
             made = fresh or graded.status not in (KEPT_CARD, EDITED)
             return StageResult(stage, RAN if made else CACHED, sample=sample, graded=graded,
-                               out_dir=built.out_dir, sessions=attempt)
+                               out_dir=built.out_dir, sessions=attempt,
+                               attempts=tuple(tried) if attempt > 1 else ())
     return StageResult(stage, FAILED_GRADE, f"no answer passed the scorecard in "
                        f"{stage.attempts} fresh session(s)", graded=graded,
-                       out_dir=built.out_dir, sessions=stage.attempts)
+                       out_dir=built.out_dir, sessions=stage.attempts, attempts=tuple(tried))
 
 
 def missing_section(stage: Stage, upstream: str, section: str, answer: str,

@@ -133,6 +133,7 @@ def _validate(data: Any, where: _Locator, path: Path, library: Library,
         return None, problems + [f"{where.key('stages')}: \"stages\" must be a non-empty "
                                  "list of stages"]
     stages: list[Stage] = []
+    at: dict[str, int] = {}  # each valid stage's own start: its lines, not a neighbour's
     starts = _stage_starts(where, len(raw))
     for i, spec in enumerate(raw):
         stage, found = _stage(spec, i, starts[i], where, path.parent, library, outside,
@@ -144,17 +145,21 @@ def _validate(data: Any, where: _Locator, path: Path, library: Library,
                                 "used twice")
             else:
                 stages.append(stage)
-    names = {s.name for s in stages}
-    for i, stage in enumerate(stages):
+                at[stage.name] = starts[i]
+    # A stage with a problem of its own still exists: an "after" naming it is not wrong.
+    names = {spec["name"] for spec in raw if isinstance(spec, dict)
+             and isinstance(spec.get("name"), str)}
+    for stage in stages:
+        start = at[stage.name]
         for after in stage.after:
             if after.stage not in names:
                 close = difflib.get_close_matches(after.stage, sorted(names), n=1)
                 hint = f' (did you mean "{close[0]}"?)' if close else ""
-                problems.append(f"{where.at(where.find('after', starts[i]))}: stage "
+                problems.append(f"{where.at(where.find('after', start))}: stage "
                                 f"\"{stage.name}\": \"after\" names no stage "
                                 f"\"{after.stage}\"{hint}")
             elif after.stage == stage.name:
-                problems.append(f"{where.at(starts[i])}: stage \"{stage.name}\" comes after "
+                problems.append(f"{where.at(start)}: stage \"{stage.name}\" comes after "
                                 "itself")
     if problems:
         return None, problems

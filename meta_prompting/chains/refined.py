@@ -65,7 +65,8 @@ def run_refined(library: Library, stage: Stage, out_dir: Path, session: Session,
 
 def attempt_lines(report: ChainReport) -> list[str]:
     """CHAIN.md's section on refined stages: each attempt linked to its parent."""
-    lines = ["", "## Refined stages", "",
+    refined = any(r.stage.refine for r in report.results if r.attempts)
+    lines = ["", "## Refined stages" if refined else "## Graded attempts", "",
              "| Stage | Attempt | Answer | Scorecard | Refined from |",
              "| --- | --- | --- | --- | --- |"]
     for r in report.results:

@@ -107,6 +107,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _run_chain(root, args)
     wants_build = not (args.list or args.generate_missing)
     if wants_build and (args.goal is None or args.project is None):
+        if args.fresh or args.fresh_stage:
+            raise UsageError("--fresh names a kept run: give --goal and --project with it")
         _require_terminal(args)
         from meta_prompting.face.wizard import run_wizard
         from meta_prompting.face.wizard_run import Asked
@@ -169,7 +171,8 @@ def _run_toolkit(library: Library, args: argparse.Namespace, options: BuildOptio
         samples=args.samples or 1, again=args.again, jobs=args.jobs, timeout=args.timeout,
         dry_run=args.dry_run, command=rerun_command(options.command, args.goal, args.project)
         + options.suffix, on_text=stream, progress=None if quiet else _progress,
-        on_wait=None if quiet else _waiting_run, on_notice=_retrying(args))
+        on_wait=None if quiet else _waiting_run, on_notice=_retrying(args),
+        fresh=(args.fresh,) if args.fresh else ())
     settings = Settings(args.model or default_model(), args.max_tokens, args.base_url)
     if args.refine:
         # Not yet joined: refusing is better than a budget or a JUnit file silently ignored.
@@ -253,7 +256,7 @@ def _run_chain(root: Path, args: argparse.Namespace) -> int:
         ("--evidence-diff", args.evidence_diff),
         ("--run", args.run), ("--samples", args.samples),
         ("--again", args.again), ("--grade", args.grade), ("--answer", args.answer),
-        ("--refine", args.refine),
+        ("--refine", args.refine), ("--fresh", args.fresh),
         ("--list", args.list), ("--generate-missing", args.generate_missing)) if given]
     if clash:
         raise UsageError(f"--chain takes its goals and tasks from the chain file, not "
@@ -266,6 +269,11 @@ def _run_chain(root: Path, args: argparse.Namespace) -> int:
         check_junit_path(args.junit)
     library = load_library(root)
     chain = load_chain(Path(args.chain), library, args.grade_with)
+    names = {stage.name for stage in chain.stages}
+    for name in args.fresh_stage:
+        if name not in names:
+            raise UsageError(f"--fresh-stage {name}: {args.chain} has no such stage "
+                             f"(its stages: {', '.join(sorted(names))})")
     options = _options(args)
     command = (f"{options.command} --chain {shlex.quote(args.chain)} "
                f"--project {shlex.quote(args.project)}")
@@ -280,7 +288,8 @@ def _run_chain(root: Path, args: argparse.Namespace) -> int:
     run_options = RunOptions(jobs=args.jobs, timeout=args.timeout, dry_run=args.dry_run,
                              command=command, progress=None if quiet else _progress,
                              on_wait=None if quiet else _waiting_run,
-                             on_notice=_retrying(args))
+                             on_notice=_retrying(args),
+                             fresh_stages=frozenset(args.fresh_stage))
     from meta_prompting.face.costs import budget_of, finishing, held_to
 
     limit = budget_of(args)
@@ -452,7 +461,12 @@ def _filling(args: argparse.Namespace) -> tuple[Filling | None, str]:
         flag = "--samples" if args.samples else "--again" if args.again else "--answer"
         raise UsageError(f"--refine and {flag}: a refine loop is one answer at a time, each "
                          "attempt refined from the one before")
-    args.run = args.run or bool(args.samples) or args.again or args.grade
+    if args.fresh and (args.answer is not None or args.refine):
+        raise UsageError(f"--fresh and {'--answer' if args.answer else '--refine'}: --fresh "
+                         "makes one kept sample again; give it alone")
+    if args.fresh_stage and args.chain is None:
+        raise UsageError("--fresh-stage names a stage of a chain: give it with --chain")
+    args.run = args.run or bool(args.samples) or args.again or args.grade or bool(args.fresh)
     if args.task_file == "-" and "-" in args.evidence:
         raise UsageError("--task-file - and --evidence -: only one can read standard input")
     task = read_task(args.task, args.task_file)

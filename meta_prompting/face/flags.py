@@ -156,6 +156,9 @@ def make_parser(name: str | None = None) -> argparse.ArgumentParser:
                           f"{MAX_SAMPLES}; implies --run)")
     run.add_argument("--again", action="store_true",
                      help="one more answer beside those kept (implies --run)")
+    run.add_argument("--fresh", metavar="N", type=_samples,
+                     help="make sample N again in a fresh session; the kept one is moved "
+                          "aside to runs/<id>.replaced-<date>/, never deleted (implies --run)")
     run.add_argument("--max-tokens", metavar="N", type=_positive_int,
                      help="the longest answer the model may give (default: the model's)")
     grade = parser.add_argument_group(
@@ -194,6 +197,9 @@ def make_parser(name: str | None = None) -> argparse.ArgumentParser:
     chain.add_argument("--chain", metavar="FILE",
                        help="run the stages of a chain file into output/<project>/<stage>/; "
                             "running it again runs only what is missing or changed")
+    chain.add_argument("--fresh-stage", metavar="NAME", action="append", default=[],
+                       help="ask this stage again in fresh sessions (the kept ones moved "
+                            "aside, never deleted); the stages after it follow (repeatable)")
     return parser
 
 

@@ -5,6 +5,8 @@ Split from `show` by what it shows: the loop after a toolkit is built.
 
 from __future__ import annotations
 
+import os
+import re
 import sys
 from typing import TYPE_CHECKING
 
@@ -12,7 +14,8 @@ from meta_prompting.face.show import build, console, nice_path, printable, write
 
 if TYPE_CHECKING:
     from meta_prompting.chains.chain import ChainReport
-    from meta_prompting.grading.scorecard import GradeReport
+    from meta_prompting.grading.grade import Scorecard
+    from meta_prompting.grading.scorecard import Graded, GradeReport
     from meta_prompting.runs.run import RunReport, Sample
     from meta_prompting.toolkit.build import BuildReport
 
@@ -66,7 +69,14 @@ def grade(report: GradeReport) -> None:
     k = report.judges
     names = first.rubric.criteria
     left = max(len(n) for n in names) + 2
-    room = max((out.width or 80) - left - 11, 20)
+    columns = out.width or 80
+    vote = 4 + (len(f" {k}/{k}") if k > 1 else 0)  # "PASS" or "PASS 2/3"
+    # The reason after the verdict while it has room; else on a line of its own below,
+    # so no row is longer than the terminal (the rubric's names run to 36 characters).
+    room = columns - left - vote - 3
+    below = room < 16
+    if below:
+        room = columns - 5
     rows = []
     for name in names:
         if len(cards) == 1:
@@ -81,10 +91,13 @@ def grade(report: GradeReport) -> None:
             reason = " ".join(printable(reason).split())
             if len(reason) > room:
                 reason = reason[:room - 1].rstrip() + "…"
-            width = 4 + (len(f" {k}/{k}") if k > 1 else 0)
-            pad = " " * (width - len(("PASS" if ok else "FAIL") + (
+            pad = " " * (vote - len(("PASS" if ok else "FAIL") + (
                 f" {first.votes(name)}/{k}" if k > 1 else "")))
-            rows.append(f"{escape(name):<{left}}{verdict}{pad}  {escape(reason)}")
+            if below:
+                rows.append(f"{escape(name):<{left}}{verdict}")
+                rows.append(f"    {escape(reason)}")
+            else:
+                rows.append(f"{escape(name):<{left}}{verdict}{pad}  {escape(reason)}")
         else:
             n = sum(bool(g.scorecard and g.scorecard.criterion_passes(name)) for g in cards)
             rows.append(f"{escape(name):<{left}}{n}/{len(cards)} answers pass")
@@ -96,15 +109,79 @@ def grade(report: GradeReport) -> None:
                   + (f" ({first.path_votes}/{k})" if k > 1 else "")
                   + f". Overall: {word}"
                   + (f" ([yellow]{EDITED_WORDS}[/])" if cards[0].edited else "")
-                  + ". Scorecard: "
-                  + escape(nice_path(cards[0].path or cards[0].sample.folder)), soft_wrap=True)
+                  + ". Scorecard: " + escape(_card_path(cards[0]))
+                  + escape(f" ({how})" if (how := graded_how(cards[0], k)) else ""),
+                  soft_wrap=True)
     else:
         passed = sum(bool(g.scorecard and g.scorecard.passed) for g in cards)
         edited = [g for g in cards if g.edited]
-        out.print(f"{passed} of {len(cards)} answers pass the scorecard "
-                  f"(scorecards in each runs/<id>/)"
+        kept = sum(g.status == "cached" for g in cards)
+        out.print(f"{passed} of {len(cards)} answers pass the scorecard"
+                  + (f" ({kept} grade{'s' if kept > 1 else ''} kept: no call)" if kept else "")
+                  + ""
                   + (f"; [yellow]{EDITED_WORDS}[/] in " + escape(
                       ", ".join(g.sample.run_id for g in edited)) if edited else ""))
+        for g in cards:  # which answers failed, and what each must fix: read, not hunted
+            if g.scorecard is not None and not g.scorecard.passed:
+                out.print(escape(f"FAIL {_who(g.sample)}: {_card_path(g)}"), soft_wrap=True)
+                for line in _fixes(g.scorecard):
+                    out.print(escape(f"  {line}"), soft_wrap=True)
+
+
+def other_settings(graded: Graded) -> list[str]:
+    """The other judging settings whose scorecards are kept beside this one's."""
+    if graded.path is None:
+        return []
+    base = re.sub(r"-\d+j$", "", graded.path.stem)
+    found = []
+    try:
+        names = sorted(os.listdir(graded.path.parent))
+    except OSError:
+        return []
+    for name in names:
+        m = re.fullmatch(rf"{re.escape(base)}(?:-(\d+)j)?\.json", name)
+        if m and name != graded.path.name:
+            k = int(m.group(1) or 1)
+            found.append("1-judge" if k == 1 else f"{k}-judge")
+    return found
+
+
+def graded_how(graded: Graded, judges: int) -> str:
+    """Whether a grade was kept or made now, and the other judging settings kept: a
+    call is never said to be cached, and a kept grade is never said to be new."""
+    if graded.status == "cached":
+        return "kept from an earlier grade: no call"
+    if graded.status != "graded":
+        return ""
+    setting = "1 judge" if judges == 1 else f"{judges} judges"
+    others = other_settings(graded)
+    if not others:
+        return f"graded now, {setting}"
+    return (f"graded again, {setting}; the {' and '.join(others)} scorecard"
+            f"{'s are' if len(others) > 1 else ' is'} kept")
+
+
+def _card_path(graded: Graded) -> str:
+    """The scorecard a person reads (its .md), not the record beside it."""
+    path = graded.path or graded.sample.folder / "scorecard.json"
+    return nice_path(path.with_suffix(".md"))
+
+
+def _who(sample: Sample) -> str:
+    return "imported answer" if sample.number == 0 else f"sample {sample.number}"
+
+
+def _fixes(card: Scorecard) -> list[str]:
+    """A failing criterion a line, with its judges' fixes (each said once)."""
+    lines = []
+    for name in card.rubric.criteria:
+        if card.criterion_passes(name):
+            continue
+        fixes = list(dict.fromkeys(" ".join(printable(v.fix).split())
+                                   for j in card.judgments for v in j.verdicts
+                                   if v.criterion == name and not v.passed and v.fix))
+        lines.append(f"{name}: FAIL" + (f". Fix: {' / '.join(fixes)}" if fixes else ""))
+    return lines
 
 
 def chain(report: ChainReport) -> None:
@@ -141,6 +218,9 @@ def chain(report: ChainReport) -> None:
     for r in report.results:  # a reason is read whole, not folded in a cell
         if r.reason and r.status != "would run":
             write(f"{r.stage.name} {r.status}: {r.reason}")
+        if r.status == "failed grade" and r.graded is not None and r.graded.path is not None:
+            write(f"{r.stage.name} scorecard: {_card_path(r.graded)} (the Fix: line under "
+                  "each failing criterion says what the request lacks)")
     if report.dry_run:
         from meta_prompting.models import model_blocker
 
@@ -180,12 +260,15 @@ def _sample_line(sample: Sample, out: str) -> str:
     tokens = (sample.record.get("tokens") or {}).get("answer")
     seconds = sample.record.get("seconds")
     cost = sample.record.get("cost")
+    took = f"{seconds:.1f}s" if seconds is not None else ""
+    if took and sample.status != "ran":  # kept: its seconds were spent then, not now
+        date = str(sample.record.get("date") or "")[:10]
+        took = f"kept, made in {took}" + (f" on {date}" if date else "")
     facts = ", ".join(x for x in (f"{tokens:,} answer tokens" if tokens else "",
-                                  _money(cost) if isinstance(cost, dict) else "",
-                                  f"{seconds:.1f}s" if seconds is not None else "") if x)
+                                  _money(cost) if isinstance(cost, dict) else "", took) if x)
     word = {"cached": "cached", "ran": "answered", "imported": "imported"}[sample.status]
     edited = ", edited by hand" if sample.edited else ""
-    return f"sample {sample.number}: {word}{edited}: {where}" + (f" ({facts})" if facts else "")
+    return f"{_who(sample)}: {word}{edited}: {where}" + (f" ({facts})" if facts else "")
 
 
 def _money(cost: dict[str, object]) -> str:

@@ -263,9 +263,9 @@ def _kept_grade(sample: Sample, session: Session, rubric: Rubric, judges: int,
                 judge_name: str, judge_model: Model, run_options: RunOptions, own: bool
                 ) -> Graded | None:
     """A dry run's look at a kept attempt's scorecard: never a call, never a lock."""
-    from meta_prompting.grading.scorecard import grade_sample
+    from meta_prompting.grading.scorecard import grade_sample, scorecard_stem
 
-    stem = "scorecard" if own else f"scorecard-{rubric.goal.lower()}"
+    stem = scorecard_stem(rubric, own, judges)
     if sample.status == WOULD_RUN or not (sample.folder / f"{stem}.json").is_file():
         return None
 

@@ -124,6 +124,7 @@ def grade_toolkit(library: Library, goal: str, project: str, build_options: Buil
         budgeted,
         existing_numbers,
         import_answer,
+        imported_samples,
         read_import,
         run_samples,
     )
@@ -145,6 +146,8 @@ def grade_toolkit(library: Library, goal: str, project: str, build_options: Buil
         ran = run_samples(built.out_dir, session, run_options, budgeted(open_model(
             settings.model, timeout=run_options.timeout, on_notice=run_options.on_notice,
             base_url=settings.base_url), run_options.budget))
+        ran = ran._replace(samples=ran.samples + imported_samples(built.out_dir / "runs",
+                                                                  session.key))
     if run_options.dry_run:
         from meta_prompting.models.budget import estimate_plan
         from meta_prompting.runs.run import planned_answers
@@ -217,7 +220,7 @@ def grade_sample(sample: Sample, session: Session, rubric: Rubric, judges: int, 
     answer = read_answer(sample)
     prompt = judge_prompt(rubric, session.system, session.prompt, answer)
     key = scorecard_key(rubric, prompt, model, judges)
-    stem = "scorecard" if own else f"scorecard-{rubric.goal.lower()}"
+    stem = scorecard_stem(rubric, own, judges)
     path = sample.folder / f"{stem}.json"
 
     def look() -> Graded | None:
@@ -294,6 +297,13 @@ def _tokens(card: Scorecard) -> dict[str, int | None]:
     return total
 
 
+def scorecard_stem(rubric: Rubric, own: bool, judges: int) -> str:
+    """A scorecard's file name per judging setting: going back to one used before finds
+    its scorecard kept, never pays again. One judge keeps the plain name it always had."""
+    stem = "scorecard" if own else f"scorecard-{rubric.goal.lower()}"
+    return stem if judges == 1 else f"{stem}-{judges}j"
+
+
 def scorecard_key(rubric: Rubric, prompt: str, model: str, judges: int) -> str:
     return sha256_bytes(json.dumps({"system": rubric.system, "prompt": prompt, "model": model,
                                     "judges": judges, "schema": schema(rubric)},
@@ -313,7 +323,7 @@ def planned_judgments(sample: Sample, session: Session, rubric: Rubric, judges: 
     else:
         answer = read_answer(sample)
     prompt = judge_prompt(rubric, session.system, session.prompt, answer)
-    stem = "scorecard" if own else f"scorecard-{rubric.goal.lower()}"
+    stem = scorecard_stem(rubric, own, judges)
     try:
         kept = json.loads(read_regular(sample.folder / f"{stem}.json", RECORD_LIMIT,
                                        follow_links=False))

@@ -148,6 +148,8 @@ class RunOptions(NamedTuple):
     budget: Budget | None = None  # --budget: no call is sent past it
     lineage: dict[str, Any] | None = None  # a refined attempt's parent, kept in run.json
     on_notice: Callable[[str], None] | None = None  # retries and rate-limit waits
+    fresh: tuple[int, ...] = ()  # --fresh: these samples' kept runs set aside, made anew
+    fresh_stages: frozenset[str] = frozenset()  # --fresh-stage: a chain's stages made anew
 
 
 def run_id(key: str, number: int) -> str:
@@ -168,6 +170,18 @@ def existing_numbers(runs: Path, key: str) -> list[int]:
         return []
     return sorted(int(m.group(1)) for n in names if (m := pattern.fullmatch(n))
                   and int(m.group(1)) <= MAX_SAMPLES and _complete(runs / n))
+
+
+def imported_samples(runs: Path, key: str) -> tuple[Sample, ...]:
+    """The answers imported (--answer) for these inputs: kept like the samples, so
+    grading every answer kept for the task grades them too."""
+    pattern = re.compile(rf"{re.escape(key[:12])}-i[0-9a-f]{{8}}")
+    try:
+        names = sorted(os.listdir(runs))
+    except OSError:
+        return ()
+    found = (_look(runs / n, 0) for n in names if pattern.fullmatch(n) and _complete(runs / n))
+    return tuple(s for s in found if s is not None)
 
 
 def _complete(folder: Path) -> bool:
@@ -239,7 +253,17 @@ def run_samples(out_dir: Path, session: Session, options: RunOptions, model: Mod
     check_runs(runs)
     key = session.key
     have = existing_numbers(runs, key)
-    target = max(options.samples, (max(have, default=0) + 1) if options.again else 0)
+    if options.fresh and not options.dry_run:
+        from meta_prompting.runs.fresh import set_aside
+
+        for n in options.fresh:
+            if n in have:
+                set_aside(runs, run_id(key, n), options.progress)
+        have = existing_numbers(runs, key)
+    else:  # a dry run moves nothing: it says what --fresh would make
+        have = [n for n in have if n not in options.fresh]
+    target = max(options.samples, (max(have, default=0) + 1) if options.again else 0,
+                 max(options.fresh, default=0))
     if target > MAX_SAMPLES:
         raise UserError(f"--again: {MAX_SAMPLES} samples are kept for this task, the most "
                         "this tool makes for one; change the task or the evidence for more")
@@ -250,8 +274,9 @@ def run_samples(out_dir: Path, session: Session, options: RunOptions, model: Mod
 
         sizes = {"system_chars": len(session.system), "prompt_chars": len(session.prompt),
                  "estimated_tokens": (len(session.system) + len(session.prompt)) // 4}
-        samples = tuple(_look(runs / run_id(key, n), n) or Sample(
-            n, run_id(key, n), runs / run_id(key, n), "would run") for n in numbers)
+        samples = tuple((None if n in options.fresh else _look(runs / run_id(key, n), n))
+                        or Sample(n, run_id(key, n), runs / run_id(key, n), "would run")
+                        for n in numbers)
         return RunReport(out_dir, key, samples, command, dry_run=True, sizes=sizes,
                          estimate=estimate_plan(session.settings.model,
                                                 planned_answers(session, samples)))

@@ -1,0 +1,60 @@
+"""A fresh answer asked for (--fresh N, --fresh-stage NAME): the kept run is moved aside,
+renamed, never deleted (an edit in it is the person's), and the same make-once path then
+makes it again, since a run id no longer names a folder."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from meta_prompting.errors import UserError
+from meta_prompting.store.files import os_reason
+
+if TYPE_CHECKING:
+    from meta_prompting.chains.chainfile import Stage
+    from meta_prompting.runs.run import RunOptions
+
+
+def set_aside(runs: Path, rid: str, progress: Callable[[str], None] | None = None
+              ) -> Path | None:
+    """Move a kept run out of the way (renamed, never deleted: an edit in it is the
+    person's), so the same command makes the run anew. Under the run's lock, so no run
+    making it at the same time is moved half-made; None when there was none."""
+    from meta_prompting.store.step import StepFailed, locked
+
+    folder = runs / rid
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    try:
+        with locked(runs / f".{rid}.lock", timeout=30, what=f"run {rid}"):
+            if not os.path.lexists(folder):
+                return None
+            aside = runs / f"{rid}.replaced-{stamp}"
+            n = 1
+            while os.path.lexists(aside):  # two --fresh within one second
+                n += 1
+                aside = runs / f"{rid}.replaced-{stamp}-{n}"
+            os.rename(folder, aside)
+    except StepFailed as e:
+        raise UserError(f"--fresh: {e.reason}") from None
+    except OSError as e:
+        raise UserError(f"--fresh: cannot move {folder} aside: {os_reason(e)}") from e
+    if progress:
+        progress(f"Set aside {folder} as {aside.name} (kept); making it anew")
+    return aside
+
+
+def fresh_stage(out_dir: Path, session: Any, stage: Stage, options: RunOptions
+                ) -> RunOptions:
+    """--fresh-stage: every kept session of this stage set aside (kept, renamed), so it
+    is asked again; a dry run moves nothing and counts them as to be made."""
+    from meta_prompting.runs.run import RUNS, existing_numbers, run_id
+
+    if options.dry_run:
+        return options._replace(fresh=(1,))
+    runs = out_dir / RUNS
+    for n in existing_numbers(runs, session.key):
+        set_aside(runs, run_id(session.key, n), options.progress)
+    return options

@@ -1,0 +1,54 @@
+"""Issue 32 in a real terminal: the grade table fits 60 columns and 100, with the
+shipped rubric's long criterion names (up to 36 characters)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pexpect
+import pytest
+
+from tests.conftest import REPO, MakeLibrary
+from tests.fake_gemini import FakeGemini
+from tests.test_grade import GOALS, PARTS, RUBRIC, grading
+from tests.test_wizard_pty import ANSI, child_env, finish, server  # noqa: F401  (a fixture)
+
+LONG = ["Adherence to the Requested Structure", "Depth of Flaw Analysis",
+        "Soundness of the Revised Algorithm"]
+
+
+def long_reasons(shape: Any) -> Any:
+    """The judges' reasoning as long as real judges write it: it must be cut to fit."""
+    def longer(at: tuple[str | int, ...], schema: dict[str, Any]) -> Any:
+        if at and at[-1] == "reasoning":
+            return "The answer follows the requested structure closely. " * 3
+        return shape(at, schema)
+
+    return longer
+
+
+@pytest.mark.parametrize("columns", [60, 100])
+@pytest.mark.parametrize("judges", ["1", "3"])
+def test_the_grade_table_fits_the_terminal(
+        make_library: MakeLibrary, server: FakeGemini,  # noqa: F811
+        columns: int, judges: str) -> None:
+    rubric = RUBRIC.replace("Structure", LONG[0]).replace("Flaw Analysis", LONG[1]).replace(
+        "Criterion 3: Solution", f"Criterion 3: {LONG[2]}")
+    lib: Path = make_library(GOALS, {**PARTS, "protocols/rubric.txt": rubric})
+    grading(server)
+    env = {k: v for k, v in child_env(server).items() if k not in ("COLUMNS", "LINES")}
+    server.schema_overrides = long_reasons(server.schema_overrides)
+    child = pexpect.spawn(sys.executable, [
+        str(REPO / "orchestrator.py"), "--root", str(lib), "-g", "SIMULATE", "-p", "s",
+        "--task", "Pick a cache design.", "--grade", "--judges", judges],
+        env=env, dimensions=(40, columns), encoding="utf-8", timeout=30)
+    child.expect(pexpect.EOF, timeout=30)
+    screen = ANSI.sub("", child.before or "").replace("\r", "")
+    assert finish(child) == 0, screen
+    rows = [ln for ln in screen.splitlines() if ln.startswith(tuple(LONG))]
+    assert len(rows) == 3, screen
+    table = screen[screen.index(LONG[0]):screen.index("Path forward")]
+    assert all(len(ln) <= columns for ln in table.splitlines()), table
+    assert "PASS" in rows[0] and "The answer follows" in table
