@@ -9,9 +9,7 @@ is ever asked for again; an answer a person edited is handed on as it now stands
 
 from __future__ import annotations
 
-import os
 import queue
-import stat
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -20,7 +18,6 @@ from meta_prompting.chains.chainfile import CHAIN_FILE, Chain, Stage
 from meta_prompting.errors import EXIT_INCOMPLETE, EXIT_OK, UserError
 from meta_prompting.models.base import ModelRequest, Notice, Reply, TextSink
 from meta_prompting.store.files import (
-    file_kind,
     os_reason,
     read_regular,
     remove_stale_temporaries,
@@ -439,15 +436,9 @@ def write_index(report: ChainReport) -> None:
 
 def check_index(path: Path) -> None:
     """Refuse a CHAIN.md that is not a regular file: it is this tool's, written whole."""
-    try:
-        mode = os.lstat(path).st_mode
-    except FileNotFoundError:
-        return
-    except OSError as e:
-        raise UserError(f"{path}: cannot be read: {os_reason(e)}") from e
-    if not stat.S_ISREG(mode):
-        raise UserError(f"{path}: is {file_kind(mode)}, where this tool keeps the chain's "
-                        "index; move it away")
+    from meta_prompting.store.files import check_own
+
+    check_own(path, folder=False, keeps="the chain's index")
 
 
 def _relative(path: Path, base: Path) -> str:

@@ -194,15 +194,9 @@ def _complete(folder: Path) -> bool:
 
 def check_runs(runs: Path) -> None:
     """Refuse a runs/ that is not a real folder: answers are never written through a link."""
-    try:
-        mode = os.lstat(runs).st_mode
-    except FileNotFoundError:
-        return
-    except OSError as e:
-        raise UserError(f"{runs}: cannot be read: {os_reason(e)}") from e
-    if not stat.S_ISDIR(mode):
-        raise UserError(f"{runs}: is {file_kind(mode)}, where this tool keeps its answers "
-                        "(a folder of its own); move it away")
+    from meta_prompting.store.files import check_own
+
+    check_own(runs, folder=True, keeps="its answers (a folder of its own)")
 
 
 def run_toolkit(library: Library, goal: str, project: str, build_options: BuildOptions,

@@ -9,7 +9,7 @@ import re
 import stat
 from pathlib import Path
 
-from meta_prompting.errors import UnsafeNameError
+from meta_prompting.errors import UnsafeNameError, UserError
 
 # A temporary file is hidden (leading dot) and carries this suffix, so that no reader
 # of the parts bin or a toolkit can ever take it for a finished file.
@@ -295,3 +295,17 @@ def write_new(path: Path, data: bytes) -> bool:
 
 def is_temporary(name: str) -> bool:
     return name.startswith(".") and name.endswith(TMP_SUFFIX)
+
+
+def check_own(path: Path, *, folder: bool, keeps: str) -> None:
+    """Refuse `path` unless it is absent or a real file (`folder`: a real folder): what
+    this tool keeps there is never read or written through a link, a FIFO or a device."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise UserError(f"{path}: cannot be read: {os_reason(e)}") from e
+    if not (stat.S_ISDIR(mode) if folder else stat.S_ISREG(mode)):
+        raise UserError(f"{path}: is {file_kind(mode)}, where this tool keeps {keeps}; "
+                        "move it away")
