@@ -121,7 +121,7 @@ def run_chain(library: Library, chain: Chain, project: str, build_options: Build
     # read before any call so that a rubric it cannot use stops nothing half-way.
     rubrics = {s.name: read_rubric(library, rubric_goal(library, s.goal, grading.rubric))
                for s in chain.stages if s.grade}
-    from meta_prompting.runs.run import budgeted
+    from meta_prompting.models.budget import budgeted
 
     model = budgeted(open_model(settings.model, timeout=run_options.timeout,
                                 on_notice=run_options.on_notice, base_url=settings.base_url),

@@ -25,7 +25,14 @@ from meta_prompting.errors import (
     UsageError,
 )
 from meta_prompting.face import streams
-from meta_prompting.face.flags import make_parser
+from meta_prompting.face.costs import budget_json, cost_lines
+from meta_prompting.face.flags import (
+    check_base_url,
+    check_ci_flags,
+    check_model,
+    ci_suffix,
+    make_parser,
+)
 from meta_prompting.face.flags import prog as _prog
 from meta_prompting.toolkit.build import rerun_command
 
@@ -117,7 +124,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         # fills and runs itself: the build it starts with is a plain one.
         args.grade = args.grade or bool(args.refine)  # --refine N implies --grade
         asked = Asked(**{name: getattr(args, name) for name in Asked._fields})
-        _check_ci_flags(args, wizard=True)
+        check_ci_flags(args, wizard=True)
         vars(args).update(task=None, task_file=None, evidence=[], run=False, samples=None,
                           again=False, grade=False, answer=None, refine=None)
         # The wizard checks the library itself, to show every problem before asking.
@@ -145,7 +152,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             show.fill(filled)
         return filled.exit_code
     options = _options(args)
-    _check_ci_flags(args)
+    check_ci_flags(args)
     if args.run:
         return _run_toolkit(library, args, options)
     from meta_prompting.toolkit.build import build
@@ -210,11 +217,11 @@ def _run_toolkit(library: Library, args: argparse.Namespace, options: BuildOptio
             _print_json({"ok": True, "exit_code": code, **graded.built.to_dict(),
                          "run": graded.ran.to_dict() if graded.ran else None,
                          "grade": {**graded.to_dict(), "pass_rate": rate.to_dict()},
-                         **_budget_json(limit, held)})
+                         **budget_json(limit, held)})
         elif not args.quiet:
             show_runs.run(graded.built, graded.ran)
             show_runs.grade(graded)
-            _cost_lines(graded.estimate if args.dry_run else None, held)
+            cost_lines(graded.estimate if args.dry_run else None, held)
             if told := rate.told(args.min_pass_rate, code):
                 _progress(told)
         elif code == EXIT_INCOMPLETE:
@@ -232,10 +239,10 @@ def _run_toolkit(library: Library, args: argparse.Namespace, options: BuildOptio
     code = ran.exit_code if ran is not None else max(built.exit_code, EXIT_INCOMPLETE)
     if args.json:
         _print_json({"ok": True, "exit_code": code, **built.to_dict(),
-                     "run": ran.to_dict() if ran else None, **_budget_json(limit, held)})
+                     "run": ran.to_dict() if ran else None, **budget_json(limit, held)})
     elif not args.quiet:
         show_runs.run(built, ran)
-        _cost_lines(ran.estimate if ran and args.dry_run else None, held)
+        cost_lines(ran.estimate if ran and args.dry_run else None, held)
     elif code:
         show.unfinished(built.out_dir, ran.command if ran else built.command)
     return code
@@ -281,7 +288,7 @@ def _run_chain(root: Path, args: argparse.Namespace) -> int:
         command += f" --grade-with {shlex.quote(args.grade_with)}"
     if args.judges > 1:
         command += f" --judges {args.judges}"
-    command += _ci_suffix(args)
+    command += ci_suffix(args)
     if args.judge_model is not None:
         command += f" --judge-model {shlex.quote(args.judge_model)}"
     quiet = args.quiet or args.json
@@ -311,10 +318,10 @@ def _run_chain(root: Path, args: argparse.Namespace) -> int:
         write_junit(args.junit, chain_suites(report), f"chain {args.project}")
     if args.json:
         _print_json({"ok": True, "exit_code": code, **report.to_dict(),
-                     "pass_rate": rate.to_dict(), **_budget_json(limit, held)})
+                     "pass_rate": rate.to_dict(), **budget_json(limit, held)})
     elif not args.quiet:
         show_runs.chain(report)
-        _cost_lines(report.estimate if args.dry_run else None, held)
+        cost_lines(report.estimate if args.dry_run else None, held)
         if told := rate.told(args.min_pass_rate, code):
             _progress(told)
     elif code == EXIT_INCOMPLETE:
@@ -322,47 +329,6 @@ def _run_chain(root: Path, args: argparse.Namespace) -> int:
     elif code:
         show.failed_scorecard(report.out_dir / "CHAIN.md")
     return code
-
-
-def _check_ci_flags(args: argparse.Namespace, wizard: bool = False) -> None:
-    given = [f for f, v in (("--evidence-diff", args.evidence_diff if wizard else None),
-                            ("--junit", args.junit), ("--min-pass-rate", args.min_pass_rate))
-             if v is not None]
-    if given and wizard:
-        raise UsageError(f"{' and '.join(given)}: give --goal and --project too (the wizard "
-                         "does not ask for them)")
-    if given and not args.grade:
-        raise UsageError(f"{' and '.join(given)} report grades: add --grade (or use --chain)")
-    if args.junit:
-        from meta_prompting.grading.junit import check_junit_path
-
-        check_junit_path(args.junit)
-
-
-def _ci_suffix(args: argparse.Namespace) -> str:
-    """--junit and --min-pass-rate, said again in the command that finishes the job."""
-    return ((f" --junit {shlex.quote(args.junit)}" if args.junit else "")
-            + (f" --min-pass-rate {args.min_pass_rate:g}" if args.min_pass_rate is not None
-               else ""))
-
-
-def _cost_lines(estimate: dict[str, Any] | None, held: Any) -> None:
-    from meta_prompting.face.costs import estimate_line, stopped_line
-    from meta_prompting.face.show import writer
-
-    write = writer()
-    if estimate is not None:
-        write(estimate_line(estimate))
-    if (line := stopped_line(held)) is not None:
-        write(line)
-
-
-def _budget_json(limit: float | None, held: Any) -> dict[str, Any]:
-    if limit is None:
-        return {}
-    return {"budget": {"limit": limit, "spent": held.spent if held else 0.0,
-                       "stopped": bool(held and held.stopped),
-                       "calls_not_sent": held.refused if held else 0}}
 
 
 def _stream(text: str) -> None:
@@ -405,9 +371,9 @@ def _options(args: argparse.Namespace) -> BuildOptions:
     if args.base_url:
         base += f" --base-url {shlex.quote(args.base_url)}"
     quiet = args.quiet or args.json
-    _check_model(args.model)
-    _check_model(args.judge_model, "--judge-model")
-    _check_base_url(args.base_url)
+    check_model(args.model)
+    check_model(args.judge_model, "--judge-model")
+    check_base_url(args.base_url)
     filling, suffix = _filling(args)
     return BuildOptions(
         filling=filling, suffix=suffix,
@@ -419,37 +385,6 @@ def _options(args: argparse.Namespace) -> BuildOptions:
         on_wait=None if quiet else _waiting,
         on_notice=_retrying(args),
     )
-
-
-def _check_base_url(given: str | None) -> None:
-    """Refuse a --base-url holding a key: it is in every "run this again" hint."""
-    from meta_prompting.errors import UserError
-    from meta_prompting.models.keys import holds_key
-
-    if given is not None and holds_key(given):
-        raise UserError("--base-url holds the API key (or part of it); pass the key in "
-                        "OPENAI_API_KEY: nothing was written or sent")
-
-
-def _check_model(given: str | None, flag: str = "--model") -> None:
-    """Refuse a model name that holds the API key: it is kept in every record and sent."""
-    from meta_prompting.errors import UserError
-    from meta_prompting.models import default_model
-    from meta_prompting.models.keys import holds_key
-
-    if flag != "--model" and given is None:
-        return
-    from meta_prompting.errors import GenerationError
-    from meta_prompting.models import parse_spec
-
-    try:  # "ollama:" names no model: refused before anything is built
-        parse_spec(given)
-    except GenerationError as e:
-        raise UserError(str(e).replace("--model", flag, 1)) from e
-    if holds_key(given or default_model()):
-        where = flag if given else "META_PROMPTING_MODEL"
-        raise UserError(f"{where} holds the API key (or part of it), not a model name; "
-                        "nothing was written or sent")
 
 
 def _filling(args: argparse.Namespace) -> tuple[Filling | None, str]:
@@ -503,7 +438,7 @@ def _filling(args: argparse.Namespace) -> tuple[Filling | None, str]:
     if args.grade:
         flags += " --grade" + (f" --grade-with {args.grade_with}" if args.grade_with
                                else "") + (f" --judges {args.judges}" if args.judges > 1 else "")
-        flags += _ci_suffix(args)
+        flags += ci_suffix(args)
         flags += f" --refine {args.refine}" if args.refine else ""
         if args.judge_model:
             flags += f" --judge-model {shlex.quote(args.judge_model)}"

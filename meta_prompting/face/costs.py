@@ -101,3 +101,22 @@ def money(usd: float | None) -> str:
     from meta_prompting.models.prices import money as _money
 
     return _money(usd)
+
+
+def cost_lines(estimate: dict[str, Any] | None, held: Any) -> None:
+    from meta_prompting.face.costs import estimate_line, stopped_line
+    from meta_prompting.face.show import writer
+
+    write = writer()
+    if estimate is not None:
+        write(estimate_line(estimate))
+    if (line := stopped_line(held)) is not None:
+        write(line)
+
+
+def budget_json(limit: float | None, held: Any) -> dict[str, Any]:
+    if limit is None:
+        return {}
+    return {"budget": {"limit": limit, "spent": held.spent if held else 0.0,
+                       "stopped": bool(held and held.stopped),
+                       "calls_not_sent": held.refused if held else 0}}

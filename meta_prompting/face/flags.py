@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from typing import NoReturn
 
@@ -300,3 +301,56 @@ def prog() -> str:
     if name == "__main__.py" and os.path.basename(os.path.dirname(argv0)) == "meta_prompting":
         return "python -m meta_prompting"
     return "python orchestrator.py"
+
+
+def check_ci_flags(args: argparse.Namespace, wizard: bool = False) -> None:
+    given = [f for f, v in (("--evidence-diff", args.evidence_diff if wizard else None),
+                            ("--junit", args.junit), ("--min-pass-rate", args.min_pass_rate))
+             if v is not None]
+    if given and wizard:
+        raise UsageError(f"{' and '.join(given)}: give --goal and --project too (the wizard "
+                         "does not ask for them)")
+    if given and not args.grade:
+        raise UsageError(f"{' and '.join(given)} report grades: add --grade (or use --chain)")
+    if args.junit:
+        from meta_prompting.grading.junit import check_junit_path
+
+        check_junit_path(args.junit)
+
+
+def ci_suffix(args: argparse.Namespace) -> str:
+    """--junit and --min-pass-rate, said again in the command that finishes the job."""
+    return ((f" --junit {shlex.quote(args.junit)}" if args.junit else "")
+            + (f" --min-pass-rate {args.min_pass_rate:g}" if args.min_pass_rate is not None
+               else ""))
+
+
+def check_base_url(given: str | None) -> None:
+    """Refuse a --base-url holding a key: it is in every "run this again" hint."""
+    from meta_prompting.errors import UserError
+    from meta_prompting.models.keys import holds_key
+
+    if given is not None and holds_key(given):
+        raise UserError("--base-url holds the API key (or part of it); pass the key in "
+                        "OPENAI_API_KEY: nothing was written or sent")
+
+
+def check_model(given: str | None, flag: str = "--model") -> None:
+    """Refuse a model name that holds the API key: it is kept in every record and sent."""
+    from meta_prompting.errors import UserError
+    from meta_prompting.models import default_model
+    from meta_prompting.models.keys import holds_key
+
+    if flag != "--model" and given is None:
+        return
+    from meta_prompting.errors import GenerationError
+    from meta_prompting.models import parse_spec
+
+    try:  # "ollama:" names no model: refused before anything is built
+        parse_spec(given)
+    except GenerationError as e:
+        raise UserError(str(e).replace("--model", flag, 1)) from e
+    if holds_key(given or default_model()):
+        where = flag if given else "META_PROMPTING_MODEL"
+        raise UserError(f"{where} holds the API key (or part of it), not a model name; "
+                        "nothing was written or sent")

@@ -120,8 +120,8 @@ def grade_toolkit(library: Library, goal: str, project: str, build_options: Buil
     for the current inputs: the one core of --grade."""
     from meta_prompting.grading.grade import read_rubric
     from meta_prompting.models import open_model
+    from meta_prompting.models.budget import budgeted
     from meta_prompting.runs.run import (
-        budgeted,
         existing_numbers,
         import_answer,
         imported_samples,

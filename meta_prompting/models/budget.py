@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from meta_prompting.errors import GenerationError, UserError
 from meta_prompting.models.prices import CHARS_PER_TOKEN, TYPICAL_OUTPUT, estimate, load_prices
 
 if TYPE_CHECKING:
-    from meta_prompting.models.base import Reply
+    from meta_prompting.models.base import Model, ModelRequest, Reply
 
 ANSWER, JUDGMENT = "answer", "judgment"
 
@@ -107,3 +107,27 @@ def unknown_price(model: str) -> str:
     return (f"--budget: the price of {model} is unknown, so no estimate can be held to "
             f"a budget; add it to {user_home() / PRICES_FILE} (a local model: price 0) or "
             "drop --budget")
+
+
+class _Budgeted:
+    """A model whose every call is held to --budget: none is sent past it, and what each
+    answered is spent once it is in."""
+
+    def __init__(self, model: Model, budget: Budget) -> None:
+        self.model, self.budget = model, budget
+        self.name, self.provider = model.name, model.provider
+
+    def complete(self, request: ModelRequest, *, on_text: Callable[[str], None] | None = None,
+                 on_notice: Callable[[str], None] | None = None) -> Reply:
+        held = self.budget.hold(request.system, request.user, request.max_tokens)
+        reply = None
+        try:
+            reply = self.model.complete(request, on_text=on_text, on_notice=on_notice)
+            return reply
+        finally:
+            self.budget.settle(held, reply)
+
+
+def budgeted(model: Model, budget: Budget | None) -> Model:
+    """`model`, held to `budget` when there is one."""
+    return model if budget is None else _Budgeted(model, budget)

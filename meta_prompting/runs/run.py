@@ -38,7 +38,7 @@ from meta_prompting.store.files import (
 
 if TYPE_CHECKING:
     from meta_prompting.library.goals import Library
-    from meta_prompting.models.base import Model, ModelRequest, Reply
+    from meta_prompting.models.base import Model, Reply
     from meta_prompting.models.budget import Budget, Planned
     from meta_prompting.toolkit.build import BuildOptions, BuildReport
 
@@ -211,33 +211,11 @@ def run_toolkit(library: Library, goal: str, project: str, build_options: BuildO
     from meta_prompting.models import open_model
 
     session = Session(report.filled[0], report.filled[1], settings)
+    from meta_prompting.models.budget import budgeted
+
     return report, run_samples(report.out_dir, session, options, budgeted(open_model(
         settings.model, timeout=options.timeout, on_notice=options.on_notice,
         base_url=settings.base_url), options.budget))
-
-
-class _Budgeted:
-    """A model whose every call is held to --budget: none is sent past it, and what each
-    answered is spent once it is in."""
-
-    def __init__(self, model: Model, budget: Budget) -> None:
-        self.model, self.budget = model, budget
-        self.name, self.provider = model.name, model.provider
-
-    def complete(self, request: ModelRequest, *, on_text: Callable[[str], None] | None = None,
-                 on_notice: Callable[[str], None] | None = None) -> Reply:
-        held = self.budget.hold(request.system, request.user, request.max_tokens)
-        reply = None
-        try:
-            reply = self.model.complete(request, on_text=on_text, on_notice=on_notice)
-            return reply
-        finally:
-            self.budget.settle(held, reply)
-
-
-def budgeted(model: Model, budget: Budget | None) -> Model:
-    """`model`, held to `budget` when there is one."""
-    return model if budget is None else _Budgeted(model, budget)
 
 
 def run_samples(out_dir: Path, session: Session, options: RunOptions, model: Model
