@@ -78,6 +78,21 @@ def test_an_unknown_model_costs_unknown_never_a_guess() -> None:
     assert known["usd"] == pytest.approx(0.3) and known["prices_checked"]
 
 
+def test_a_provider_prefix_prices_as_the_services_own_name_only_for_its_service(
+        tmp_path: Path) -> None:
+    table = load_prices(tmp_path)
+    assert table.price("openai:gpt-4o-mini") == table.price("gpt-4o-mini") is not None
+    assert table.price("gemini:gemini-2.5-flash") == table.price("gemini-2.5-flash")
+    # someone else's server: a name alone proves nothing about what it costs
+    assert table.price("ollama:gpt-4o-mini") is None
+    assert table.price("openai-compat:gpt-4o-mini") is None
+    mine = tmp_path / "mine"  # a folder of its own: a table is read once per folder
+    mine.mkdir()
+    (mine / "prices.json").write_text(json.dumps({"models": {
+        "ollama:llama3.2": {"input": 0, "output": 0}}}))
+    assert load_prices(mine).price("ollama:llama3.2") is not None
+
+
 def test_a_persons_table_adds_and_overrides_models(tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()

@@ -48,6 +48,12 @@ class Price(NamedTuple):
         return self.base
 
 
+# The providers whose own prices the table ships. A name through "ollama:" or
+# "openai-compat:" runs on someone else's server, where OpenAI's price for the same
+# name would be a guess: only an entry under the full prefixed name prices it.
+_PRICED_BY_SERVICE = frozenset({"gemini", "openai"})
+
+
 class PriceTable(NamedTuple):
     models: dict[str, Price]
     aliases: dict[str, str]  # an alias and the model it names now (for estimates only)
@@ -62,6 +68,9 @@ class PriceTable(NamedTuple):
         """
         if version is not None and version in self.models:
             return self.models[version]
+        provider, sep, bare = model.partition(":")
+        if sep and model not in self.models and provider in _PRICED_BY_SERVICE:
+            model = bare  # "openai:gpt-4o" is gpt-4o at OpenAI's own price
         if model in self.aliases:
             return self.models.get(self.aliases[model]) if version is None else None
         return self.models.get(model)
