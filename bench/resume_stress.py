@@ -1,15 +1,17 @@
 """Resume under stress: real runs killed with SIGKILL at many moments, then run again.
 
-Four groups, in turns of 25 trials so that a run stopped early has covered all four:
-the chain (three independent stages, the first graded, then a synthesis) and
-`--samples 4 --grade`, each without and with busy-loop processes on the CPUs. Each
+Six groups, in turns of 25 trials so that a run stopped early has covered them all:
+the chain (three independent stages, the first graded, then a synthesis),
+`--samples 4 --grade` and a `--grade --refine 3` loop (two attempts, the first failing
+its scorecard), each without and with busy-loop processes on the CPUs. Each
 group kills at every named moment (tests/crashpoint.py, and `request:N` from the fake),
 then at times drawn uniformly over an uninterrupted run's measured length. Every trial
 is checked (tests/resume_stress.py says how) and logged as a JSON line; a failure is
 replayed with --replay LOG --trial N.
 
 Usage: python bench/resume_stress.py [--quick] [--trials N] [--seed S] [--latency S]
-       [--load N] [--log PATH] | --replay LOG [--trial N] | --summary LOG
+       [--load N] [--log PATH] [--scenarios chain,samples,refine]
+       | --replay LOG [--trial N] | --summary LOG
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def summarise(records: list[dict[str, Any]], table: Table) -> int:
     landed: Counter[str] = Counter(r["landed"] for r in records)
     hooks = {r["hook"] for r in records if r["hook"]}
     late = sum(r["late"] for r in records)
-    for scenario in ("chain", "samples"):
+    for scenario in ("chain", "samples", "refine"):
         for load in sorted({r["load"] for r in records}):
             group = [r for r in records if r["scenario"] == scenario and r["load"] == load]
             if group:
@@ -62,6 +64,8 @@ def main() -> int:
         p.add_argument("--latency", type=float, default=0.2),
         p.add_argument("--load", type=int, default=2, help="busy loops in the loaded groups"),
         p.add_argument("--log", help="the JSONL trial log (default: a temp file)"),
+        p.add_argument("--scenarios", default="chain,samples,refine",
+                       help="comma-separated: chain, samples, refine"),
         p.add_argument("--replay", metavar="LOG"), p.add_argument("--trial", type=int),
         p.add_argument("--summary", metavar="LOG")))
     work = Path(tempfile.mkdtemp(prefix="mp-resume-stress-"))
@@ -84,7 +88,7 @@ def main() -> int:
     print(f"logging to {log}", flush=True)
     start = time.monotonic()
     pycache = str(work / "pyc")
-    groups = [(s, load) for s in ("chain", "samples") for load in (0, args.load)]
+    groups = [(s, load) for s in args.scenarios.split(",") for load in (0, args.load)]
     spans = {g: rs.calibrate(g[0], work, args.latency, pycache, g[1], runs=3) for g in groups}
     plans = {}
     for i, (scenario, load) in enumerate(groups):

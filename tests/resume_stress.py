@@ -1,10 +1,12 @@
 """Resume under stress: real runs killed with SIGKILL at many moments, then run again.
 
 Shared by tests/test_resume_stress.py (a hundred trials in CI) and
-bench/resume_stress.py (a thousand, with --replay). Two scenarios:
+bench/resume_stress.py (a thousand, with --replay). Three scenarios:
 
   chain    three independent stages (the first graded), then a synthesis after all three
   samples  one goal, --samples 4 --grade (four answers, four scorecards)
+  refine   one goal, --grade --refine 3: attempt 1 fails its scorecard (the judge passes
+           only an answer whose request carries <refinements>), attempt 2 passes
 
 A trial starts `python orchestrator.py` on a fresh library and kills it either at a
 time (uniform over an uninterrupted run's measured length) or at a named moment:
@@ -51,7 +53,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run from bench/ as a file
     sys.path.insert(0, str(REPO))
 
-from tests.fake_gemini import FakeGemini, Reply, RequestRecord, ok  # noqa: E402
+from tests.fake_gemini import KEEP, FakeGemini, Reply, RequestRecord, ok  # noqa: E402
 
 ORCH = str(REPO / "orchestrator.py")
 CRASHPOINT = str(REPO / "tests" / "crashpoint.py")
@@ -104,7 +106,12 @@ HOOKS = {
                 + [f"publish:{n}" for n in range(1, 5)]
                 + [f"published:{n}" for n in range(1, 5)]
                 + [f"scorecard:{n}" for n in range(1, 5)]),
+    "refine": ([f"request:{n}" for n in range(1, 5)] + [f"lock:{n}" for n in range(1, 3)]
+               + [f"call:{n}" for n in range(1, 5)] + [f"answer:{n}" for n in range(1, 3)]
+               + [f"publish:{n}" for n in range(1, 3)] + [f"published:{n}" for n in range(1, 3)]
+               + [f"scorecard:{n}" for n in range(1, 3)]),
 }
+REFINE_ARGS = ["--grade", "--refine", "3"]
 
 
 @dataclass
@@ -113,7 +120,7 @@ class Spec:
 
     trial: int
     seed: int
-    scenario: str  # "chain" or "samples"
+    scenario: str  # "chain", "samples" or "refine"
     load: int  # busy-loop processes running meanwhile
     latency: float  # the fake's seconds per model reply
     kill_at: float | None = None  # seconds after start
@@ -191,6 +198,8 @@ def command(scenario: str, folder: Path, hooked: bool) -> list[str]:
     root = folder / "lib"
     what = (["--chain", str(folder / "chains" / "chain.json"), "--project", "p"]
             if scenario == "chain" else
+            ["-g", "SIMULATE", "-p", "r", "--task", TASK, *REFINE_ARGS]
+            if scenario == "refine" else
             ["-g", "SIMULATE", "-p", "s", "--task", TASK, "--samples", str(SAMPLES), "--grade"])
     return [sys.executable, CRASHPOINT if hooked else ORCH, "--root", str(root), *what, "-q"]
 
@@ -207,10 +216,30 @@ def child_env(fake: FakeGemini, key: str, folder: Path, pycache: str,
     return env
 
 
-def new_fake(latency: float) -> FakeGemini:
+def new_fake(latency: float, scenario: str = "chain") -> FakeGemini:
     fake = FakeGemini(latency=latency, schema_overrides={"quotes": [QUOTE]})
     fake.responder = lambda r: None if r.response_schema is not None else ok(ANSWER)
+    if scenario == "refine":
+        fake.schema_overrides = learning_judge(fake)
     return fake
+
+
+def learning_judge(fake: FakeGemini) -> Any:
+    """A judge that fails the first criterion of an answer whose request carried no
+    <refinements> block: attempt 1 fails, attempt 2 passes. A refine loop asks one judge
+    at a time, so the judge being answered is the latest judge request."""
+    def shape(at: tuple[str | int, ...], _schema: dict[str, Any]) -> Any:
+        judged = [r for r in fake.requests if r.response_schema is not None][-1]
+        if at and at[-1] == "quotes":
+            return [QUOTE]
+        if at[-1:] == ("verdict",) and at[0] == "criteria":
+            assert judged.response_schema is not None
+            first = next(iter(judged.response_schema["properties"]["criteria"]["properties"]))
+            return "FAIL" if at[1] == first and "<refinements>" not in judged.prompt else "PASS"
+        if at == ("path_forward", "verdict"):
+            return "YES"
+        return KEEP
+    return shape
 
 
 # --- what is on disk ---------------------------------------------------------------
@@ -220,6 +249,8 @@ def results_dirs(scenario: str, root: Path) -> dict[str, Path]:
     """Each place run folders live, by the name its results are known by."""
     if scenario == "chain":
         return {s: root / "output" / "p" / s / "runs" for s in STAGES}
+    if scenario == "refine":
+        return {"attempt": root / "output" / "r" / "runs"}
     return {"sample": root / "output" / "s" / "runs"}
 
 
@@ -254,7 +285,9 @@ def survey(scenario: str, root: Path) -> tuple[dict[str, dict[str, bytes]], list
                 continue
             if record.get("sha256", {}).get("answer") != sha256(entry / "answer.md"):
                 problems.append(f"{where}/answer.md does not match its run.json")
-            label = name if scenario == "chain" else f"sample {record.get('sample')}"
+            label = (name if scenario == "chain" else
+                     f"attempt {(record.get('refined_from') or {}).get('attempt', 1)}"
+                     if scenario == "refine" else f"sample {record.get('sample')}")
             if label in kept:
                 problems.append(f"{label} is kept twice")
             kept[label] = {f: (entry / f).read_bytes() for f in ("answer.md", "run.json")}
@@ -285,6 +318,8 @@ def survey(scenario: str, root: Path) -> tuple[dict[str, dict[str, bytes]], list
 def expected(scenario: str) -> list[str]:
     if scenario == "chain":
         return [*STAGES, f"{GRADED}:scorecard"]
+    if scenario == "refine":
+        return ["attempt 1", "attempt 1:scorecard", "attempt 2", "attempt 2:scorecard"]
     return [x for n in range(1, SAMPLES + 1) for x in (f"sample {n}", f"sample {n}:scorecard")]
 
 
@@ -292,6 +327,10 @@ def named(scenario: str, record: RequestRecord) -> str:
     """The result a request asks for. A sample's number is not in its prompt (all four
     are the same session), so samples are told apart only by count."""
     judge = record.response_schema is not None
+    if scenario == "refine":
+        # the judge's request quotes the answer's request: a refined one carries the block
+        attempt = 2 if "<refinements>" in record.prompt else 1
+        return f"attempt {attempt}" + (":scorecard" if judge else "")
     if scenario == "samples":
         return "sample ?:scorecard" if judge else "sample ?"
     if judge:
@@ -304,7 +343,7 @@ def named(scenario: str, record: RequestRecord) -> str:
 
 
 def generic(scenario: str, names: Sequence[str]) -> Counter[str]:
-    if scenario == "chain":
+    if scenario != "samples":
         return Counter(names)
     return Counter("sample ?:scorecard" if n.endswith(":scorecard") else "sample ?"
                    for n in names)
@@ -316,7 +355,7 @@ def generic(scenario: str, names: Sequence[str]) -> Counter[str]:
 def run_clean(scenario: str, folder: Path, latency: float, pycache: str) -> float:
     """One uninterrupted run: its length, and proof it asks for each result once."""
     make_world(folder)
-    with new_fake(latency) as fake:
+    with new_fake(latency, scenario) as fake:
         start = time.monotonic()
         done = subprocess.run(command(scenario, folder, False),
                               env=child_env(fake, RERUN_KEY, folder, pycache), cwd=folder,
@@ -333,7 +372,7 @@ def run_trial(spec: Spec, folder: Path, pycache: str) -> Outcome:
     start = time.monotonic()
     outcome = Outcome(spec)
     root = make_world(folder)
-    with new_fake(spec.latency) as fake:
+    with new_fake(spec.latency, spec.scenario) as fake:
         point, _, nth = (spec.hook or "").partition(":")
         hooked = bool(spec.hook) and point != "request"
         env = child_env(fake, KILLED_KEY, folder, pycache, spec.hook if hooked else None)

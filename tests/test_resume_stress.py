@@ -19,8 +19,12 @@ from tests.fake_gemini import FakeGemini
 LATENCY = 0.05  # small: the kills land within a short run, start-up dominates
 # No busy loops here: in CI two xdist workers already keep both cores busy, and a busy
 # loop would only halve the trials' pace; bench/resume_stress.py runs the loaded groups.
-CI_BATCHES = [("chain", 0, 0), ("chain", 0, 1), ("samples", 0, 0), ("samples", 0, 1)]
-PER_BATCH = 25  # four batches: a hundred trials
+# (scenario, first named moment, stride): the two batches of a scenario take every
+# other moment each; the refine loop has fewer moments and one batch.
+CI_BATCHES = [("chain", 0, 2), ("chain", 1, 2), ("samples", 0, 2), ("samples", 1, 2),
+              ("refine", 0, 1)]
+PER_BATCH = 20  # five batches: a hundred trials
+NAMED = 15  # of a batch's trials at named moments; the rest at times spread over a run
 
 
 def assert_trials_pass(outcomes: list[rs.Outcome], log: Path) -> None:
@@ -31,17 +35,15 @@ def assert_trials_pass(outcomes: list[rs.Outcome], log: Path) -> None:
 
 
 @pytest.mark.stress
-@pytest.mark.parametrize(("scenario", "load", "offset"), CI_BATCHES,
-                         ids=[f"{s}-{o}" for s, _, o in CI_BATCHES])
+@pytest.mark.parametrize(("scenario", "offset", "stride"), CI_BATCHES,
+                         ids=[f"{s}-{o}" for s, o, _ in CI_BATCHES])
 def test_a_run_killed_at_any_moment_is_resumed_asking_only_for_what_is_missing(
-        tmp_path: Path, scenario: str, load: int, offset: int) -> None:
+        tmp_path: Path, scenario: str, offset: int, stride: int) -> None:
     pycache = str(tmp_path / "pyc")
-    span = rs.calibrate(scenario, tmp_path, LATENCY, pycache, load)
-    # Each batch takes every other named moment (the other batch of the scenario the
-    # rest), then fills up with kill times spread over the run.
-    hooks = rs.HOOKS[scenario][offset::2][:PER_BATCH // 2]
-    specs = rs.plan(scenario, PER_BATCH, seed=1, load=load, latency=LATENCY, span=span,
-                    hooks=hooks)
+    span = rs.calibrate(scenario, tmp_path, LATENCY, pycache)
+    hooks = rs.HOOKS[scenario][offset::stride][:NAMED]
+    specs = rs.plan(scenario, PER_BATCH, seed=1 + offset, load=0, latency=LATENCY,
+                    span=span, hooks=hooks)
     log = tmp_path / "trials.jsonl"
     outcomes = rs.run_batch(specs, tmp_path, workers=1, log=log, pycache=pycache)
     assert len(outcomes) == PER_BATCH
