@@ -33,7 +33,10 @@ google.rpc.Status with the gRPC code. EXPIRED, CANCELLED and FAILED jobs have no
 
 Faults (python-genai #1909, #2008): `shuffle` (results in another order), `drop_keys`
 (True: no metadata/key on any result; a set: on those keys' results), `fail_keys`
-({key: reply}: those requests get that reply, e.g. error(500, "INTERNAL")).
+({key: reply}: those requests get that reply, e.g. error(500, "INTERNAL")),
+`lose_creates` (that many creates make the job, then answer `lost_answer`: a dropped
+connection by default).
+`max_page_size` caps a list page (the service's cap is not documented).
 """
 
 from __future__ import annotations
@@ -72,7 +75,7 @@ from tests.fake_batch_rules import (
 )
 from tests.fake_files import FakeFile, FileService
 from tests.fake_service import DEVELOPER_VERSIONS, refusal, unknown_path, unregistered
-from tests.fake_wire import Reply, RequestRecord, _finalise, error
+from tests.fake_wire import Reply, RequestRecord, _finalise, drop, error
 
 if TYPE_CHECKING:
     from tests.fake_gemini import FakeGemini
@@ -149,6 +152,9 @@ class BatchService:
         self.outcome = SUCCEEDED
         self.inline_limit = INLINE_LIMIT
         self.page_size = 10  # the service's default is not documented; small to page
+        self.max_page_size = 1000  # nor its largest page: lower it to make a client page
+        self.lose_creates = 0  # creates that make the job, then answer `lost_answer`
+        self.lost_answer = drop()  # or error(503, "UNAVAILABLE"), which the SDK retries
         self.shuffle = False
         self.drop_keys: bool | set[str] = False
         self.fail_keys: dict[str, Reply] = {}
@@ -279,11 +285,14 @@ class BatchService:
         job = FakeJob(name, model, route.version, str(batch.get("displayName",
                       batch.get("display_name"))), rec.api_key, items, input_file)
         self.jobs[name] = job
+        if self.lose_creates > 0:  # made, but the answer never arrives
+            self.lose_creates -= 1
+            return self.lost_answer
         return Reply(payload=job.operation())
 
     def _list(self, route: Route) -> Reply:
         try:
-            size = min(int(route.query.get("pageSize", self.page_size)), 1000)
+            size = min(int(route.query.get("pageSize", self.page_size)), self.max_page_size)
             start = int(route.query.get("pageToken") or 0)
         except ValueError:
             return error(400, "INVALID_ARGUMENT", "Invalid page token or page size.")

@@ -86,7 +86,7 @@ class _Handler(BaseHTTPRequestHandler):
         route = route_of(self.command, self.path)
         if route is not None:  # the Batch and Files service (tests/fake_batch.py)
             rec = fake._record(self, route.version, route.model, route.action, body)
-            self._send(rec, fake.batches.handle(route, rec, raw))
+            self._reply(rec, fake.batches.handle(route, rec, raw))
             rec.end = time.monotonic()
             return
         if self.command != "POST":
