@@ -1,10 +1,11 @@
 """The Gemini provider: google-genai behind the `Model` seam.
 
-The only code that touches google-genai, imported only when a call is made (it costs
-~1 s); it knows nothing of goals or parts. Every SDK failure becomes a GenerationError
-whose one line a person can act on, scrubbed of the key. The SDK retries 408/5xx itself
-and says so only in its log: that line is turned into a notice here, for the call that
-is retrying (`gemini_log`), so nothing above the seam reads a log.
+The only code that touches google-genai (with gemini_batch.py, its Batch side),
+imported only when a call is made (it costs ~1 s); it knows nothing of goals or parts.
+Every SDK failure becomes a GenerationError whose one line a person can act on, scrubbed
+of the key. The SDK retries 408/5xx itself and says so only in its log: that line is
+turned into a notice here, for the call that is retrying (`gemini_log`), so nothing
+above the seam reads a log.
 """
 
 from __future__ import annotations

@@ -180,7 +180,7 @@ class GeminiBatch:
                                   "API only (Vertex AI batches read from Cloud Storage)")
         data = "".join(json.dumps({"key": key, "request": rest_request(request)}) + "\n"
                        for key, request in requests).encode("utf-8")
-        if holds_key(data.decode("utf-8")):  # a job keeps its requests for 48 hours
+        if holds_key(data.decode("utf-8") + display_name):  # a job keeps them 48 hours
             raise GenerationError("a request holds the API key; nothing was submitted")
         input_file = None
         if len(data) < self.inline_limit:
@@ -302,6 +302,8 @@ class GeminiBatch:
         from google.genai import types
 
         client = self._client()
+        # mime_type "jsonl" as the Batch API guide uploads it; a File's display name is
+        # at most 512 characters (Files API reference).
         config = types.UploadFileConfig(mime_type="jsonl", display_name=display_name[:512])
         uploaded = self._call(lambda: client.files.upload(file=io.BytesIO(data), config=config))
         return str(uploaded.name)
