@@ -71,8 +71,12 @@ Recording: `requests` holds a RequestRecord per request (path, model, api_versio
 body, api_key, headers, start/end, status, stream) with properties prompt, system
 (systemInstruction text), contents_count (1 for a fresh session), generation_config
 and response_schema. `prompts()` and `count_matching(substring)` cover generation
-requests only, as does `max_concurrent`; `count` covers every request. `reset()`
-forgets records, queued replies and failure rules.
+requests only, as does `max_concurrent`; `count` covers every request and `counts`
+counts them by action. `reset()` forgets records, queued replies and failure rules.
+
+Batch and Files: `fake.batches` serves client.batches and client.files (create, get,
+list, cancel, delete; resumable upload, download), with controllable progress and the
+service's reported faults: tests/fake_batch.py is its manual.
 
 Standalone: python tests/fake_gemini.py --latency 1.5 [--port 0] [--text T]
 [--count-file PATH] [--stream-chunks N] prints its base URL on one line and serves
@@ -88,7 +92,7 @@ import socket
 import sys
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -158,6 +162,7 @@ __all__ = [
 ]
 
 FAKE_API_KEY = "test-key-not-secret-123"
+from tests.fake_batch import BatchService  # noqa: E402
 from tests.fake_http import GENERATE_ACTIONS, _Handler, _Server  # noqa: E402
 
 
@@ -198,6 +203,8 @@ class FakeGemini:
         self._stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        # The Batch and Files service, its jobs, files, progress and faults (fake_batch.py).
+        self.batches = BatchService(self)
 
     def start(self) -> FakeGemini:
         if self._server is None:
@@ -279,6 +286,13 @@ class FakeGemini:
     def requests(self) -> list[RequestRecord]:
         with self._lock:
             return list(self._records)
+
+    @property
+    def counts(self) -> Counter[str]:
+        """Requests by action: generateContent, batchGenerateContent, batches.get,
+        files.upload... (fake_batch.py names the batch and file ones)."""
+        with self._lock:
+            return Counter(r.action or "unknown" for r in self._records)
 
     @property
     def count(self) -> int:

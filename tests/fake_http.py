@@ -13,6 +13,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
+from tests.fake_batch_rules import route_of
 from tests.fake_service import refusal
 from tests.fake_wire import Reply, RequestRecord, _finalise, _stream_events, drop, error
 
@@ -67,7 +68,10 @@ class _Handler(BaseHTTPRequestHandler):
         super().finish()
 
     def do_GET(self) -> None:
-        self._not_found(self.server.fake._record(self, None, None, None, None))
+        self.do_POST()
+
+    def do_DELETE(self) -> None:
+        self.do_POST()
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -78,8 +82,16 @@ class _Handler(BaseHTTPRequestHandler):
             body = None
         if not isinstance(body, dict):
             body = None
-        m = _PATH_RE.match(self.path.split("?", 1)[0])
         fake = self.server.fake
+        route = route_of(self.command, self.path)
+        if route is not None:  # the Batch and Files service (tests/fake_batch.py)
+            rec = fake._record(self, route.version, route.model, route.action, body)
+            self._reply(rec, fake.batches.handle(route, rec, raw))
+            rec.end = time.monotonic()
+            return
+        if self.command != "POST":
+            return self._not_found(fake._record(self, None, None, None, None))
+        m = _PATH_RE.match(self.path.split("?", 1)[0])
         rec = fake._record(self, m and m["version"], m and m["model"], m and m["action"], body)
         if m is None:
             return self._not_found(rec)
@@ -132,8 +144,8 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in reply.headers:
             self.send_header(name, value)
         html = reply.raw is not None and reply.raw.startswith(b"<!DOCTYPE html>")
-        self.send_header("Content-Type", "text/html; charset=UTF-8" if html
-                         else "application/json; charset=UTF-8")
+        self.send_header("Content-Type", reply.content_type or (
+            "text/html; charset=UTF-8" if html else "application/json; charset=UTF-8"))
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)

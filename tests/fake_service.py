@@ -98,6 +98,13 @@ def unknown_fields(body: dict[str, Any]) -> Reply | None:
                             for (where, _), line in zip(found, lines, strict=True)]}])
 
 
+def unregistered() -> Reply:
+    """js-genai #898, deprecated-generative-ai-python #463: a call with no key."""
+    return error(403, "PERMISSION_DENIED", "Method doesn't allow unregistered callers "
+                 "(callers without established identity). Please use API Key or other "
+                 "form of API consumer identity to call this API.")
+
+
 def refusal(rec: RequestRecord, models: frozenset[str]) -> Reply | None:
     """The real service's answer to a request it refuses; None when it would serve it."""
     path = rec.path.split("?", 1)[0]
@@ -119,10 +126,7 @@ def refusal(rec: RequestRecord, models: frozenset[str]) -> Reply | None:
     if developer["version"] not in DEVELOPER_VERSIONS:
         return unknown_path(path)
     if not rec.api_key:
-        # js-genai #898, deprecated-generative-ai-python #463: a call with no key.
-        return error(403, "PERMISSION_DENIED", "Method doesn't allow unregistered callers "
-                     "(callers without established identity). Please use API Key or other "
-                     "form of API consumer identity to call this API.")
+        return unregistered()
     on_v1 = developer["version"] == "v1"
     if on_v1 and isinstance(rec.body, dict):  # the body is parsed before the model is sought
         refused = unknown_fields(rec.body)

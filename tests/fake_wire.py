@@ -35,6 +35,7 @@ class Reply:
     cut_after: int | None = None  # on a stream: events sent before the cut
     cut_event: dict[str, Any] | None = None  # sent at the cut; None: drop the connection
     headers: tuple[tuple[str, str], ...] = ()  # extra response headers (Retry-After)
+    content_type: str | None = None  # None: JSON (HTML for Google's 404 page)
 
 
 def ok(text: str, finish_reason: str = "STOP") -> Reply:

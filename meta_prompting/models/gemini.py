@@ -1,10 +1,11 @@
 """The Gemini provider: google-genai behind the `Model` seam.
 
-The only code that touches google-genai, imported only when a call is made (it costs
-~1 s); it knows nothing of goals or parts. Every SDK failure becomes a GenerationError
-whose one line a person can act on, scrubbed of the key. The SDK retries 408/5xx itself
-and says so only in its log: that line is turned into a notice here, for the call that
-is retrying (`gemini_log`), so nothing above the seam reads a log.
+The only code that touches google-genai (with gemini_batch.py, its Batch side),
+imported only when a call is made (it costs ~1 s); it knows nothing of goals or parts.
+Every SDK failure becomes a GenerationError whose one line a person can act on, scrubbed
+of the key. The SDK retries 408/5xx itself and says so only in its log: that line is
+turned into a notice here, for the call that is retrying (`gemini_log`), so nothing
+above the seam reads a log.
 """
 
 from __future__ import annotations
@@ -105,6 +106,45 @@ def text_of(response: Any) -> str:
 
 def _name(value: Any) -> str:
     return str(getattr(value, "name", value))
+
+
+def generation_config(request: ModelRequest) -> Any:
+    """The SDK's settings for one request: system instruction, token limit, answer schema.
+
+    The one place a ModelRequest becomes them, so an interactive call and a request in a
+    batch (models/gemini_batch.py) carry the same.
+    """
+    from google.genai import types
+
+    return types.GenerateContentConfig(
+        system_instruction=request.system, max_output_tokens=request.max_tokens,
+        response_mime_type="application/json" if request.json_schema else None,
+        response_json_schema=request.json_schema)
+
+
+def reply_of(response: Any, text: str, model: str) -> Reply:
+    """The Reply for a whole answer `text`: its token counts and the version that answered."""
+    usage = getattr(response, "usage_metadata", None)
+    counts = usage_of(**{name: getattr(usage, field, None) for name, field in (
+        ("prompt", "prompt_token_count"), ("answer", "candidates_token_count"),
+        ("thinking", "thoughts_token_count"), ("cached", "cached_content_token_count"),
+        ("total", "total_token_count"))})
+    # Kept in records and shown: the service's words, so scrubbed.
+    version = getattr(response, "model_version", None) or model
+    return Reply(text, "STOP", counts, _first_line(str(version)) or model, PROVIDER)
+
+
+def refused_reason(e: GenerationError, max_tokens: int | None) -> str:
+    """Why an answer was refused, scrubbed (its words may quote the service), with what to
+    do when it was cut off at the token limit."""
+    why = scrub_secrets(str(e))
+    if "MAX_TOKENS" in why:
+        # A thinking model spends the limit on thoughts first (python-genai #811).
+        now = (f"now {max_tokens}; try {max_tokens * 2}" if max_tokens
+               else "now the model's default")
+        why += ("; thinking tokens count toward the limit too: give a larger "
+                f"--max-tokens ({now}), or ask for a shorter answer")
+    return why
 
 
 def retry_delay() -> float:
@@ -214,15 +254,9 @@ class GeminiModel:
         With `on_text`, the answer streams to it as it comes; a stream that ends
         without STOP is refused like a cut-off answer."""
         pieces: list[str] = []
-        max_tokens, json_schema = request.max_tokens, request.json_schema
         try:
-            from google.genai import types
-
             client = self._get_client()
-            config = types.GenerateContentConfig(
-                system_instruction=request.system, max_output_tokens=max_tokens,
-                response_mime_type="application/json" if json_schema else None,
-                response_json_schema=json_schema)
+            config = generation_config(request)
             prompt = request.user
             from meta_prompting.models.gemini_log import sdk_retries
 
@@ -255,25 +289,11 @@ class GeminiModel:
                     if last is None:
                         raise GenerationError("the model returned no answer (an empty stream)")
                     text = raw_answer(last, "".join(pieces))
-        except GenerationError as e:  # its words may quote the service: scrub them too
-            why = scrub_secrets(str(e))
-            if "MAX_TOKENS" in why:
-                # A thinking model spends the limit on thoughts first (python-genai #811).
-                now = (f"now {max_tokens}; try {max_tokens * 2}" if max_tokens
-                       else "now the model's default")
-                why += ("; thinking tokens count toward the limit too: give a larger "
-                        f"--max-tokens ({now}), or ask for a shorter answer")
-            raise GenerationError(why) from e
+        except GenerationError as e:
+            raise GenerationError(refused_reason(e, request.max_tokens)) from e
         except Exception as e:  # noqa: BLE001 - every SDK failure becomes a reason
             raise GenerationError(scrub_secrets(self.explain(e))) from e
-        usage = getattr(last, "usage_metadata", None)
-        counts = usage_of(**{name: getattr(usage, field, None) for name, field in (
-            ("prompt", "prompt_token_count"), ("answer", "candidates_token_count"),
-            ("thinking", "thoughts_token_count"), ("cached", "cached_content_token_count"),
-            ("total", "total_token_count"))})
-        # Kept in records and shown: the service's words, so scrubbed.
-        version = getattr(last, "model_version", None) or self.model
-        return Reply(text, "STOP", counts, _first_line(str(version)) or self.model, PROVIDER)
+        return reply_of(last, text, self.model)
 
     def count_tokens(self, text: str) -> int:
         """The service's count of tokens in `text` (one request; the live check uses it).
@@ -325,8 +345,9 @@ class GeminiModel:
                     f"carry (a line break, a non-ASCII letter): fix {variable}")
         return f"{kind}: {_first_line(str(e))}"
 
-    def _explain_api(self, e: Any) -> str:
-        """An error the service answered: its own words, and what to do about it."""
+    def _explain_api(self, e: Any, retried: bool = True) -> str:
+        """An error the service answered: its own words, and what to do about it
+        (`retried`: the SDK tried it again first, as it does the statuses it retries)."""
         variable = self.key_variable
         code, status = e.code, e.status or ""
         said = f"{e.details} {e.message}"
@@ -349,7 +370,7 @@ class GeminiModel:
             return (f"the service answered 400 {status} on API version {self.api_version} "
                     f"({words}); set GOOGLE_GENAI_API_VERSION={DEVELOPER_API_VERSION}, "
                     "which takes what we send")
-        tries = f" after {self.attempts} attempts" if code in RETRY_STATUSES else ""
+        tries = f" after {self.attempts} attempts" if code in RETRY_STATUSES and retried else ""
         return f"the service answered {code} {status}{tries}: {words}"
 
 
