@@ -17,10 +17,12 @@ from meta_prompting.store.files import file_kind, os_reason, real_path
 
 
 def path_problem(folder: Path, given: str, *, folders: bool, owner: str,
-                 outside: bool = False, way_out: str = "") -> str | None:
+                 outside: bool = False, way_out: str = "", top: Path | None = None
+                 ) -> str | None:
     """Why the path `given` (relative to `folder`, the folder of `owner`, e.g. "the
     chain file") cannot be used, or None. `outside`: the file allows paths anywhere;
-    `way_out` says how a file that means to reach out says so."""
+    `way_out` says how a file that means to reach out says so; `top`: `folder` with its
+    links resolved, when the caller has it (a thousand rows need it once)."""
     path = folder / given
     what = "file or folder" if folders else "file"
     try:
@@ -31,7 +33,7 @@ def path_problem(folder: Path, given: str, *, folders: bool, owner: str,
         return f"{given}: cannot be read: {os_reason(e)}"
     if not outside:
         try:
-            top, real = real_path(folder), real_path(path)
+            top, real = top or real_path(folder), real_path(path)
         except OSError as e:
             return f"{given}: cannot be read: {os_reason(e)}"
         if not real.is_relative_to(top):

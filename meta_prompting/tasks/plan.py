@@ -61,6 +61,7 @@ class RowPlan(NamedTuple):
     row: Row
     session: Session
     runs: Path
+    key: str  # the session's key, made once (a sha256 of everything it sends)
     samples: tuple[Sample | None, ...]  # sample n at n - 1; None: not kept, to make
     imported: tuple[Sample, ...] = ()  # answers imported with --answer: graded too
     graded: dict[str, Graded] = {}  # run id -> its kept scorecard (with --grade)
@@ -76,7 +77,7 @@ class RowPlan(NamedTuple):
     def sample_of(self, number: int) -> Sample:
         """Sample `number` as kept, or as it would be made."""
         found = self.samples[number - 1]
-        rid = run_id(self.session.key, number)
+        rid = run_id(self.key, number)
         return found or Sample(number, rid, self.runs / rid, WOULD_RUN)
 
     def needs(self, grading: Grading | None) -> list[Need]:
@@ -86,7 +87,7 @@ class RowPlan(NamedTuple):
             return []
         found: list[Need] = []
         for number, sample in enumerate(self.samples, 1):
-            rid = run_id(self.session.key, number)
+            rid = run_id(self.key, number)
             if sample is None:
                 found.append(Need(self.position, ANSWER, number, rid))
         if grading is not None:
@@ -116,16 +117,17 @@ def read_fillings(tasks: TaskFile, skip: tuple[Path, ...] = ()
         try:
             task = read_task(row.task, str(row.task_file) if row.task_file else None)
             assert task is not None  # the file gives a task or a task file
+            check_filling(Filling(task))
             documents = read.get(row.evidence)
             if documents is None:
                 # Named relative to the tasks file: the same prompt from any folder, and
                 # the prompt a single --run from that folder sends for the same files.
                 evidence = collect([str(p) for p in row.evidence], task, base=tasks.folder,
                                    skip=skip)
+                check_filling(Filling("", evidence.filling.documents))  # once, not a row
                 documents = read[row.evidence] = evidence.filling.documents
                 notes.update(dict.fromkeys(evidence.notes))
             filling = Filling(task, documents)
-            check_filling(filling)
         except UserError as e:
             problems.append(f"{tasks.where(row)}: {_unflagged(str(e))}")
             continue
@@ -161,15 +163,16 @@ def plan_rows(tasks: TaskFile, fillings: tuple[Filling, ...], toolkit: Toolkit,
     plans: list[RowPlan] = []
     for position, (row, filling) in enumerate(zip(tasks.rows, fillings, strict=True)):
         session = Session(*toolkit.fill(filling), settings)
-        numbers, imported = kept.get(session.key[:12], ((), ()))
+        key = session.key
+        numbers, imported = kept.get(key[:12], ((), ()))
         try:
-            found = _samples(runs, session, numbers, samples, grading is not None)
-            plan = RowPlan(position, row, session, runs, found)
+            found = _samples(runs, key, numbers, samples, grading is not None)
+            plan = RowPlan(position, row, session, runs, key, found)
             if grading is not None:
                 plan = _with_grades(plan._replace(imported=_imported(runs, imported)),
                                     grading)
         except UserError as e:
-            plan = RowPlan(position, row, session, runs, (None,) * samples,
+            plan = RowPlan(position, row, session, runs, key, (None,) * samples,
                            problem=str(e))
         plans.append(plan)
     return tuple(plans)
@@ -196,7 +199,7 @@ def _listing(runs: Path) -> dict[str, tuple[tuple[int, ...], tuple[str, ...]]]:
             for key in numbers.keys() | imported.keys()}
 
 
-def _samples(runs: Path, session: Session, numbers: tuple[int, ...], samples: int,
+def _samples(runs: Path, key: str, numbers: tuple[int, ...], samples: int,
              every: bool) -> tuple[Sample | None, ...]:
     """Samples 1..N as kept (None: to make). `every`: N reaches the highest sample kept
     (--grade grades every answer kept, and makes the ones missing below it)."""
@@ -205,7 +208,7 @@ def _samples(runs: Path, session: Session, numbers: tuple[int, ...], samples: in
     if every:
         for n in sorted((n for n in numbers if n > samples), reverse=True):
             try:
-                found[n] = kept_sample(runs / run_id(session.key, n), n)
+                found[n] = kept_sample(runs / run_id(key, n), n)
             except UserError:
                 found[n] = None  # not a complete run of ours: it decides nothing
             if found[n] is not None:
@@ -213,7 +216,7 @@ def _samples(runs: Path, session: Session, numbers: tuple[int, ...], samples: in
                 break
     wanted = set(numbers)
     return tuple(found[n] if n in found else
-                 kept_sample(runs / run_id(session.key, n), n) if n in wanted else None
+                 kept_sample(runs / run_id(key, n), n) if n in wanted else None
                  for n in range(1, target + 1))
 
 

@@ -10,6 +10,7 @@ be moved or kept as a CI artifact.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -79,10 +80,9 @@ def verdict(result: RowResult) -> str:
     if passed is None:
         return ""
     word = "PASS" if passed else "FAIL"
-    cards = result.cards
-    if result.refined is not None or len(cards) < 2:
+    if result.refined is not None or len(result.verdicts) < 2:
         return word
-    return f"{word} {sum(bool(g.scorecard and g.scorecard.passed) for g in cards)}/{len(cards)}"
+    return f"{word} {sum(result.verdicts)}/{len(result.verdicts)}"
 
 
 def answer_of(result: RowResult) -> Sample | None:
@@ -93,9 +93,10 @@ def answer_of(result: RowResult) -> Sample | None:
     return next((s for s in result.samples if s.ok and s.status != "would run"), None)
 
 
-def row_dict(result: RowResult, out_dir: Path) -> dict[str, Any]:
+def row_dict(result: RowResult, out_dir: Path, found: Facts | None = None
+             ) -> dict[str, Any]:
     """One row for programs: results.jsonl's line, and --json's row."""
-    found = facts(result)
+    found = found or facts(result)
     answer = answer_of(result)
     kept = [s for s in result.samples if s.ok and s.status != "would run"]
     card = _card_of(result, answer)
@@ -105,19 +106,19 @@ def row_dict(result: RowResult, out_dir: Path) -> dict[str, Any]:
             "answers": [_relative(s.answer_path, out_dir) for s in kept],
             "edited": any(s.edited for s in kept),
             "verdict": verdict(result).split(" ")[0] or None,
-            "graded": len(result.cards),
-            "passed": sum(bool(g.scorecard and g.scorecard.passed) for g in result.cards),
+            "graded": len(result.verdicts),
+            "passed": sum(result.verdicts),
             "scorecard": _relative(card.path, out_dir) if card and card.path else None,
             "verdict_edited": any(g.edited for g in result.cards),
             "tokens": found.tokens, "cost_usd": found.usd, "seconds": found.seconds}
 
 
-def results_jsonl(report: TasksReport) -> bytes:
-    return "".join(json.dumps(row_dict(r, report.out_dir)) + "\n"
-                   for r in report.rows).encode("utf-8")
+def results_jsonl(report: TasksReport, found: list[Facts]) -> bytes:
+    return "".join(json.dumps(row_dict(r, report.out_dir, f)) + "\n"
+                   for r, f in zip(report.rows, found, strict=True)).encode("utf-8")
 
 
-def results_markdown(report: TasksReport) -> bytes:
+def results_markdown(report: TasksReport, found: list[Facts]) -> bytes:
     from meta_prompting.models.prices import money
 
     out = report.out_dir
@@ -127,7 +128,7 @@ def results_markdown(report: TasksReport) -> bytes:
              f"Re-run: `{report.command}`", "", summary(report) + ".", "",
              "| # | Row | Status | Verdict | Answer | Scorecard | Tokens | Cost | Seconds |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for i, r in enumerate(report.rows, 1):
+    for i, (r, facts_of) in enumerate(zip(report.rows, found, strict=True), 1):
         kept = [s for s in r.samples if s.ok and s.status != "would run"]
         if r.refined is not None:
             kept = [s for s in kept if s is answer_of(r)]
@@ -137,13 +138,13 @@ def results_markdown(report: TasksReport) -> bytes:
             for s in kept)
         cards = " ".join(_card_link(g, out) for g in r.cards
                          if r.refined is None or g.sample is answer_of(r))
-        found = facts(r)
         status = r.status + (f": {r.reason}" if r.reason else "")
+        tokens, usd, seconds = facts_of
         lines.append(" | ".join([
             f"| {i}", r.row.id, status.replace("|", "/").replace("\n", " "), verdict(r),
-            answers, cards, f"{found.tokens:,}" if found.tokens is not None else "",
-            money(found.usd) if r.ok else "",
-            f"{found.seconds:.1f}" if found.seconds is not None else ""]) + " |")
+            answers, cards, f"{tokens:,}" if tokens is not None else "",
+            money(usd) if r.ok else "", f"{seconds:.1f}" if seconds is not None else ""])
+            + " |")
     from meta_prompting.models.keys import scrub_secrets  # a reason may quote the key
 
     return (scrub_secrets("\n".join(lines)) + "\n").encode("utf-8")
@@ -179,10 +180,11 @@ def _card_link(graded: Graded, out: Path) -> str:
 
 
 def _relative(path: Path, base: Path) -> str:
-    try:
-        return path.relative_to(base).as_posix()
-    except ValueError:
-        return path.as_posix()
+    # Strings, not Path.relative_to: a thousand rows' paths, each made under `base`.
+    text, top = str(path), str(base)
+    if text.startswith(top + os.sep):
+        return text[len(top) + 1:].replace(os.sep, "/")
+    return path.as_posix()
 
 
 def check_results(out: Path) -> None:
@@ -195,8 +197,9 @@ def check_results(out: Path) -> None:
 def write_results(report: TasksReport) -> None:
     """RESULTS.md and results.jsonl, each rewritten whole when its content changes."""
     out = report.out_dir
-    for name, data in ((RESULTS_JSONL, results_jsonl(report)),
-                       (RESULTS_FILE, results_markdown(report))):
+    found = [facts(r) for r in report.rows]
+    for name, data in ((RESULTS_JSONL, results_jsonl(report, found)),
+                       (RESULTS_FILE, results_markdown(report, found))):
         path = out / name
         # A run killed mid-write left its temporary; only a dead process's are removed,
         # as another run of this project may be writing the file now.

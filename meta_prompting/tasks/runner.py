@@ -47,20 +47,24 @@ class RowResult(NamedTuple):
     def ok(self) -> bool:
         return self.status in (CACHED, RAN)
 
+    # Decided once (`decided`): a thousand rows are counted, shown and written from them.
+    verdicts: tuple[bool, ...] = ()  # each graded answer's verdict, in `cards` order
+    passed: bool | None = None  # with --grade: every answer graded for it passes
+
     @property
     def cards(self) -> list[Graded]:
         return [g for g in self.graded if g.scorecard is not None]
 
-    @property
-    def passed(self) -> bool | None:
-        """With --grade: every answer's scorecard passes (None: not graded)."""
-        if self.refined is not None:
-            best = self.refined.result
-            return None if best is None else best.passed
-        cards = self.cards
-        if not cards or not self.ok:
-            return None
-        return all(g.scorecard is not None and g.scorecard.passed for g in cards)
+
+def decided(result: RowResult) -> RowResult:
+    """`result` with its verdicts: a refined row's is its result attempt's."""
+    verdicts = tuple(bool(g.scorecard and g.scorecard.passed) for g in result.cards)
+    if result.refined is not None:
+        best = result.refined.result
+        return result._replace(verdicts=verdicts,
+                               passed=None if best is None else best.passed)
+    return result._replace(verdicts=verdicts, passed=all(verdicts) if verdicts and result.ok
+                           else None)
 
 
 class TasksReport(NamedTuple):
@@ -147,6 +151,7 @@ def run_tasks(library: Library, goal: str, project: str, tasks: TaskFile,
         rows = tuple(_dry_row(p, grading) for p in plans)
     else:
         rows = make_rows(plans, grading, run_options, settings)
+    rows = tuple(decided(r) for r in rows)
     report = report._replace(rows=rows, command=larger_limit(run_options.command, [
         s.reason for r in rows for s in r.samples if s.reason]))
     if not run_options.dry_run:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -28,7 +29,13 @@ from meta_prompting.library.mapfile import (
     holds_surrogate,
     unknown_field,
 )
-from meta_prompting.store.files import MAP_LIMIT, check_project_name, os_reason, read_regular
+from meta_prompting.store.files import (
+    MAP_LIMIT,
+    check_project_name,
+    os_reason,
+    read_regular,
+    real_path,
+)
 
 ROW_KEYS = ("id", "task", "task_file", "evidence")
 EVIDENCE_SEPARATOR = ";"  # CSV: the paths in one "evidence" cell
@@ -82,8 +89,9 @@ def load_tasks(path: Path) -> TaskFile:
         specs, problems = _jsonl_rows(text, label)
     rows: list[Row] = []
     seen: dict[str, Row] = {}
+    check = _checker(path.parent)
     for line, spec in specs:
-        row, found = _row(spec, line, label, path.parent)
+        row, found = _row(spec, line, label, path.parent, check)
         problems += found
         if row is None:
             continue
@@ -201,7 +209,26 @@ def _header_problems(header: list[str], label: str, line: int) -> list[str]:
     return problems
 
 
-def _row(spec: Any, line: int, label: str, folder: Path) -> tuple[Row | None, list[str]]:
+def _checker(folder: Path) -> Callable[[str, bool], str | None]:
+    """path_problem for this file's paths, each path checked once: a thousand rows
+    often name the same evidence, and resolving links costs a system call a part."""
+    try:
+        top: Path | None = real_path(folder)
+    except OSError:
+        top = None  # said by path_problem, for each path
+    checked: dict[tuple[str, bool], str | None] = {}
+
+    def check(given: str, folders: bool) -> str | None:
+        if (given, folders) not in checked:
+            checked[(given, folders)] = path_problem(folder, given, folders=folders,
+                                                     owner=OWNER, way_out=WAY_OUT, top=top)
+        return checked[(given, folders)]
+
+    return check
+
+
+def _row(spec: Any, line: int, label: str, folder: Path,
+         check: Callable[[str, bool], str | None]) -> tuple[Row | None, list[str]]:
     """One row, or the problems with it."""
     if not isinstance(spec, dict):
         return None, [f"{label}:{line}: a row is a JSON object, like {{\"id\": \"a1\", "
@@ -233,15 +260,14 @@ def _row(spec: Any, line: int, label: str, folder: Path) -> tuple[Row | None, li
     elif task_file is not None:
         if not isinstance(task_file, str) or not task_file:
             bad("task_file", "must be a path, relative to the tasks file")
-        elif (why := path_problem(folder, task_file, folders=False, owner=OWNER,
-                                  way_out=WAY_OUT)):
+        elif (why := check(task_file, False)):
             bad("task_file", why)
     evidence = spec.get("evidence", [])
     if not isinstance(evidence, list) or not all(isinstance(e, str) and e for e in evidence):
         bad("evidence", "must be a list of paths, relative to the tasks file")
         evidence = []
     for item in evidence:
-        if (why := path_problem(folder, item, folders=True, owner=OWNER, way_out=WAY_OUT)):
+        if (why := check(item, True)):
             bad("evidence", why)
     if problems:
         return None, problems
