@@ -20,8 +20,8 @@ from common import machine
 
 HERE = Path(__file__).resolve().parent
 # Cheapest first, so a broken set-up shows at once; peers last (they need the registry).
-SCRIPTS = ("startup", "generation", "contention", "runs", "refine", "chains", "scale", "crash",
-           "peers")
+SCRIPTS = ("startup", "generation", "contention", "runs", "refine", "chains", "tasks", "scale",
+           "crash", "peers")
 
 
 def main() -> int:

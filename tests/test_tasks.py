@@ -387,3 +387,27 @@ def test_refine_runs_each_rows_loop_side_by_side(
     asked = fake_gemini.count
     code, out, err = tasks_run(capsys, lib, tasks, "--grade", "--refine", "3")
     assert code == 0 and fake_gemini.count == asked and "2 rows: 2 cached" in out
+
+
+def test_rows_with_the_same_task_and_evidence_are_one_run_made_once(
+        capsys: pytest.CaptureFixture[str], lib: Path, tmp_path: Path,
+        fake_gemini: FakeGemini) -> None:
+    judged(fake_gemini)
+    same = {"task": "Review case 1.", "evidence": ["ev/app.py"]}
+    tasks = write_tasks(tmp_path / "t", [{"id": "a", **same}, {"id": "b", **same}])
+    code, out, err = tasks_run(capsys, lib, tasks, "--grade")
+    assert code == 0, err
+    assert fake_gemini.count == 2 and "waiting" not in err  # one answer, one judgment
+    first, second = results(lib)
+    assert first["answer"] == second["answer"] and second["verdict"] == "PASS"
+
+
+def test_what_an_evidence_walk_leaves_out_is_said_once(
+        capsys: pytest.CaptureFixture[str], lib: Path, tmp_path: Path,
+        fake_gemini: FakeGemini) -> None:
+    tasks = write_tasks(tmp_path / "t", [{"id": f"r{i}", "task": f"Review case {i}.",
+                                          "evidence": ["ev"]} for i in (1, 2)])
+    (tmp_path / "t/ev/core.bin").write_bytes(b"\x00\x01")
+    code, out, err = tasks_run(capsys, lib, tasks)
+    assert code == 0 and err.count("skipped binary file ev/core.bin") == 1
+    assert all('<document name="ev/notes.md">' in p for p in fake_gemini.prompts())

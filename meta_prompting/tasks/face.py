@@ -63,9 +63,6 @@ def run_tasks_cli(root: Path, args: argparse.Namespace, options: BuildOptions, *
     report = report._replace(command=finishing(report.command, limit, held))
     rate = pass_rate(report)
     code = gated_exit(report.exit_code, rate, args.min_pass_rate)
-    if not quiet:
-        for note in report.notes:
-            progress(f"  {note}")
     if args.json:
         print_json({"ok": True, "exit_code": code, **report.built.to_dict(),
                     "tasks": tasks_json(report), "pass_rate": rate.to_dict(),
@@ -153,6 +150,7 @@ def tasks_json(report: TasksReport) -> dict[str, Any]:
 
     return {"file": str(report.tasks.path), "dry_run": report.dry_run,
             "command": report.command, "summary": report.counts(),
+            "notes": list(report.notes),
             "rows": [{**row_dict(r, report.out_dir), **_more(r, report)} for r in report.rows],
             **({"estimate": report.estimate} if report.dry_run else {})}
 

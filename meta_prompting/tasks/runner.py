@@ -127,6 +127,9 @@ def run_tasks(library: Library, goal: str, project: str, tasks: TaskFile,
 
     grading = _grading(library, goal, settings, run_options, options.grading)
     fillings, notes = read_fillings(tasks, skip=(library.output,))
+    say = run_options.progress
+    for note in notes if say else ():  # what the walks left out, each said once
+        say(f"  {note}")
     from meta_prompting.toolkit.assemble import project_dir
 
     out = project_dir(library, project)
@@ -239,9 +242,13 @@ def make_rows(plans: tuple[RowPlan, ...], grading: Grading | None, run_options: 
                                          grading.timeout, grading.own))
 
     kept = {s.run_id: s for p in plans for s in p.kept}
-    for need in needs:  # a new answer's scorecard waits for the answer
-        if need.kind == ANSWER or need.run_id in kept:
-            hand_in(need, kept.get(need.run_id))
+    # Rows with the same task and evidence are one run: it is made once, for all of them.
+    alike: dict[tuple[str, str], list[Need]] = {}
+    for need in needs:
+        alike.setdefault((need.kind, need.run_id), []).append(need)
+    for (kind, rid), same in alike.items():  # a new answer's scorecard waits for it
+        if kind == ANSWER or rid in kept:
+            hand_in(same[0], kept.get(rid))
     errors: list[BaseException] = []
     try:
         while workers.busy:
@@ -257,12 +264,13 @@ def make_rows(plans: tuple[RowPlan, ...], grading: Grading | None, run_options: 
                 errors.append(error)
                 continue
             assert value is not None
-            if need.kind == ANSWER:
-                made[(need.row, need.number)] = value
-                if value.ok and grading is not None:
-                    hand_in(Need(need.row, SCORECARD, need.number, value.run_id), value)
-            else:
-                cards[(need.row, need.run_id)] = value
+            for each in alike.get((need.kind, need.run_id), [need]):
+                if need.kind == ANSWER:
+                    made[(each.row, each.number)] = value
+                else:
+                    cards[(each.row, each.run_id)] = value
+            if need.kind == ANSWER and value.ok and grading is not None:
+                hand_in(Need(need.row, SCORECARD, need.number, value.run_id), value)
             if say:
                 say(_progress_line(plan.row, need, value))
     finally:
