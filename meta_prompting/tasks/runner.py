@@ -127,9 +127,9 @@ def run_tasks(library: Library, goal: str, project: str, tasks: TaskFile,
 
     grading = _grading(library, goal, settings, run_options, options.grading)
     fillings, notes = read_fillings(tasks, skip=(library.output,))
-    say = run_options.progress
-    for note in notes if say else ():  # what the walks left out, each said once
-        say(f"  {note}")
+    if run_options.progress is not None:
+        for note in notes:  # what the walks left out, each said once
+            run_options.progress(f"  {note}")
     from meta_prompting.toolkit.assemble import project_dir
 
     out = project_dir(library, project)
