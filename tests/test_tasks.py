@@ -411,3 +411,51 @@ def test_what_an_evidence_walk_leaves_out_is_said_once(
     code, out, err = tasks_run(capsys, lib, tasks)
     assert code == 0 and err.count("skipped binary file ev/core.bin") == 1
     assert all('<document name="ev/notes.md">' in p for p in fake_gemini.prompts())
+
+
+def test_the_missing_work_is_listed_with_its_requests_and_a_reply_made_elsewhere_is_kept(
+        capsys: pytest.CaptureFixture[str], lib: Path, tmp_path: Path,
+        fake_gemini: FakeGemini) -> None:
+    """The seam a batch job uses: what is missing, decided from the store with nothing
+    sent; each request exactly what the interactive call sends; replies handed back."""
+    from meta_prompting.grading.scorecard import GradeOptions
+    from meta_prompting.library.goals import load_library
+    from meta_prompting.models.base import Reply
+    from meta_prompting.runs.run import RunOptions, Settings, keep_answer
+    from meta_prompting.tasks.plan import missing_work
+    from meta_prompting.tasks.runner import TasksOptions, prepare_tasks
+    from meta_prompting.tasks.taskfile import load_tasks
+    from meta_prompting.toolkit.build import BuildOptions
+
+    judged(fake_gemini)
+    path = write_tasks(tmp_path / "t", SIX[:3])
+    assert tasks_run(capsys, lib, path, "-p", "interactive")[0] == 0  # the reference
+    sent = {r.prompt: r.system for r in fake_gemini.requests}
+    asked = fake_gemini.count
+
+    def prepare() -> Any:
+        return prepare_tasks(load_library(lib), "AUDIT", "many", load_tasks(path),
+                             BuildOptions(), RunOptions(), Settings("gemini-flash-latest"),
+                             TasksOptions(grading=GradeOptions()))
+
+    prepared = prepare()
+    work = missing_work(prepared.plans, prepared.grading)
+    assert fake_gemini.count == asked  # deciding sends nothing
+    answers = [w for w in work if w.need.kind == "answer"]
+    assert len(answers) == 3 and len(work) == 6  # and three scorecards, to come after
+    assert all(w.request is None for w in work if w.need.kind == "scorecard")
+    for w in answers:
+        assert w.request is not None and sent[w.request.user] == w.request.system
+        keep_answer(w.plan.runs, w.plan.session, w.need.number, Reply(
+            f"## Findings\nCase {w.plan.row.id[1:]}: the division by zero guard is "
+            "missing.\n", "STOP", {"answer": 12}, "gemini-2.5-flash"), 1.5, RunOptions(),
+            made_by={"batch": {"job": "batches/123"}})
+    work = missing_work(prepare().plans, prepared.grading)
+    assert [w.need.kind for w in work] == ["scorecard"] * 3
+    assert all(w.request is not None and w.request.json_schema for w in work)
+    code, out, err = tasks_run(capsys, lib, path, "--grade")
+    assert code == 0, err
+    assert fake_gemini.count - asked == 3  # the judges only: every answer was kept
+    record = json.loads((lib / "output/many" / results(lib)[0]["answer"]).with_name(
+        "run.json").read_text())
+    assert record["batch"] == {"job": "batches/123"} and record["record"]["status"] == "made"

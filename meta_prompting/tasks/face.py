@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from meta_prompting.errors import EXIT_INCOMPLETE, UsageError
 
 if TYPE_CHECKING:
+    from meta_prompting.grading.threshold import PassRate
     from meta_prompting.tasks.runner import RowResult, TasksReport
     from meta_prompting.toolkit.build import BuildOptions
 
@@ -137,7 +138,7 @@ def _command(base: str, goal: str, args: argparse.Namespace, grade: bool,
     return command
 
 
-def pass_rate(report: TasksReport) -> Any:
+def pass_rate(report: TasksReport) -> PassRate:
     """--min-pass-rate over rows: a row passes when every answer graded for it does."""
     from meta_prompting.grading.threshold import PassRate
 

@@ -5,9 +5,9 @@ evidence (refusing the file, before anything is written, when one cannot be read
 `plan_rows` lists runs/ once, finds each row's kept answers and scorecards, and says
 what is missing as `Need`s: an answer (a sample, keyed by its run id) or a scorecard
 of a kept or new answer. The runner makes the needs with interactive calls on one
-bounded pool; a batch job could make the answer needs instead (each `Need.request`
-is exactly what the interactive call sends) and hand each reply back through
-`runs.run.keep_answer`, which keeps it as the same record under the same lock.
+bounded pool; a batch job could make them instead: `missing_work` lists each once
+with the exact request an interactive call sends, and `runs.run.keep_answer` keeps
+a reply made elsewhere as the same record, under the same lock.
 """
 
 from __future__ import annotations
@@ -100,6 +100,46 @@ class RowPlan(NamedTuple):
     @property
     def kept(self) -> tuple[Sample, ...]:
         return tuple(s for s in self.samples if s is not None) + self.imported
+
+
+class Work(NamedTuple):
+    """One piece of model work these rows lack, with the request an interactive call
+    sends for it: what a batch job would be asked. `request` is None for the scorecard
+    of an answer not made yet (it waits for the answer: a later wave)."""
+
+    need: Need
+    plan: RowPlan
+    request: ModelRequest | None
+
+
+def missing_work(plans: tuple[RowPlan, ...], grading: Grading | None = None) -> list[Work]:
+    """The model work `plans` lack, once each (rows that ask the same share one).
+
+    An answer's request is the row's session; a scorecard's is one judge's request
+    (`grading.judges` of them make it). A reply made elsewhere is handed back with
+    `runs.run.keep_answer(plan.runs, plan.session, need.number, reply, seconds, ...)`.
+    """
+    from meta_prompting.grading.grade import judge_prompt, schema
+    from meta_prompting.models.base import ModelRequest
+    from meta_prompting.runs.run import read_answer
+
+    found: list[Work] = []
+    seen: set[tuple[str, str]] = set()
+    for plan in plans:
+        kept = {s.run_id: s for s in plan.kept}
+        for need in plan.needs(grading):
+            if (need.kind, need.run_id) in seen:
+                continue
+            seen.add((need.kind, need.run_id))
+            request = plan.request() if need.kind == ANSWER else None
+            sample = kept.get(need.run_id)
+            if need.kind == SCORECARD and sample is not None and grading is not None:
+                prompt = judge_prompt(grading.rubric, plan.session.system,
+                                      plan.session.prompt, read_answer(sample))
+                request = ModelRequest(grading.rubric.system, prompt,
+                                       json_schema=schema(grading.rubric))
+            found.append(Work(need, plan, request))
+    return found
 
 
 def read_fillings(tasks: TaskFile, skip: tuple[Path, ...] = ()

@@ -116,13 +116,24 @@ class TasksOptions(NamedTuple):
     refine: int = 0  # --refine N: each row's attempts refined from a failing scorecard
 
 
-def run_tasks(library: Library, goal: str, project: str, tasks: TaskFile,
-              build_options: BuildOptions, run_options: RunOptions, settings: Settings,
-              options: TasksOptions) -> TasksReport:
-    """Make sure every row's answers (and scorecards) exist; make only what is missing."""
-    from meta_prompting.runs.run import larger_limit
+class Prepared(NamedTuple):
+    """A tasks file checked, its toolkit built and each row's plan decided: what a
+    run (or a batch job) starts from. `plans` is empty when the toolkit is incomplete."""
+
+    report: TasksReport  # with no rows yet
+    plans: tuple[RowPlan, ...]
+    grading: Grading | None
+
+
+def prepare_tasks(library: Library, goal: str, project: str, tasks: TaskFile,
+                  build_options: BuildOptions, run_options: RunOptions, settings: Settings,
+                  options: TasksOptions) -> Prepared:
+    """Check everything, build the toolkit once and decide what each row lacks, on this
+    thread, from the store alone: nothing is sent. `plan.missing_work(prepared.plans,
+    prepared.grading)` lists that work with its requests."""
     from meta_prompting.tasks.plan import plan_rows, read_fillings
-    from meta_prompting.tasks.results import check_results, write_results
+    from meta_prompting.tasks.results import check_results
+    from meta_prompting.toolkit.assemble import project_dir
     from meta_prompting.toolkit.build import build
 
     grading = _grading(library, goal, settings, run_options, options.grading)
@@ -130,21 +141,31 @@ def run_tasks(library: Library, goal: str, project: str, tasks: TaskFile,
     if run_options.progress is not None:
         for note in notes:  # what the walks left out, each said once
             run_options.progress(f"  {note}")
-    from meta_prompting.toolkit.assemble import project_dir
-
-    out = project_dir(library, project)
     if not run_options.dry_run:
-        check_results(out)  # a link or a FIFO where they belong: before any call
+        check_results(project_dir(library, project))  # a link or a FIFO: before any call
     built = build(library, goal, project, build_options._replace(
         filling=None, dry_run=run_options.dry_run))
     report = TasksReport(tasks, built, (), run_options.command, grading is not None,
                          run_options.dry_run, settings.model, notes)
     if built.toolkit is None:  # incomplete: a placeholder must never reach a model
-        return report._replace(rows=tuple(RowResult(r, NOT_RUN, reason="the toolkit is "
-                                                    "incomplete") for r in tasks.rows),
-                               command=built.command)
-    plans = plan_rows(tasks, fillings, built.toolkit, settings, built.out_dir,
-                      options.samples, grading)
+        return Prepared(report._replace(rows=tuple(RowResult(
+            r, NOT_RUN, reason="the toolkit is incomplete") for r in tasks.rows),
+            command=built.command), (), grading)
+    return Prepared(report, plan_rows(tasks, fillings, built.toolkit, settings,
+                                      built.out_dir, options.samples, grading), grading)
+
+
+def run_tasks(library: Library, goal: str, project: str, tasks: TaskFile,
+              build_options: BuildOptions, run_options: RunOptions, settings: Settings,
+              options: TasksOptions) -> TasksReport:
+    """Make sure every row's answers (and scorecards) exist; make only what is missing."""
+    from meta_prompting.runs.run import larger_limit
+    from meta_prompting.tasks.results import write_results
+
+    report, plans, grading = prepare_tasks(library, goal, project, tasks, build_options,
+                                           run_options, settings, options)
+    if report.built.toolkit is None:
+        return report
     if options.refine:
         from meta_prompting.tasks.refined import refine_rows
 
@@ -214,9 +235,9 @@ def make_rows(plans: tuple[RowPlan, ...], grading: Grading | None, run_options: 
         judge_model = budgeted(open_judge(settings, GradeOptions(
             judge_model=grading.judge_given), run_options), run_options.budget)
     say = run_options.progress
-    answers = sum(n.kind == ANSWER for n in needs)
-    if say:
-        grades = len(needs) - answers
+    if say:  # rows that ask the same are one run: counted once
+        answers = len({n.run_id for n in needs if n.kind == ANSWER})
+        grades = len({n.run_id for n in needs if n.kind == SCORECARD})
         rows = len({n.row for n in needs})
         say(f"Running {answers} answer(s)" + (f" and {grades} grade(s)" if grades else "")
             + f" for {rows} row(s) with {settings.model} (each a fresh session)...")
