@@ -459,3 +459,23 @@ def test_the_missing_work_is_listed_with_its_requests_and_a_reply_made_elsewhere
     record = json.loads((lib / "output/many" / results(lib)[0]["answer"]).with_name(
         "run.json").read_text())
     assert record["batch"] == {"job": "batches/123"} and record["record"]["status"] == "made"
+
+
+def test_a_429_across_rows_is_waited_out_once_with_fewer_calls_in_flight(
+        capsys: pytest.CaptureFixture[str], lib: Path, tmp_path: Path,
+        fake_gemini: FakeGemini) -> None:
+    from tests.fake_gemini import rate_limited
+
+    fake_gemini.latency = 0.2  # long enough for calls in flight to overlap
+    fake_gemini.fail_when(lambda rec: True, rate_limited(delay=1), times=6)
+    tasks = write_tasks(tmp_path / "t", SIX)
+    code, out, err = tasks_run(capsys, lib, tasks, "--jobs", "6")
+    assert code == 0, out + err
+    limited = [r for r in fake_gemini.requests if r.status == 429]
+    answered = [r for r in fake_gemini.requests if r.status == 200]
+    assert len(limited) == 6 and len(answered) == 6  # each row asked again once, no more
+    # The rows share one model's limiter: nothing went out before the asked delay.
+    assert min(r.start for r in answered) >= max(r.end or 0 for r in limited) + 1.0
+    assert err.count("rate-limited: waiting 1 s, as the service asked; 3 calls at a time "
+                     "now") == 1
+    assert len(kept(lib)) == 6
