@@ -479,3 +479,20 @@ def test_a_429_across_rows_is_waited_out_once_with_fewer_calls_in_flight(
     assert err.count("rate-limited: waiting 1 s, as the service asked; 3 calls at a time "
                      "now") == 1
     assert len(kept(lib)) == 6
+
+
+def test_an_incomplete_toolkit_runs_no_row_and_says_the_command_that_finishes(
+        capsys: pytest.CaptureFixture[str], make_library: MakeLibrary,
+        tmp_path: Path) -> None:
+    root = make_library(AUDIT, {k: v for k, v in AUDIT_PARTS.items()
+                                if not k.endswith("brief.md")})  # no key: not made
+    tasks = write_tasks(tmp_path / "t", SIX[:2])
+    code, out, err = tasks_run(capsys, root, tasks)
+    assert code == 3
+    assert f"then run again:\n  python orchestrator.py --root {root} --goal AUDIT --project " \
+           f"many --tasks {tasks}\n" in out
+    assert "Not run: the toolkit is incomplete" in out
+    assert not (root / "output/many/runs").exists()
+    code, out, err = tasks_run(capsys, root, tasks, "--json")
+    rows = json.loads(out)["tasks"]["rows"]
+    assert code == 3 and [r["status"] for r in rows] == ["not run", "not run"]

@@ -44,6 +44,7 @@ def run_tasks_cli(root: Path, args: argparse.Namespace, options: BuildOptions, *
     from meta_prompting.runs.run import RunOptions, Settings
     from meta_prompting.tasks.runner import TasksOptions, run_tasks
     from meta_prompting.tasks.taskfile import load_tasks
+    from meta_prompting.toolkit.build import rerun_command
 
     grade = _check_flags(args)
     library = load_library(root)
@@ -51,7 +52,9 @@ def run_tasks_cli(root: Path, args: argparse.Namespace, options: BuildOptions, *
     tasks = load_tasks(Path(args.tasks))
     quiet = args.quiet or args.json
     limit = budget_of(args)
-    command = _command(options.command, goal, args, grade, limit)
+    suffix = _suffix(args, grade, limit)
+    command = rerun_command(options.command, goal, args.project) + suffix
+    options = options._replace(suffix=suffix)  # an incomplete toolkit's hint says it all
     run_options = RunOptions(jobs=args.jobs, timeout=args.timeout, dry_run=args.dry_run,
                              command=command, progress=None if quiet else progress,
                              on_wait=None if quiet else on_wait, on_notice=notice)
@@ -111,12 +114,10 @@ def _check_flags(args: argparse.Namespace) -> bool:
     return grade
 
 
-def _command(base: str, goal: str, args: argparse.Namespace, grade: bool,
-             limit: float | None) -> str:
-    """The command that finishes the job: this one, with what it was given."""
-    from meta_prompting.toolkit.build import rerun_command
-
-    command = rerun_command(base, goal, args.project) + f" --tasks {shlex.quote(args.tasks)}"
+def _suffix(args: argparse.Namespace, grade: bool, limit: float | None) -> str:
+    """The flags that say this command again after --goal and --project: the command
+    that finishes the job is this one, with what it was given."""
+    command = f" --tasks {shlex.quote(args.tasks)}"
     if args.samples and args.samples > 1:
         command += f" --samples {args.samples}"
     if grade:
@@ -178,11 +179,10 @@ def show(report: TasksReport) -> None:
     built = report.built
     out = nice_path(built.out_dir)
     if built.toolkit is None:
-        build(built)
+        build(built)  # with the command that finishes it: this one
         if not built.dry_run:
             write("Not run: the toolkit is incomplete, and a placeholder must never reach "
                   "the model.")
-            sys.stdout.write(f"  {printable(report.command)}\n")
         return
     changed = [f.name for f in built.files if f.action != "unchanged"]
     verb = "would write" if built.dry_run else "wrote"
