@@ -21,7 +21,7 @@ from common import machine
 HERE = Path(__file__).resolve().parent
 # Cheapest first, so a broken set-up shows at once; peers last (they need the registry).
 SCRIPTS = ("startup", "generation", "contention", "runs", "refine", "batch_collect", "chains",
-           "scale", "crash", "peers")
+           "tasks", "scale", "crash", "peers")
 
 
 def main() -> int:

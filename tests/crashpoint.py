@@ -10,7 +10,8 @@ the Nth time the process reaches them (counted across threads):
   publish    a run folder is written whole in its temporary name, not yet renamed
   published  the run folder was renamed into place, its parent not yet synced
   scorecard  scorecard.md is written aside, scorecard.json written but not renamed
-  index      CHAIN.md's new text is written to its temporary file, not yet renamed
+  index      CHAIN.md's (or --tasks' RESULTS.md's or results.jsonl's) new text is
+             written to its temporary file, not yet renamed
 
 Usage: MP_CRASH_AT=answer:2 python tests/crashpoint.py orchestrator-args...
 Without MP_CRASH_AT it is orchestrator.py. Nothing here changes what the product does
@@ -89,7 +90,7 @@ def install(spec: str) -> Crasher:
 
     def replace(src: Any, dst: Any, *args: Any, **kwargs: Any) -> None:
         name = os.path.basename(str(dst))
-        if name == "CHAIN.md":
+        if name in ("CHAIN.md", "RESULTS.md", "results.jsonl"):
             crasher.hit("index")
         elif name.startswith("scorecard") and name.endswith(".json"):
             crasher.hit("scorecard")

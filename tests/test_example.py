@@ -37,3 +37,18 @@ def test_the_example_chain_runs_offline_and_hands_on_the_revised_algorithm(
     assert "principal" in requests[-1].system.lower()
     assert (shipped / "output/batch/CHAIN.md").exists()
     assert main(args) == 0 and fake_gemini.count == 5
+
+
+TASKS = REPO / "examples" / "tasks"
+
+
+def test_the_example_tasks_run_offline_and_the_csv_is_the_same_rows(
+        shipped: Path, fake_gemini: FakeGemini) -> None:
+    args = ["--root", str(shipped), "-g", "AUDIT", "-p", "reviews", "-q", "--tasks"]
+    assert main([*args, str(TASKS / "tasks.jsonl")]) == 0
+    assert fake_gemini.count == 4
+    prompts = fake_gemini.prompts()
+    assert sum('<document name="src/paths.py">' in p and "/srv/uploads" in p
+               and "Name every way a user-supplied name" in p for p in prompts) == 1
+    assert main([*args, str(TASKS / "tasks.csv")]) == 0 and fake_gemini.count == 4
+    assert (shipped / "output/reviews/RESULTS.md").read_text().count("[answer](runs/") == 4

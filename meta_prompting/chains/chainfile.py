@@ -13,21 +13,21 @@ out says so with `"allow_outside": true` at its top, for all its paths at once.
 from __future__ import annotations
 
 import difflib
-import os
-import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from meta_prompting.errors import LibraryError
-from meta_prompting.library.mapfile import _SURROGATE, _Locator, _parse_json, escape_surrogates
-from meta_prompting.store.files import (
-    MAP_LIMIT,
-    check_project_name,
-    file_kind,
-    os_reason,
-    read_regular,
-    real_path,
+from meta_prompting.evidence.confine import path_problem
+from meta_prompting.library.mapfile import (
+    _SURROGATE,
+    SURROGATE,
+    _Locator,
+    _parse_json,
+    escape_surrogates,
 )
+from meta_prompting.library.mapfile import holds_surrogate as _holds_surrogate
+from meta_prompting.library.mapfile import unknown_field as _unknown
+from meta_prompting.store.files import MAP_LIMIT, check_project_name, os_reason, read_regular
 
 if TYPE_CHECKING:
     from meta_prompting.library.goals import Library
@@ -43,8 +43,7 @@ CHAIN_FILE = "CHAIN.md"  # the chain's index, in output/<project>/ beside the st
 # Windows "chain.md" is the same file as "CHAIN.md".
 RESERVED_NAMES = frozenset(n.lower() for n in (
     CHAIN_FILE, "runs", "manifest.json", "00_PERSONA.md", "01_PROMPT_TEMPLATE.md",
-    "02_PROMPT.md", "report.html"))
-SURROGATE = "holds a lone surrogate code point (like \\ud800), which is not Unicode text"
+    "02_PROMPT.md", "report.html", "RESULTS.md", "results.jsonl"))
 
 
 class After(NamedTuple):
@@ -256,36 +255,9 @@ def _stage(spec: Any, i: int, start: int, where: _Locator, folder: Path, library
 
 def _path_problem(folder: Path, given: str, outside: bool, folders: bool) -> str | None:
     """Why the chain's path `given` cannot be used, or None."""
-    path = folder / given
-    what = "file or folder" if folders else "file"
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        return f"{given}: no such {what} (relative to the chain file)"
-    except (OSError, ValueError) as e:  # a loop, a NUL byte
-        return f"{given}: cannot be read: {os_reason(e)}"
-    if not outside:
-        try:
-            top, real = real_path(folder), real_path(path)
-        except OSError as e:
-            return f"{given}: cannot be read: {os_reason(e)}"
-        if not real.is_relative_to(top):
-            return (f"{given}: leads outside the chain file's folder ({real}); a chain "
-                    "that means to read it says \"allow_outside\": true at its top")
-    if stat.S_ISREG(mode) or (folders and stat.S_ISDIR(mode)):
-        return None
-    # A FIFO would hang the stage that reads it, a device never ends: no re-run helps.
-    return f"{given}: is {file_kind(mode)}; give a regular {what}"
-
-
-def _holds_surrogate(value: Any) -> bool:
-    if isinstance(value, str):
-        return bool(_SURROGATE.search(value))
-    if isinstance(value, list):
-        return any(_holds_surrogate(v) for v in value)
-    if isinstance(value, dict):
-        return any(_holds_surrogate(k) or _holds_surrogate(v) for k, v in value.items())
-    return False
+    return path_problem(folder, given, folders=folders, owner="the chain file",
+                        outside=outside, way_out='a chain that means to read it says '
+                        '"allow_outside": true at its top')
 
 
 def _after(raw: Any, bad: Any) -> tuple[After, ...]:
@@ -344,8 +316,3 @@ def _order(stages: list[Stage]) -> tuple[list[Stage], list[str]]:
         path.append(name)
         name = sorted(waiting[name])[0]
     return [], path[path.index(name):] + [name]
-
-
-def _unknown(key: str, known: tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(key, known, n=1)
-    return f'"{key}" is not a known field' + (f' (did you mean "{close[0]}"?)' if close else "")

@@ -110,6 +110,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         from meta_prompting.report.face import report as make_report
 
         return make_report(root, args, _print_json)
+    if args.tasks is not None:
+        from meta_prompting.tasks.face import run_tasks_cli
+
+        return run_tasks_cli(root, args, _options(args, fill=False), progress=_progress,
+                             on_wait=_waiting_run, notice=_retrying(args),
+                             print_json=_print_json)
     if args.chain is not None:
         return _run_chain(root, args)
     wants_build = not (args.list or args.generate_missing)
@@ -360,7 +366,7 @@ def _require_terminal(args: argparse.Namespace) -> None:
             f"{_prog()} --goal AUDIT --project demo")
 
 
-def _options(args: argparse.Namespace) -> BuildOptions:
+def _options(args: argparse.Namespace, fill: bool = True) -> BuildOptions:
     from meta_prompting.toolkit.build import BuildOptions
 
     base = _prog()
@@ -374,7 +380,7 @@ def _options(args: argparse.Namespace) -> BuildOptions:
     check_model(args.model)
     check_model(args.judge_model, "--judge-model")
     check_base_url(args.base_url)
-    filling, suffix = _filling(args)
+    filling, suffix = _filling(args) if fill else (None, "")  # --tasks: a filling a row
     return BuildOptions(
         filling=filling, suffix=suffix,
         force=args.force, dry_run=args.dry_run, command=base, generate=not args.no_generate,

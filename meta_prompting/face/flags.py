@@ -201,6 +201,14 @@ def make_parser(name: str | None = None) -> argparse.ArgumentParser:
     chain.add_argument("--fresh-stage", metavar="NAME", action="append", default=[],
                        help="ask this stage again in fresh sessions (the kept ones moved "
                             "aside, never deleted); the stages after it follow (repeatable)")
+    many = parser.add_argument_group(
+        "many tasks at once (each row a fresh session, kept as --run keeps one)",
+        "e.g. %(prog)s -g AUDIT -p reviews --tasks examples/tasks/tasks.jsonl --grade")
+    many.add_argument("--tasks", metavar="FILE",
+                      help="fill and run the toolkit once per row of a JSONL or CSV file "
+                           "(id, task or task_file, evidence), rows side by side (--jobs); "
+                           "running it again makes only what is missing. Writes "
+                           "output/<project>/RESULTS.md and results.jsonl")
     return parser
 
 

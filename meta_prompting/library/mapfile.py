@@ -6,6 +6,7 @@ can refuse the whole map before it writes. Each names file:line:col.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from bisect import bisect_left, bisect_right
@@ -19,6 +20,7 @@ GOAL_KEYS = {"description", "persona", "protocol", "constraints", "rubric"}
 # A lone surrogate (\ud800) is valid JSON but not Unicode text: it cannot be printed
 # or written as UTF-8, so it is refused where it is read, not where it would crash.
 _SURROGATE = re.compile("[\ud800-\udfff]")
+SURROGATE = "holds a lone surrogate code point (like \\ud800), which is not Unicode text"
 TOO_DEEP = "nested too deeply to read"
 # Far deeper than any map or chain needs, and shallower than where any supported
 # Python's json gives up: 3.10-3.12 overflow near 1000 levels, 3.13 reads far more.
@@ -90,6 +92,24 @@ def _too_deep(text: str) -> int | None:
         elif kind in ("]", "}"):
             depth -= 1
     return None
+
+
+def holds_surrogate(value: Any) -> bool:
+    """Whether a JSON value holds a lone surrogate anywhere: not text, so neither a path
+    nor something that can be sent."""
+    if isinstance(value, str):
+        return bool(_SURROGATE.search(value))
+    if isinstance(value, list):
+        return any(holds_surrogate(v) for v in value)
+    if isinstance(value, dict):
+        return any(holds_surrogate(k) or holds_surrogate(v) for k, v in value.items())
+    return False
+
+
+def unknown_field(key: str, known: tuple[str, ...]) -> str:
+    """`"key" is not a known field (did you mean "x"?)`: for the files a person writes."""
+    close = difflib.get_close_matches(key, known, n=1)
+    return f'"{key}" is not a known field' + (f' (did you mean "{close[0]}"?)' if close else "")
 
 
 def escape_surrogates(text: str) -> str:

@@ -272,29 +272,50 @@ def run_samples(out_dir: Path, session: Session, options: RunOptions, model: Mod
 def ensure_sample(runs: Path, session: Session, number: int, options: RunOptions,
                   model: Model, on_text: Callable[[str], None] | None) -> Sample:
     """One sample, made at most once across every run that needs it."""
+    def ask() -> tuple[Reply, float]:
+        from meta_prompting.models.base import ModelRequest
+
+        start = time.monotonic()
+        answer = model.complete(ModelRequest(session.system, session.prompt,
+                                             max_tokens=session.settings.max_tokens),
+                                on_text=on_text)
+        return answer, time.monotonic() - start
+
+    return _ensure_run(runs, session, number, options, ask, said=on_text is not None)
+
+
+def keep_answer(runs: Path, session: Session, number: int, reply: Reply, seconds: float,
+                options: RunOptions, made_by: dict[str, Any] | None = None) -> Sample:
+    """A reply made elsewhere (a batch job's) kept as sample `number`, as an interactive
+    call's is, under the same lock: unless one is kept already, which then stands (the
+    reply is dropped). `made_by` is added to run.json (e.g. the batch job's name)."""
+    return _ensure_run(runs, session, number, options, lambda: (reply, seconds),
+                       said=True, made_by=made_by)
+
+
+def _ensure_run(runs: Path, session: Session, number: int, options: RunOptions,
+                ask: Callable[[], tuple[Reply, float]], said: bool,
+                made_by: dict[str, Any] | None = None) -> Sample:
     from meta_prompting.store.step import StepFailed, ensure
 
     rid = run_id(session.key, number)
     folder = runs / rid
 
     def make() -> Sample:
-        start = time.monotonic()
         try:
-            from meta_prompting.models.base import ModelRequest
-
-            answer = model.complete(ModelRequest(session.system, session.prompt,
-                                                 max_tokens=session.settings.max_tokens),
-                                    on_text=on_text)
+            answer, seconds = ask()
         except GenerationError as e:
             return Sample(number, rid, folder, FAILED, records.reason_of(e))
-        record = _record(session, rid, number, answer, time.monotonic() - start)
+        record = _record(session, rid, number, answer, seconds)
         if options.lineage:
             record["refined_from"] = options.lineage
+        if made_by:
+            record.update(made_by)
         try:
             keep(folder, answer.text, record)
         except OSError as e:
             return Sample(number, rid, folder, FAILED, records.reason_of(e, folder))
-        if options.progress and on_text is None:
+        if options.progress and not said:
             options.progress(f"  ran sample {number} ({record['seconds']:.1f}s, "
                              f"{record['tokens'].get('answer') or '?'} answer tokens)")
         return Sample(number, rid, folder, RAN, record=record, how=records.MADE)
@@ -406,6 +427,12 @@ def _record(session: Session, rid: str, number: int, answer: Reply,
             model=answer.model_version, provider=answer.provider, tokens=answer.usage,
             seconds=seconds, cost=cost),
     }
+
+
+def kept_sample(folder: Path, number: int) -> Sample | None:
+    """The run kept in `folder`, or None (see _look): for a caller that lists runs/ once
+    for many sessions (--tasks) instead of once for each."""
+    return _look(folder, number)
 
 
 def _look(folder: Path, number: int) -> Sample | None:

@@ -58,17 +58,23 @@ def render_files(goal: Goal, filled: list[Filled], command: str,
     With a `filling` (a task and evidence) the prompt ready to send is written too;
     `carried` puts back the blocks a person filled into an earlier template by hand.
     """
-    by_part = {f.part: f for f in filled}
-    sections = Sections(_body(by_part[goal.protocol], command),
-                        tuple(_body(by_part[p], command) for p in goal.constraints))
+    persona, sections = toolkit_texts(goal, filled, command)
     template = render_prompt(sections, None)
     files = {
-        PERSONA_FILE: (_body(by_part[goal.persona], command) + "\n").encode("utf-8"),
+        PERSONA_FILE: persona.encode("utf-8"),
         TEMPLATE_FILE: refill(template, carried or {}).encode("utf-8"),
     }
     if filling is not None:
         files[PROMPT_FILE] = render_prompt(sections, filling).encode("utf-8")
     return files
+
+
+def toolkit_texts(goal: Goal, filled: list[Filled], command: str) -> tuple[str, Sections]:
+    """Pure: the persona as sent and the prompt's blocks, from the parts in map order."""
+    by_part = {f.part: f for f in filled}
+    sections = Sections(_body(by_part[goal.protocol], command),
+                        tuple(_body(by_part[p], command) for p in goal.constraints))
+    return _body(by_part[goal.persona], command) + "\n", sections
 
 
 def _body(filled: Filled, command: str) -> str:

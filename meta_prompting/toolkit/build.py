@@ -31,12 +31,13 @@ from meta_prompting.toolkit.assemble import (
     project_goal,
     render_files,
     render_manifest,
+    toolkit_texts,
     write_toolkit,
 )
 
 if TYPE_CHECKING:
     from meta_prompting.parts.supply import MakeText, Outcome
-    from meta_prompting.toolkit.prompt import Filling
+    from meta_prompting.toolkit.prompt import Filling, Sections
 
 DEFAULT_JOBS = 8
 DEFAULT_TIMEOUT = 120.0
@@ -70,6 +71,20 @@ class PartReport(NamedTuple):
     reason: str | None = None
 
 
+class Toolkit(NamedTuple):
+    """A complete toolkit's persona and blocks: the prompt for any task, without a build
+    (and a write of 02_PROMPT.md) per task. The same text a build filled with it makes."""
+
+    persona: str
+    sections: Sections
+
+    def fill(self, filling: Filling) -> tuple[str, str]:
+        """(persona, prompt) for one task and its evidence: pure."""
+        from meta_prompting.toolkit.prompt import render_prompt
+
+        return self.persona, render_prompt(self.sections, filling)
+
+
 class BuildReport(NamedTuple):
     goal: str
     project: str
@@ -82,6 +97,7 @@ class BuildReport(NamedTuple):
     command: str = ""  # the command that finishes an incomplete toolkit
     rebuild: str = ""  # the plain command that builds it again (what "Next:" builds on)
     filled: tuple[str, str] | None = None  # (persona, prompt) when a task filled it: a run
+    toolkit: Toolkit | None = None  # a complete toolkit, to fill with many tasks (--tasks)
 
     @property
     def exit_code(self) -> int:
@@ -208,7 +224,9 @@ def build(library: Library, goal_name: str, project: str,
     complete = all(f.text is not None for f in filled)
     return BuildReport(plan.goal.name, project, plan.out, tuple(reports), tuple(actions),
                        complete, notes=tuple(notes), command=command, rebuild=rebuild,
-                       filled=_filled(files) if complete else None)
+                       filled=_filled(files) if complete else None,
+                       toolkit=Toolkit(*toolkit_texts(plan.goal, filled, command))
+                       if complete else None)
 
 
 def check_filling(filling: Filling, stage: str | None = None) -> None:
@@ -285,7 +303,9 @@ def _dry_run(plan: Plan, options: BuildOptions, command: str) -> BuildReport:
     actions = plan_writes(plan.out, files, options.force)
     return BuildReport(plan.goal.name, plan.project, plan.out, parts, tuple(actions),
                        not plan.missing, dry_run=True, command=command, rebuild=command,
-                       filled=_filled(files) if not plan.missing else None)
+                       filled=_filled(files) if not plan.missing else None,
+                       toolkit=None if plan.missing else Toolkit(*toolkit_texts(
+                           plan.goal, filled, command)))
 
 
 def generation_blocker(options: BuildOptions) -> str | None:
