@@ -291,7 +291,7 @@ def missing_section(stage: Stage, upstream: str, section: str, answer: str,
     """Why a stage is blocked on a section, and the two ways on: the answer is kept, so
     running the chain as it is would hand on the same answer and block again."""
     from meta_prompting.chains.sections import outline
-    from meta_prompting.face.show import nice_path
+    from meta_prompting.store.files import nice_path
 
     have = ", ".join(f'"**{h.title}**"' if h.bold_line else f'"{h.title}"'
                      for h in outline(answer)) or "none"

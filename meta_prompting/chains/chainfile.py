@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from meta_prompting.errors import LibraryError
-from meta_prompting.library.mapfile import _SURROGATE, _Locator, _parse_json, escape_surrogates
 from meta_prompting.store.files import (
     MAP_LIMIT,
     check_project_name,
@@ -28,6 +27,7 @@ from meta_prompting.store.files import (
     read_regular,
     real_path,
 )
+from meta_prompting.store.jsontext import _SURROGATE, _Locator, _parse_json, escape_surrogates
 
 if TYPE_CHECKING:
     from meta_prompting.library.goals import Library

@@ -107,7 +107,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return show_spent(root, args)
     if args.report:
-        from meta_prompting.report.face import report as make_report
+        from meta_prompting.face.report import report as make_report
 
         return make_report(root, args, _print_json)
     if args.chain is not None:
@@ -205,12 +205,12 @@ def _run_toolkit(library: Library, args: argparse.Namespace, options: BuildOptio
         if graded.ran is not None:
             graded = graded._replace(ran=graded.ran._replace(
                 command=finishing(graded.ran.command, limit, held)))
-        from meta_prompting.grading.threshold import gated_exit, grade_pass_rate
+        from meta_prompting.face.threshold import gated_exit, grade_pass_rate
 
         rate = grade_pass_rate(graded)
         code = gated_exit(graded.exit_code, rate, args.min_pass_rate)
         if args.junit and not args.dry_run:
-            from meta_prompting.grading.junit import grade_suites, write_junit
+            from meta_prompting.report.junit import grade_suites, write_junit
 
             write_junit(args.junit, grade_suites(graded), f"{args.goal} {args.project}")
         if args.json:
@@ -271,7 +271,7 @@ def _run_chain(root: Path, args: argparse.Namespace) -> int:
     if args.project is None:
         raise UsageError("--chain needs --project: the folder under output/ for its stages")
     if args.junit:
-        from meta_prompting.grading.junit import check_junit_path
+        from meta_prompting.report.junit import check_junit_path
 
         check_junit_path(args.junit)
     library = load_library(root)
@@ -308,12 +308,12 @@ def _run_chain(root: Path, args: argparse.Namespace) -> int:
         GradeOptions(args.grade_with, args.judges, judge_model=args.judge_model)),
         lambda r: r.estimate)
     report = report._replace(command=finishing(report.command, limit, held))
-    from meta_prompting.grading.threshold import chain_held_back, chain_pass_rate, gated_exit
+    from meta_prompting.face.threshold import chain_held_back, chain_pass_rate, gated_exit
 
     rate = chain_pass_rate(report)
     code = gated_exit(report.exit_code, rate, args.min_pass_rate, chain_held_back(report))
     if args.junit and not args.dry_run:
-        from meta_prompting.grading.junit import chain_suites, write_junit
+        from meta_prompting.report.junit import chain_suites, write_junit
 
         write_junit(args.junit, chain_suites(report), f"chain {args.project}")
     if args.json:

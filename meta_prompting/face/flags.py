@@ -313,7 +313,7 @@ def check_ci_flags(args: argparse.Namespace, wizard: bool = False) -> None:
     if given and not args.grade:
         raise UsageError(f"{' and '.join(given)} report grades: add --grade (or use --chain)")
     if args.junit:
-        from meta_prompting.grading.junit import check_junit_path
+        from meta_prompting.report.junit import check_junit_path
 
         check_junit_path(args.junit)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from meta_prompting.models.keys import scrub_secrets
+from meta_prompting.store.files import nice_path as nice_path  # said in reasons below too
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -94,14 +95,6 @@ def console(stderr: bool = False) -> Console:
             raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
 
     return _Console(stderr=stderr, highlight=False, soft_wrap=False, width=width())
-
-
-def nice_path(path: Path) -> str:
-    """`path` relative to the current folder when it is below it: shorter to read."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
 
 
 def plural(count: int, word: str) -> str:

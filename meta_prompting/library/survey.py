@@ -19,7 +19,6 @@ from meta_prompting.library.goals import (
     read_library,
 )
 from meta_prompting.library.layers import BUILTIN, COMPONENTS, PROJECT, Layer
-from meta_prompting.library.mapfile import escape_surrogates
 from meta_prompting.library.parts import (
     MISSING,
     PRESENT,
@@ -35,6 +34,7 @@ from meta_prompting.store.files import (
     os_reason,
     resolve_inside,
 )
+from meta_prompting.store.jsontext import escape_surrogates
 
 ERROR = "error"
 WARNING = "warning"

@@ -166,6 +166,14 @@ def real_path(path: Path) -> Path:
     return real
 
 
+def nice_path(path: Path) -> str:
+    """`path` relative to the current folder when it is below it: shorter to read."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def resolve_inside(folder: Path, name: str) -> Path:
     """`folder/name`, refused if it resolves (symlinks included) outside `folder`."""
     path = folder / name
