@@ -229,7 +229,7 @@ def run_stage(library: Library, stage: Stage, project: str, base: Path,
         return run_refined(library, stage, built.out_dir, session, run_options, grading,
                            rubric, model, judge_model)
     if stage.name in run_options.fresh_stages:
-        from meta_prompting.runs.fresh import fresh_stage
+        from meta_prompting.chains.state import fresh_stage
 
         run_options = fresh_stage(built.out_dir, session, stage, run_options)
     graded = None
