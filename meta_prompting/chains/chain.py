@@ -104,29 +104,23 @@ class ChainReport(NamedTuple):
 
 
 def run_chain(library: Library, chain: Chain, project: str, build_options: BuildOptions,
-              run_options: RunOptions, settings: Settings, grading: GradeOptions
-              ) -> ChainReport:
-    """Run every stage whose inputs are ready, at most --jobs at once; keep what exists."""
+              run_options: RunOptions, settings: Settings, grading: GradeOptions,
+              model: Model, judge_model: Model) -> ChainReport:
+    """Run every stage whose inputs are ready, at most --jobs at once; keep what exists.
+    `model` answers and `judge_model` judges (each held to the budget, if any)."""
     from meta_prompting.grading.grade import read_rubric
-    from meta_prompting.models import open_model
     from meta_prompting.toolkit.assemble import project_dir
 
     out = project_dir(library, project)
     check_fillings(chain)
     if not run_options.dry_run:
         check_index(out / CHAIN_FILE)  # before any stage: a bad one is not a late surprise
-    from meta_prompting.grading.scorecard import open_judge, rubric_goal
+    from meta_prompting.grading.scorecard import rubric_goal
 
     # Each graded stage is held to its own goal's rubric (or --grade-with's), every one
     # read before any call so that a rubric it cannot use stops nothing half-way.
     rubrics = {s.name: read_rubric(library, rubric_goal(library, s.goal, grading.rubric))
                for s in chain.stages if s.grade}
-    from meta_prompting.models.budget import budgeted
-
-    model = budgeted(open_model(settings.model, timeout=run_options.timeout,
-                                on_notice=run_options.on_notice, base_url=settings.base_url),
-                     run_options.budget)
-    judge_model = budgeted(open_judge(settings, grading, run_options), run_options.budget)
     refuse = Refusing(model.name, model.provider)
     results: dict[str, StageResult] = {}
 
@@ -214,7 +208,8 @@ def run_stage(library: Library, stage: Stage, project: str, base: Path,
                        skip=(library.output,))
     filling = Filling(task, evidence.filling.documents + tuple(documents))
     built = build(library, stage.goal, project, build_options._replace(
-        filling=filling, stage=stage.name, dry_run=run_options.dry_run, progress=None))
+        filling=filling, stage=stage.name, dry_run=run_options.dry_run,
+        supply=build_options.supply._replace(progress=None)))
     if built.filled is None:
         missing = [p.file for p in built.parts if p.status in ("placeholder", "missing",
                                                                "empty")]

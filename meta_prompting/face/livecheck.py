@@ -65,8 +65,8 @@ def shapes(model: LazyModel) -> list[tuple[str, Callable[[], str]]]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from meta_prompting.core.context import DEFAULT_TIMEOUT
     from meta_prompting.models import model_access, model_blocker, open_model
-    from meta_prompting.toolkit.build import DEFAULT_TIMEOUT
 
     parser = argparse.ArgumentParser(
         prog="python -m meta_prompting.face.livecheck",

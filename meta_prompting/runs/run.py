@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from meta_prompting import __version__
 from meta_prompting.errors import EXIT_INCOMPLETE, EXIT_OK, GenerationError, UserError
+from meta_prompting.runs import MAX_SAMPLES
 from meta_prompting.store import record as records
 from meta_prompting.store.files import (
     RECORD_LIMIT,
@@ -37,10 +38,8 @@ from meta_prompting.store.files import (
 )
 
 if TYPE_CHECKING:
-    from meta_prompting.library.goals import Library
     from meta_prompting.models.base import Model, Reply
     from meta_prompting.models.budget import Budget, Planned
-    from meta_prompting.toolkit.build import BuildOptions, BuildReport
 
 RUNS = "runs"
 ANSWER_FILE = "answer.md"
@@ -52,10 +51,6 @@ CACHED, RAN = records.word(records.ANSWER, records.KEPT), records.word(records.A
 FAILED = records.word(records.ANSWER, records.FAILED)
 IMPORTED = records.word(records.ANSWER, records.WRITTEN)
 PROVIDER = "gemini"
-# Samples of one task: self-consistency studies use 5 to 40; 100 full sessions of up
-# to 1 MiB of evidence each (25 million tokens, 300 more with --judges 3) is past any
-# experiment a person runs by hand, and a typo of 100000000 must not try.
-MAX_SAMPLES = 100
 
 
 class Settings(NamedTuple):
@@ -197,25 +192,6 @@ def check_runs(runs: Path) -> None:
     from meta_prompting.store.files import check_own
 
     check_own(runs, folder=True, keeps="its answers (a folder of its own)")
-
-
-def run_toolkit(library: Library, goal: str, project: str, build_options: BuildOptions,
-                options: RunOptions, settings: Settings
-                ) -> tuple[BuildReport, RunReport | None]:
-    """Build the filled toolkit, then make sure its samples exist: the one core of --run."""
-    from meta_prompting.toolkit.build import build
-
-    report = build(library, goal, project, build_options)
-    if report.filled is None:  # incomplete: a placeholder must never reach a model
-        return report, None
-    from meta_prompting.models import open_model
-
-    session = Session(report.filled[0], report.filled[1], settings)
-    from meta_prompting.models.budget import budgeted
-
-    return report, run_samples(report.out_dir, session, options, budgeted(open_model(
-        settings.model, timeout=options.timeout, on_notice=options.on_notice,
-        base_url=settings.base_url), options.budget))
 
 
 def run_samples(out_dir: Path, session: Session, options: RunOptions, model: Model

@@ -1,0 +1,36 @@
+"""A chain (--chain FILE): each stage a filled toolkit run in a fresh session, in graph
+order, making only what is missing; the face loads and checks the chain file."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from meta_prompting.core.requests import BuildRequest
+
+if TYPE_CHECKING:
+    from meta_prompting.chains.chain import ChainReport
+    from meta_prompting.core.context import Context
+    from meta_prompting.core.requests import ChainRequest
+
+
+def chain(ctx: Context, request: ChainRequest) -> ChainReport:
+    """Run every stage whose inputs are ready, at most ctx.jobs at once; keep what exists."""
+    from meta_prompting.chains.chain import run_chain
+    from meta_prompting.core.answers import settings
+    from meta_prompting.core.modes import build_options
+    from meta_prompting.grading.scorecard import GradeOptions
+    from meta_prompting.runs.run import RunOptions
+
+    events = ctx.events
+    # Each stage's build fills in its own goal, filling and stage.
+    options = build_options(ctx, BuildRequest(
+        "", request.project, force=request.force, dry_run=request.dry_run,
+        describe=request.describe, regenerate=request.regenerate))
+    run_options = RunOptions(jobs=ctx.jobs, timeout=ctx.timeout, dry_run=request.dry_run,
+                             command=request.command, progress=events.progress,
+                             on_wait=events.run_waiting, on_notice=events.notice,
+                             fresh_stages=request.fresh_stages, budget=ctx.budget)
+    grading = GradeOptions(request.rubric, request.judges, judge_model=request.judge_model)
+    chosen = settings(ctx, request.max_tokens)
+    return run_chain(ctx.lib, request.chain, request.project, options, run_options, chosen,
+                     grading, ctx.open_model(), ctx.open_model(request.judge_model))
