@@ -8,18 +8,41 @@ the context, and nowhere else in a run or a grade.
 from __future__ import annotations
 
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
-from meta_prompting.core.modes import build
+from meta_prompting.core.build import BuildRequest, build
 
 if TYPE_CHECKING:
     from meta_prompting.core.context import Context
-    from meta_prompting.core.requests import GradeRequest, RunRequest
     from meta_prompting.grading.grade import Rubric
     from meta_prompting.grading.refine import RefineReport
     from meta_prompting.grading.scorecard import GradeReport
     from meta_prompting.runs.run import RunOptions, RunReport, Settings
     from meta_prompting.toolkit.build import BuildReport
+
+
+class RunRequest(NamedTuple):
+    """Make sure the filled toolkit's answers exist, each a fresh session."""
+
+    build: BuildRequest  # with a filling: a run needs a task
+    samples: int = 1  # answers that must exist
+    one_more: bool = False  # one more beside those kept
+    fresh: tuple[int, ...] = ()  # samples made anew, the kept ones set aside
+    max_tokens: int | None = None  # the longest answer the model may give
+    dry_run: bool = False  # send nothing: what would be asked, and its estimate
+    command: str = ""  # what runs it again, without the count of samples
+
+
+class GradeRequest(NamedTuple):
+    """Grade the answers kept for a task (making what is missing first)."""
+
+    run: RunRequest
+    rubric: str | None = None  # the goal whose rubric grades; None: the goal's own
+    judges: int = 1  # independent judgments per answer, verdicts by majority
+    judge_model: str | None = None  # None: the model that answered
+    answer: str | None = None  # an answer made elsewhere (a file), graded instead of running
+    every_kept: bool = True  # every answer kept for the task, not only those asked for
+    refine: int = 0  # after a FAIL, refined fresh sessions until a PASS: at most this many
 
 
 def run_options(ctx: Context, request: RunRequest) -> RunOptions:

@@ -3,21 +3,39 @@ order, making only what is missing; the face loads and checks the chain file."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, NamedTuple
 
-from meta_prompting.core.requests import BuildRequest
+from meta_prompting.core.build import BuildRequest
 
 if TYPE_CHECKING:
     from meta_prompting.chains.chain import ChainReport
+    from meta_prompting.chains.chainfile import Chain
     from meta_prompting.core.context import Context
-    from meta_prompting.core.requests import ChainRequest
+
+
+class ChainRequest(NamedTuple):
+    """Run a chain's stages into output/<project>/<stage>/, making what is missing."""
+
+    chain: Chain
+    project: str
+    rubric: str | None = None
+    judges: int = 1
+    judge_model: str | None = None
+    fresh_stages: frozenset[str] = frozenset()  # stages asked again in fresh sessions
+    max_tokens: int | None = None
+    dry_run: bool = False
+    force: bool = False
+    describe: Mapping[str, str] = {}
+    regenerate: frozenset[str] = frozenset()
+    command: str = ""  # what runs the chain again
 
 
 def chain(ctx: Context, request: ChainRequest) -> ChainReport:
     """Run every stage whose inputs are ready, at most ctx.jobs at once; keep what exists."""
     from meta_prompting.chains.chain import run_chain
     from meta_prompting.core.answers import settings
-    from meta_prompting.core.modes import build_options
+    from meta_prompting.core.build import build_options
     from meta_prompting.grading.scorecard import GradeOptions
     from meta_prompting.runs.run import RunOptions
 

@@ -17,8 +17,9 @@ from meta_prompting.face.costs import budget_json, cost_lines
 from meta_prompting.face.requests import progress
 
 if TYPE_CHECKING:
+    from meta_prompting.core.answers import GradeRequest
+    from meta_prompting.core.build import BuildRequest
     from meta_prompting.core.context import Context
-    from meta_prompting.core.requests import BuildRequest, GradeRequest
 
 PrintJson = Callable[[dict[str, Any]], None]
 

@@ -24,7 +24,6 @@ from meta_prompting.errors import (
 from meta_prompting.face import streams
 from meta_prompting.face.flags import check_ci_flags, make_parser
 from meta_prompting.face.flags import prog as _prog
-from meta_prompting.face.requests import build_request, context_of
 
 if TYPE_CHECKING:
     from meta_prompting.core.context import Context
@@ -62,14 +61,14 @@ def _run(argv: list[str]) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    from meta_prompting.face.requests import build_request, context_of
     from meta_prompting.library.goals import find_root, load_library
 
     if args.init is not None:
         if args.goal or args.project or args.root:
             raise UsageError("--init only copies the built-in library; it takes no "
                              "--goal/--project/--root")
-        from meta_prompting.core.modes import init
-        from meta_prompting.core.requests import InitRequest
+        from meta_prompting.core.library import InitRequest, init
         from meta_prompting.face import show
 
         made = init(InitRequest(Path(args.init)))
@@ -81,8 +80,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.check:
         if args.goal or args.project:
             raise UsageError("--check looks at the whole library; it takes no --goal/--project")
-        from meta_prompting.core.modes import check
-        from meta_prompting.core.requests import CheckRequest
+        from meta_prompting.core.library import CheckRequest, check
         from meta_prompting.face import show
 
         checked = check(_plain_context(find_root(args.root)), CheckRequest(args.chain))
@@ -124,8 +122,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return run_wizard(ctx, args.goal, args.project, build_request(args), asked)
     library = load_library(root)
     if args.list:
-        from meta_prompting.core.modes import list_goals
-        from meta_prompting.core.requests import ListRequest
+        from meta_prompting.core.library import ListRequest, list_goals
         from meta_prompting.face import show
 
         listings = list_goals(_plain_context(root, library), ListRequest(args.goal))
@@ -136,8 +133,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return EXIT_OK
     ctx, filling, again = context_of(args, root, library)
     if args.generate_missing:
-        from meta_prompting.core.modes import fill
-        from meta_prompting.core.requests import FillRequest
+        from meta_prompting.core.library import FillRequest, fill
         from meta_prompting.face import show
 
         filled = fill(ctx, FillRequest(args.goal, dict(args.describe),
@@ -152,7 +148,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         from meta_prompting.face.answers import run_toolkit
 
         return run_toolkit(ctx, args, build_request(args, filling, again), _print_json)
-    from meta_prompting.core.modes import build
+    from meta_prompting.core.build import build
 
     report = build(ctx, build_request(args, filling, again))
     if args.json:

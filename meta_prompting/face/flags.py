@@ -344,10 +344,12 @@ def ci_suffix(args: argparse.Namespace) -> str:
 
 def check_base_url(given: str | None) -> None:
     """Refuse a --base-url holding a key: it is in every "run this again" hint."""
+    if given is None:
+        return
     from meta_prompting.errors import UserError
     from meta_prompting.models.keys import holds_key
 
-    if given is not None and holds_key(given):
+    if holds_key(given):
         raise UserError("--base-url holds the API key (or part of it); pass the key in "
                         "OPENAI_API_KEY: nothing was written or sent")
 

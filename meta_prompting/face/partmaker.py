@@ -121,7 +121,7 @@ class PartMaker:
 
     def _make(self) -> Callable[[PartRequest], Generated | None]:
         if self._model is None:
-            from meta_prompting.core.modes import supply_options
+            from meta_prompting.core.build import supply_options
             from meta_prompting.parts.supply import default_maker
 
             model, why = default_maker(  # imports the SDK: only when asked

@@ -13,15 +13,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from meta_prompting.core.build import BuildRequest
 from meta_prompting.core.context import Context, Events
-from meta_prompting.core.requests import BuildRequest
 from meta_prompting.errors import UsageError
 from meta_prompting.face import streams
 from meta_prompting.face.flags import check_base_url, check_model, ci_suffix, prog
 
 if TYPE_CHECKING:
     from meta_prompting.chains.chainfile import Chain
-    from meta_prompting.core.requests import ChainRequest, GradeRequest, RunRequest
+    from meta_prompting.core.answers import GradeRequest, RunRequest
+    from meta_prompting.core.chain import ChainRequest
     from meta_prompting.library.goals import Library, Part
     from meta_prompting.toolkit.prompt import Filling
 
@@ -62,7 +63,7 @@ def build_request(args: argparse.Namespace, filling: Filling | None = None,
 def grade_request(ctx: Context, args: argparse.Namespace, build: BuildRequest
                   ) -> GradeRequest:
     """--run (and --grade, --answer, --refine): the samples, and how they are graded."""
-    from meta_prompting.core.requests import GradeRequest, RunRequest
+    from meta_prompting.core.answers import GradeRequest, RunRequest
     from meta_prompting.toolkit.build import rerun_command
 
     run: RunRequest = RunRequest(
@@ -75,7 +76,7 @@ def grade_request(ctx: Context, args: argparse.Namespace, build: BuildRequest
 
 
 def chain_request(ctx: Context, args: argparse.Namespace, chain: Chain) -> ChainRequest:
-    from meta_prompting.core.requests import ChainRequest
+    from meta_prompting.core.chain import ChainRequest
 
     command = (f"{ctx.command} --chain {shlex.quote(args.chain)} "
                f"--project {shlex.quote(args.project)}")
@@ -94,8 +95,6 @@ def chain_request(ctx: Context, args: argparse.Namespace, chain: Chain) -> Chain
 
 def _filling(args: argparse.Namespace) -> tuple[Filling | None, str]:
     """The task and evidence the flags give, and the flags that say them again."""
-    from meta_prompting.evidence.read import collect, read_task
-
     args.grade = args.grade or args.answer is not None or bool(args.refine)
     if args.refine and (args.samples or args.again or args.answer is not None):
         flag = "--samples" if args.samples else "--again" if args.again else "--answer"
@@ -109,7 +108,11 @@ def _filling(args: argparse.Namespace) -> tuple[Filling | None, str]:
     args.run = args.run or bool(args.samples) or args.again or args.grade or bool(args.fresh)
     if args.task_file == "-" and "-" in args.evidence:
         raise UsageError("--task-file - and --evidence -: only one can read standard input")
-    task = read_task(args.task, args.task_file)
+    task = None
+    if args.task is not None or args.task_file is not None:  # else no reading to load
+        from meta_prompting.evidence.read import read_task
+
+        task = read_task(args.task, args.task_file)
     if args.run and args.no_generate:
         raise UsageError("--run and --no-generate: a run calls the model")
     if task is None:
@@ -121,6 +124,7 @@ def _filling(args: argparse.Namespace) -> tuple[Filling | None, str]:
             raise UsageError(f"{flag} fills the toolkit's evidence block: give --task "
                              "(or --task-file) too")
         return None, ""
+    from meta_prompting.evidence.read import collect
     from meta_prompting.library.goals import find_root
     from meta_prompting.library.layers import OUTPUT
 

@@ -11,8 +11,8 @@ from meta_prompting.errors import EXIT_INCOMPLETE
 from meta_prompting.face.show import nice_path, printable, writer
 
 if TYPE_CHECKING:
+    from meta_prompting.core.answers import GradeRequest
     from meta_prompting.core.context import Context
-    from meta_prompting.core.requests import GradeRequest
     from meta_prompting.grading.refine import Attempt, RefineReport
     from meta_prompting.toolkit.build import BuildReport
 

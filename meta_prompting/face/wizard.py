@@ -19,8 +19,8 @@ if TYPE_CHECKING:
 
     from rich.console import Console
 
+    from meta_prompting.core.build import BuildRequest
     from meta_prompting.core.context import Context
-    from meta_prompting.core.requests import BuildRequest
     from meta_prompting.face.wizard_run import Asked
     from meta_prompting.library.goals import Goal, Library
     from meta_prompting.toolkit.build import BuildReport, Plan
@@ -31,7 +31,7 @@ def run_wizard(ctx: Context, goal: str | None, project: str | None, base: BuildR
                said: Asked | None = None) -> int:
     """Ask for what the flags left out, build, show the report, offer to run it (and to
     grade the answer); return the exit code. `base` holds the build flags given."""
-    from meta_prompting.core.modes import build, supply_options
+    from meta_prompting.core.build import build, supply_options
     from meta_prompting.face import show
     from meta_prompting.face.wizard_run import Asked, offer_run, read_flags
     from meta_prompting.parts.options import generation_blocker

@@ -15,8 +15,8 @@ from meta_prompting.face import ask
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from meta_prompting.core.answers import GradeRequest
     from meta_prompting.core.context import Context
-    from meta_prompting.core.requests import GradeRequest
     from meta_prompting.face.wizard_run import Asked
     from meta_prompting.grading.refine import Attempt
 

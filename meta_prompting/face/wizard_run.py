@@ -1,7 +1,7 @@
 """The wizard after a complete build: fill the toolkit, run it once, offer to grade it.
 
 It only asks and shows: it fills the same requests as --task/--evidence, --run and
---grade and calls the same core functions (core.modes.build, core.answers.run and
+--grade and calls the same core functions (core.build.build, core.answers.run and
 grade), with its own events (a spinner, the answer streamed). A flag given answers its
 question, as for the goal.
 """
@@ -20,8 +20,8 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.status import Status
 
+    from meta_prompting.core.build import BuildRequest
     from meta_prompting.core.context import Context
-    from meta_prompting.core.requests import BuildRequest
     from meta_prompting.evidence.read import Evidence
     from meta_prompting.grading.grade import Rubric
     from meta_prompting.library.goals import Library
@@ -81,7 +81,7 @@ def read_flags(library: Library, asked: Asked, ctx: Context) -> Given:
 def offer_run(out: Console, ctx: Context, built: BuildReport, request: BuildRequest,
               asked: Asked, given: Given) -> int:
     """Offer to run the toolkit just built; run it, show the answer, offer to grade it."""
-    from meta_prompting.core.modes import build
+    from meta_prompting.core.build import build
     from meta_prompting.face import show, show_runs
     from meta_prompting.toolkit.build import rerun_command
 
@@ -206,8 +206,7 @@ def _run(out: Console, ctx: Context, built: BuildReport, filled: BuildRequest,
     """One fresh session (or --samples N), the answer streamed, then shown as Markdown."""
     from rich.markdown import Markdown
 
-    from meta_prompting.core.answers import run
-    from meta_prompting.core.requests import RunRequest
+    from meta_prompting.core.answers import RunRequest, run
     from meta_prompting.face import show, show_runs
     from meta_prompting.runs.run import read_answer
 
@@ -256,8 +255,7 @@ class _Streamed:
 
 def _offer_grade(out: Console, ctx: Context, built: BuildReport, ran: RunReport,
                  filled: BuildRequest, asked: Asked, given: Given) -> int:
-    from meta_prompting.core.answers import grade, rubric_for
-    from meta_prompting.core.requests import GradeRequest, RunRequest
+    from meta_prompting.core.answers import GradeRequest, RunRequest, grade, rubric_for
     from meta_prompting.face import show, show_runs
     from meta_prompting.grading.scorecard import CACHED, EXIT_FAILS_SCORECARD
 

@@ -1,55 +1,51 @@
-"""The library's modes: build, fill (--generate-missing), list, check and init.
+"""The library's own modes: fill (--generate-missing), list, check and init.
 
-Each takes the context and its request and returns a report as data; nothing here
-prints, spells a flag, or decides an exit code. Only what a build needs is imported
-up front: a rebuild of a complete toolkit loads nothing more.
+Each takes the context and its request and returns a report as data.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from meta_prompting.core.context import Context
-from meta_prompting.core.requests import BuildRequest
-from meta_prompting.toolkit.build import BuildOptions, BuildReport
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
-    from meta_prompting.core.requests import CheckRequest, FillRequest, InitRequest, ListRequest
+    from meta_prompting.core.context import Context
     from meta_prompting.library.goals import Library
     from meta_prompting.library.layers import InitReport
     from meta_prompting.library.survey import CheckReport, Finding, GoalListing
     from meta_prompting.parts.fill import FillReport
-    from meta_prompting.parts.options import SupplyOptions
 
 
-def supply_options(ctx: Context, describe: Mapping[str, str]) -> SupplyOptions:
-    """How this command makes missing parts: the context's model, limits and events."""
-    from meta_prompting.parts.options import SupplyOptions
+class FillRequest(NamedTuple):
+    """Make every missing part the map names (or one goal's), building no toolkit."""
 
-    events = ctx.events
-    return SupplyOptions(ctx.model, generate=ctx.generate, jobs=ctx.jobs, timeout=ctx.timeout,
-                         describe=describe, make=events.make_part, progress=events.progress,
-                         on_wait=events.part_waiting, on_notice=events.notice)
+    goal: str | None = None
+    describe: Mapping[str, str] = {}
+    regenerate: frozenset[str] = frozenset()
 
 
-def build_options(ctx: Context, request: BuildRequest) -> BuildOptions:
-    return BuildOptions(supply_options(ctx, request.describe), force=request.force,
-                        change_goal=request.switch_goal, dry_run=request.dry_run,
-                        command=ctx.command, regenerate=request.regenerate,
-                        filling=request.filling, suffix=request.again)
+class ListRequest(NamedTuple):
+    """Every goal (or one) with the state of each of its parts."""
+
+    goal: str | None = None
 
 
-def build(ctx: Context, request: BuildRequest) -> BuildReport:
-    """Build output/<project>/ for a goal: plan, make the missing parts, assemble."""
-    from meta_prompting.toolkit.build import build as build_toolkit
+class CheckRequest(NamedTuple):
+    """Every problem in the library (and in a chain file), not just the first."""
 
-    return build_toolkit(ctx.lib, request.goal, request.project, build_options(ctx, request))
+    chain: str | None = None  # a chain file's path, checked against the library
+
+
+class InitRequest(NamedTuple):
+    """Copy the built-in library into a folder, to start one's own."""
+
+    folder: Path
 
 
 def fill(ctx: Context, request: FillRequest) -> FillReport:
     """Make every missing part the map names (or one goal's), building no toolkit."""
+    from meta_prompting.core.build import supply_options
     from meta_prompting.parts.fill import fill_library
 
     return fill_library(ctx.lib, request.goal, request.regenerate,
@@ -110,8 +106,6 @@ def _rubric_findings(library: Library) -> list[Finding]:
 
 def _chain_findings(library: Library, chain: str) -> list[Finding]:
     """Every problem in a chain file (--check --chain FILE), before it is ever run."""
-    from pathlib import Path
-
     from meta_prompting.chains.chainfile import load_chain
     from meta_prompting.errors import LibraryError
     from meta_prompting.library.survey import ERROR, Finding
