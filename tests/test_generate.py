@@ -368,8 +368,8 @@ def test_a_full_disk_keeps_nothing_and_leaves_a_placeholder(
 
 
 def test_the_generators_request_spells_out_what_the_library_relies_on() -> None:
+    from meta_prompting.core.context import ModelChoice
     from meta_prompting.library.goals import load_library
-    from meta_prompting.models.choice import ModelChoice
     from meta_prompting.parts.options import SupplyOptions
     from meta_prompting.parts.prompt import (
         KIND_INSTRUCTIONS,

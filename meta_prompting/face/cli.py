@@ -166,8 +166,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 def _plain_context(root: Path, library: Library | None = None) -> Context:
     """The context of a mode that calls no model (--check reads the library itself)."""
-    from meta_prompting.core.context import Context
-    from meta_prompting.models.choice import ModelChoice
+    from meta_prompting.core.context import Context, ModelChoice
 
     return Context(root, library, ModelChoice())
 

@@ -31,7 +31,7 @@ def context_of(args: argparse.Namespace, root: Path, library: Library | None
                ) -> tuple[Context, Filling | None, str]:
     """The command's context (the model flags checked once, here), the task and
     evidence the flags give, and the flags that say them again."""
-    from meta_prompting.models.choice import ModelChoice
+    from meta_prompting.core.context import ModelChoice
 
     base = prog()
     if args.root:

@@ -9,9 +9,20 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
+    from typing import Protocol
+
     from meta_prompting.library.goals import Part
-    from meta_prompting.models.choice import ModelChoice
+    from meta_prompting.models import LazyModel
+    from meta_prompting.models.base import Notice
     from meta_prompting.parts.prompt import Generated, PartRequest
+
+    class ModelChoice(Protocol):
+        """The command's model (its context's): named, checked and opened on demand."""
+
+        @property
+        def name(self) -> str: ...
+        def blocker(self) -> str | None: ...
+        def open(self, *, timeout: float, on_notice: Notice | None = None) -> LazyModel: ...
 
 # What makes a part's text: given the request, the text, or None for "leave a
 # placeholder" (the wizard's person may choose that); raises GenerationError.
