@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from meta_prompting.chains.chainfile import CHAIN_FILE, Chain, Stage
-from meta_prompting.errors import EXIT_INCOMPLETE, EXIT_OK, UserError
+from meta_prompting.errors import UserError
 from meta_prompting.models.base import ModelRequest, Notice, Reply, TextSink
 from meta_prompting.store.files import (
     os_reason,
@@ -78,17 +78,17 @@ class ChainReport(NamedTuple):
     base_url: str | None = None
 
     @property
-    def exit_code(self) -> int:
+    def outcome(self) -> str:
+        from meta_prompting.store import record as records
+
         if self.dry_run:
-            return EXIT_OK
+            return records.DONE
         # A stage blocked behind a failed one needs no word of its own: the cause does.
         if any(r.status == FAILED or r.missing_section for r in self.results):
-            return EXIT_INCOMPLETE
+            return records.INCOMPLETE
         if any(r.status == FAILED_GRADE for r in self.results):
-            from meta_prompting.grading.scorecard import EXIT_FAILS_SCORECARD
-
-            return EXIT_FAILS_SCORECARD
-        return EXIT_OK
+            return records.FAILS
+        return records.DONE
 
     def to_dict(self) -> dict[str, Any]:
         return {"chain": str(self.chain.path), "out_dir": str(self.out_dir),

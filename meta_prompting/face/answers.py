@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from meta_prompting.errors import EXIT_INCOMPLETE, UsageError
 from meta_prompting.face.costs import budget_json, cost_lines
+from meta_prompting.face.exits import exit_of
 from meta_prompting.face.requests import progress
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ def run_toolkit(ctx: Context, args: argparse.Namespace, build: BuildRequest,
         from meta_prompting.face.threshold import gated_exit, grade_pass_rate
 
         rate = grade_pass_rate(graded)
-        code = gated_exit(graded.exit_code, rate, args.min_pass_rate)
+        code = gated_exit(exit_of(graded), rate, args.min_pass_rate)
         if args.junit and not args.dry_run:
             from meta_prompting.report.junit import grade_suites, write_junit
 
@@ -85,7 +86,7 @@ def run_toolkit(ctx: Context, args: argparse.Namespace, build: BuildRequest,
         lambda r: r[1].estimate if r[1] else {})
     if ran is not None:
         ran = ran._replace(command=finishing(ran.command, limit, held))
-    code = ran.exit_code if ran is not None else max(built.exit_code, EXIT_INCOMPLETE)
+    code = exit_of(ran) if ran is not None else max(exit_of(built), EXIT_INCOMPLETE)
     if args.json:
         print_json({"ok": True, "exit_code": code, **built.to_dict(),
                     "run": ran.to_dict() if ran else None, **budget_json(limit, held)})
@@ -148,7 +149,7 @@ def run_chain(root: Path, args: argparse.Namespace, print_json: PrintJson) -> in
     from meta_prompting.face.threshold import chain_held_back, chain_pass_rate, gated_exit
 
     rate = chain_pass_rate(report)
-    code = gated_exit(report.exit_code, rate, args.min_pass_rate, chain_held_back(report))
+    code = gated_exit(exit_of(report), rate, args.min_pass_rate, chain_held_back(report))
     if args.junit and not args.dry_run:
         from meta_prompting.report.junit import chain_suites, write_junit
 

@@ -61,6 +61,7 @@ def _run(argv: list[str]) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    from meta_prompting.face.exits import exit_of
     from meta_prompting.face.requests import build_request, context_of
     from meta_prompting.library.goals import find_root, load_library
 
@@ -139,10 +140,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         filled = fill(ctx, FillRequest(args.goal, dict(args.describe),
                                        frozenset(args.regenerate)))
         if args.json:
-            _print_json({"ok": True, **filled.to_dict()})
-        elif not args.quiet or filled.exit_code:
+            _print_json({"ok": True, "exit_code": exit_of(filled), **filled.to_dict()})
+        elif not args.quiet or exit_of(filled):
             show.fill(filled)
-        return filled.exit_code
+        return exit_of(filled)
     check_ci_flags(args)
     if args.run:
         from meta_prompting.face.answers import run_toolkit
@@ -151,17 +152,18 @@ def _dispatch(args: argparse.Namespace) -> int:
     from meta_prompting.core.build import build
 
     report = build(ctx, build_request(args, filling, again))
+    code = exit_of(report)
     if args.json:
-        _print_json({"ok": True, "exit_code": report.exit_code, **report.to_dict()})
+        _print_json({"ok": True, "exit_code": code, **report.to_dict()})
     elif not args.quiet:
         from meta_prompting.face import show
 
         show.build(report)
-    elif report.exit_code:
+    elif code:
         from meta_prompting.face import show
 
         show.incomplete(report)
-    return report.exit_code
+    return code
 
 
 def _plain_context(root: Path, library: Library | None = None) -> Context:

@@ -167,7 +167,9 @@ def build(report: BuildReport) -> None:
             write(f"Placeholder for {p.file}: {p.reason}\n")
     for note in report.notes:
         write(f"Note: {note}\n")
-    if report.exit_code:
+    from meta_prompting.face.exits import exit_of
+
+    if exit_of(report):
         write(finish_advice(report) + "\n")
         sys.stdout.write(f"  {report.command}\n")  # whole, never wrapped: to paste
     if report.complete:

@@ -23,7 +23,9 @@ def refine_toolkit_cli(ctx: Context, args: argparse.Namespace, request: GradeReq
     from meta_prompting.face import show
 
     built, report = refine(ctx, request)
-    code = report.exit_code if report else max(built.exit_code, EXIT_INCOMPLETE)
+    from meta_prompting.face.exits import exit_of
+
+    code = exit_of(report) if report else max(exit_of(built), EXIT_INCOMPLETE)
     if args.json:
         print_json({"ok": True, "exit_code": code, **built.to_dict(),
                     "refine": report.to_dict() if report else None})

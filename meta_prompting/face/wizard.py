@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from meta_prompting.errors import EXIT_OK, EXIT_USER_ERROR
 from meta_prompting.face import ask
 from meta_prompting.face.existing import CANCEL, OVERWRITE, REBUILD, a_goal, describe_rebuild
+from meta_prompting.face.exits import exit_of
 
 if TYPE_CHECKING:
 
@@ -83,9 +84,9 @@ def run_wizard(ctx: Context, goal: str | None, project: str | None, base: BuildR
                        request)
     _show_result(out, report)
     if report.dry_run or not report.complete:
-        return report.exit_code
+        return exit_of(report)
     code = offer_run(out, ctx, report, request, said, flags)
-    return report.exit_code or code
+    return exit_of(report) or code
 
 
 def _load_library(root: Path, out: Console) -> Library | None:
@@ -259,7 +260,7 @@ def _show_result(out: Console, report: BuildReport) -> None:
             out.print(f"[yellow]Placeholder[/] for {p.file}: {_escape(p.reason or '')}")
     for note in report.notes:
         out.print(f"Note: {_escape(note)}")
-    if report.exit_code:  # what comes next for a complete one is offer_run's
+    if exit_of(report):  # what comes next for a complete one is offer_run's
         out.print("To finish, run again (leave out --goal to be asked again):")
         out.print(f"  {_escape(report.command)}", soft_wrap=True)  # whole, to paste
 

@@ -30,6 +30,7 @@ def offer_refine(out: Console, ctx: Context, request: GradeRequest, asked: Asked
 
     from meta_prompting.core.answers import refine
     from meta_prompting.face import show_refine
+    from meta_prompting.face.exits import exit_of
     from meta_prompting.face.show import printable
     from meta_prompting.grading.refine import MAX_REFINE
 
@@ -58,7 +59,7 @@ def offer_refine(out: Console, ctx: Context, request: GradeRequest, asked: Asked
         progress=progress, revise=revise)), request._replace(refine=MAX_REFINE))
     if report is None:  # a part went missing since the build shown: nothing was sent
         show_refine.show_refine(built, None)
-        return built.exit_code
+        return exit_of(built)
     for attempt in report.attempts:
         out.print("  " + escape(printable(show_refine.attempt_line(attempt))), soft_wrap=True)
     best = report.result
@@ -68,4 +69,4 @@ def offer_refine(out: Console, ctx: Context, request: GradeRequest, asked: Asked
                   f"{escape(str(best.sample.answer_path))}", soft_wrap=True)
     if report.reason:
         out.print(f"Not finished: {escape(report.reason)}", soft_wrap=True)
-    return report.exit_code
+    return exit_of(report)

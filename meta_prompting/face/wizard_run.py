@@ -13,8 +13,15 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
-from meta_prompting.errors import EXIT_INCOMPLETE, EXIT_OK, UsageError, UserError
+from meta_prompting.errors import (
+    EXIT_FAILS_SCORECARD,
+    EXIT_INCOMPLETE,
+    EXIT_OK,
+    UsageError,
+    UserError,
+)
 from meta_prompting.face import ask
+from meta_prompting.face.exits import exit_of
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -120,14 +127,14 @@ def offer_run(out: Console, ctx: Context, built: BuildReport, request: BuildRequ
     built = build(ctx, filled)
     if built.filled is None:  # a part went missing meanwhile: never send a placeholder
         show_runs.run(built, None)
-        return built.exit_code or EXIT_INCOMPLETE
+        return exit_of(built) or EXIT_INCOMPLETE
     model = ctx.model.name
     sent = len(built.filled[0]) + len(built.filled[1])
     out.print(f"Sending 00_PERSONA.md and 02_PROMPT.md: {sent:,} characters (about "
               f"{sent // 4:,} tokens) to {_escape(model)}.")
     ran = _run(out, ctx, built, filled, asked)
-    if ran is None or ran.exit_code:
-        return ran.exit_code if ran is not None else EXIT_INCOMPLETE
+    if ran is None or exit_of(ran):
+        return exit_of(ran) if ran is not None else EXIT_INCOMPLETE
     # "Run it again to finish" after a grade: with --grade, which runs what is missing.
     again = rerun_command(ctx.command, built.goal, built.project) + _suffix(
         task, paths, asked, grade=True)
@@ -257,7 +264,7 @@ def _offer_grade(out: Console, ctx: Context, built: BuildReport, ran: RunReport,
                  filled: BuildRequest, asked: Asked, given: Given) -> int:
     from meta_prompting.core.answers import GradeRequest, RunRequest, grade, rubric_for
     from meta_prompting.face import show, show_runs
-    from meta_prompting.grading.scorecard import CACHED, EXIT_FAILS_SCORECARD
+    from meta_prompting.grading.scorecard import CACHED
 
     rubric = given.rubric
     if rubric is None:
@@ -288,11 +295,11 @@ def _offer_grade(out: Console, ctx: Context, built: BuildReport, ran: RunReport,
     if graded and all(g.status == CACHED for g in graded):
         out.print("[bold]Cached scorecard[/]: this answer was graded before; no call made.")
     show_runs.grade(report)
-    if report.exit_code == EXIT_FAILS_SCORECARD and len(graded) == 1 and not asked.answer:
+    if exit_of(report) == EXIT_FAILS_SCORECARD and len(graded) == 1 and not asked.answer:
         from meta_prompting.face.wizard_refine import offer_refine
 
         return offer_refine(out, ctx, request, asked)
-    return report.exit_code
+    return exit_of(report)
 
 
 def _suffix(task: str, paths: list[str], asked: Asked, grade: bool) -> str:

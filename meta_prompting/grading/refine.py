@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from meta_prompting.errors import EXIT_INCOMPLETE, EXIT_OK, GenerationError
+from meta_prompting.errors import GenerationError
 from meta_prompting.store.files import sha256_bytes
 from meta_prompting.toolkit.prompt import pick_tag
 
@@ -101,14 +101,12 @@ class RefineReport(NamedTuple):
         return max(graded, key=lambda a: (a.passed, a.passing, a.number))
 
     @property
-    def exit_code(self) -> int:
-        from meta_prompting.grading.scorecard import EXIT_FAILS_SCORECARD
+    def outcome(self) -> str:
+        from meta_prompting.store import record as records
 
-        if self.stopped == WOULD_RUN:
-            return EXIT_OK
         if self.stopped == INCOMPLETE:
-            return EXIT_INCOMPLETE
-        return EXIT_OK if self.stopped == PASSED else EXIT_FAILS_SCORECARD
+            return records.INCOMPLETE
+        return records.DONE if self.stopped in (WOULD_RUN, PASSED) else records.FAILS
 
     def to_dict(self) -> dict[str, Any]:
         best = self.result

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, overload
 
 from meta_prompting import __version__
-from meta_prompting.errors import EXIT_INCOMPLETE, EXIT_OK, GenerationError, LibraryError
+from meta_prompting.errors import GenerationError, LibraryError
 from meta_prompting.grading.grade import (
     Judgment,
     Rubric,
@@ -52,7 +52,6 @@ if TYPE_CHECKING:
     from meta_prompting.runs.run import RunReport
     from meta_prompting.toolkit.build import BuildReport
 
-EXIT_FAILS_SCORECARD = 4  # made for CI: an answer was graded and did not pass
 # The words of each status, as people read them (defined once, in store.record).
 CACHED = records.word(records.SCORECARD, records.KEPT)
 GRADED = records.word(records.SCORECARD, records.MADE)
@@ -97,13 +96,15 @@ class GradeReport(NamedTuple):
     estimate: dict[str, Any] = {}  # a dry run's calls (answers and judgments), and cost
 
     @property
-    def exit_code(self) -> int:
-        if self.ran is None or self.ran.exit_code or any(
+    def outcome(self) -> str:
+        """INCOMPLETE when an answer or a grade could not be made; else FAILS when an
+        answer failed its scorecard; else DONE."""
+        if self.ran is None or self.ran.outcome != records.DONE or any(
                 g.status == NOT_GRADED for g in self.graded):
-            return EXIT_INCOMPLETE
+            return records.INCOMPLETE
         if any(g.scorecard is not None and not g.scorecard.passed for g in self.graded):
-            return EXIT_FAILS_SCORECARD
-        return EXIT_OK
+            return records.FAILS
+        return records.DONE
 
     def to_dict(self) -> dict[str, Any]:
         return {"judges": self.judges, "passed": sum(

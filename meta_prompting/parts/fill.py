@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from meta_prompting.errors import EXIT_INCOMPLETE, EXIT_OK, LibraryError
+from meta_prompting.errors import LibraryError
 from meta_prompting.library.goals import Goal, Library, Part
 from meta_prompting.library.parts import (
     NEEDS_TEXT,
@@ -27,11 +27,13 @@ class FillReport(NamedTuple):
     present: int  # parts that were there already
 
     @property
-    def exit_code(self) -> int:
-        return EXIT_INCOMPLETE if any(p.status == "placeholder" for p in self.parts) else EXIT_OK
+    def outcome(self) -> str:
+        from meta_prompting.store.record import DONE, INCOMPLETE
+
+        return INCOMPLETE if any(p.status == "placeholder" for p in self.parts) else DONE
 
     def to_dict(self) -> dict[str, Any]:
-        return {"exit_code": self.exit_code, "present": self.present,
+        return {"present": self.present,
                 "parts": [p._asdict() for p in self.parts]}
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from meta_prompting import __version__
-from meta_prompting.errors import EXIT_INCOMPLETE, EXIT_OK, GenerationError, UserError
+from meta_prompting.errors import GenerationError, UserError
 from meta_prompting.runs import MAX_SAMPLES
 from meta_prompting.store import record as records
 from meta_prompting.store.files import (
@@ -121,8 +121,9 @@ class RunReport(NamedTuple):
     estimate: dict[str, Any] = {}  # the calls a dry run would make, and their cost
 
     @property
-    def exit_code(self) -> int:
-        return EXIT_OK if all(s.ok for s in self.samples) else EXIT_INCOMPLETE
+    def outcome(self) -> str:
+        """DONE when every sample asked for is kept, else INCOMPLETE."""
+        return records.DONE if all(s.ok for s in self.samples) else records.INCOMPLETE
 
     def to_dict(self) -> dict[str, Any]:
         return {"key": self.key, "dry_run": self.dry_run, "command": self.command,

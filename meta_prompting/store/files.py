@@ -233,6 +233,46 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def publish_folder(folder: Path, files: dict[str, bytes]) -> None:
+    """Make `folder` appear with `files` in it, whole or not at all (one rename).
+
+    The files are written and synced in a hidden temporary folder beside it, which is
+    then renamed into place: a kill at any moment leaves the folder complete or absent.
+    Call it under the folder's lock; a leftover temporary folder is a dead run's.
+    """
+    tmp = folder.with_name(f".{folder.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    try:
+        tmp.mkdir(parents=True)
+        for name, data in files.items():
+            fd = os.open(tmp / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        fsync_dir(tmp)
+        os.rename(tmp, folder)
+    except BaseException:
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    fsync_dir(folder.parent)
+
+
+def remove_dead_folders(parent: Path, name: str) -> None:
+    """Remove the temporary folders killed writes of `parent/name` left (under its lock)."""
+    prefix = f".{name}."
+    try:
+        entries = os.listdir(parent)
+    except OSError:
+        return
+    for entry in entries:
+        if entry.startswith(prefix) and entry.endswith(".tmp") and (parent / entry).is_dir():
+            import shutil
+
+            shutil.rmtree(parent / entry, ignore_errors=True)
+
+
 def os_reason(e: BaseException) -> str:
     """"permission denied", not "[Errno 13] Permission denied: '/x'" (we name the path)."""
     if isinstance(e, NotRegularFile):

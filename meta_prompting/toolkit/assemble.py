@@ -245,7 +245,7 @@ def write_toolkit(out: Path, files: dict[str, bytes], manifest: bytes,
         # A new toolkit appears whole, by one rename: nothing is ever half there to vouch
         # for, and it takes half the syncs of writing it file by file. Under the
         # project's lock, a hidden folder of the same name is a killed build's.
-        from meta_prompting.store.step import publish_folder, remove_dead_folders
+        from meta_prompting.store.files import publish_folder, remove_dead_folders
 
         out.parent.mkdir(parents=True, exist_ok=True)
         remove_dead_folders(out.parent, out.name)

@@ -6,8 +6,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from meta_prompting.errors import (
-    EXIT_INCOMPLETE,
-    EXIT_OK,
     ConflictError,
     GoalChangeError,
     LibraryError,
@@ -74,10 +72,11 @@ class BuildReport(NamedTuple):
     filled: tuple[str, str] | None = None  # (persona, prompt) when a task filled it: a run
 
     @property
-    def exit_code(self) -> int:
-        if self.dry_run or (self.complete and not self.notes):
-            return EXIT_OK
-        return EXIT_INCOMPLETE
+    def outcome(self) -> str:
+        """DONE, or INCOMPLETE: a part could not be made (or made again)."""
+        from meta_prompting.store.record import DONE, INCOMPLETE
+
+        return DONE if self.dry_run or (self.complete and not self.notes) else INCOMPLETE
 
     def to_dict(self) -> dict[str, Any]:
         # Spelled out: json would write the NamedTuples inside as arrays, not objects.
