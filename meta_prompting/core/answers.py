@@ -90,15 +90,8 @@ def grade(ctx: Context, request: GradeRequest) -> GradeReport:
     """Build, run what is missing (or import an answer made elsewhere), then grade every
     answer kept for the current inputs: the one core of --grade."""
     from meta_prompting.grading.scorecard import GradeReport, grade_sample, planned_judgments
-    from meta_prompting.runs.run import (
-        RUNS,
-        Session,
-        existing_numbers,
-        import_answer,
-        imported_samples,
-        read_import,
-        run_samples,
-    )
+    from meta_prompting.runs.imported import import_answer, imported_samples, read_import
+    from meta_prompting.runs.run import RUNS, Session, existing_numbers, run_samples
     from meta_prompting.store.step import run_all
 
     goal = request.run.build.goal
