@@ -10,16 +10,20 @@ from pathlib import Path
 
 from meta_prompting.errors import UnsafeNameError, UserError
 
-# The interpreter's own SHA-256, not hashlib's: hashlib loads OpenSSL first, which costs
-# a quarter of a bare Python start-up, for hashes of a few kilobytes. The module is
+# SHA-256 starts with the interpreter's own module, not hashlib's: hashlib loads OpenSSL
+# first, a quarter of a bare Python start-up, and a build hashes a few kilobytes. The
+# own module is five times slower a byte, so past half a MiB in one process (a chain
+# of many stages) hashlib's import has paid for itself and takes over. The module is
 # _sha256 up to Python 3.11 and _sha2 since 3.12; hashlib wherever neither is built.
 try:
-    from _sha256 import sha256 as _sha256  # type: ignore[import-not-found,unused-ignore]
+    from _sha256 import sha256 as _small  # type: ignore[import-not-found,unused-ignore]
 except ImportError:
     try:
-        from _sha2 import sha256 as _sha256  # type: ignore[import-not-found,no-redef,unused-ignore]
+        from _sha2 import sha256 as _small  # type: ignore[import-not-found,no-redef,unused-ignore]
     except ImportError:
-        from hashlib import sha256 as _sha256  # type: ignore[assignment,no-redef,unused-ignore]
+        from hashlib import sha256 as _small  # type: ignore[assignment,no-redef,unused-ignore]
+_SMALL_BYTES = 1 << 19
+_hashed = 0  # bytes hashed with _small so far (threads may race: it is a threshold)
 
 # A temporary file is hidden (leading dot) and carries this suffix, so that no reader
 # of the parts bin or a toolkit can ever take it for a finished file.
@@ -52,8 +56,14 @@ RECORD_LIMIT = 1 << 20
 
 
 def sha256_bytes(data: bytes) -> str:
-    digest: str = _sha256(data).hexdigest()
-    return digest
+    global _hashed
+    if _hashed < _SMALL_BYTES:
+        _hashed += len(data)
+        digest: str = _small(data).hexdigest()
+        return digest
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
 
 
 def check_part_name(name: object) -> str | None:
