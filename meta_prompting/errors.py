@@ -6,6 +6,7 @@ EXIT_OK = 0
 EXIT_USER_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INCOMPLETE = 3  # the toolkit was written, with placeholders for parts it lacks
+EXIT_FAILS_SCORECARD = 4  # made for CI: an answer was graded and did not pass
 EXIT_INTERRUPTED = 130
 
 

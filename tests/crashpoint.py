@@ -74,17 +74,22 @@ def install(spec: str) -> Crasher:
 
     GeminiModel.complete = complete  # type: ignore[method-assign]
 
-    real_fsync_dir: Callable[[Path], None] = getattr(step, "fsync_dir")  # noqa: B009
+    import meta_prompting.store.files as files
+
+    real_fsync_dir: Callable[[Path], None] = getattr(files, "fsync_dir")  # noqa: B009
     real_rename = os.rename
     real_replace = os.replace
 
+    # A run folder is published into runs/; a new toolkit folder is published too, into
+    # output/, and is no run.
     def rename(src: Any, dst: Any, *args: Any, **kwargs: Any) -> None:
-        if str(src).endswith(".tmp") and os.path.isdir(src):
+        if str(src).endswith(".tmp") and os.path.isdir(src) and \
+                os.path.basename(os.path.dirname(str(dst))) == "runs":
             crasher.hit("publish")
         real_rename(src, dst, *args, **kwargs)
 
     def fsync_dir(folder: Path) -> None:
-        if not folder.name.endswith(".tmp"):  # the second sync: the rename is done
+        if folder.name == "runs":  # the second sync of a run folder: the rename is done
             crasher.hit("published")
         real_fsync_dir(folder)
 
@@ -98,7 +103,7 @@ def install(spec: str) -> Crasher:
 
     os.rename = rename
     os.replace = replace
-    setattr(step, "fsync_dir", fsync_dir)  # noqa: B010 - step's own name for it
+    setattr(files, "fsync_dir", fsync_dir)  # noqa: B010 - publish_folder's name for it
     return crasher
 
 

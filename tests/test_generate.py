@@ -368,7 +368,9 @@ def test_a_full_disk_keeps_nothing_and_leaves_a_placeholder(
 
 
 def test_the_generators_request_spells_out_what_the_library_relies_on() -> None:
+    from meta_prompting.core.context import ModelChoice
     from meta_prompting.library.goals import load_library
+    from meta_prompting.parts.options import SupplyOptions
     from meta_prompting.parts.prompt import (
         KIND_INSTRUCTIONS,
         SYSTEM_INSTRUCTION,
@@ -376,7 +378,6 @@ def test_the_generators_request_spells_out_what_the_library_relies_on() -> None:
         build_prompt,
     )
     from meta_prompting.parts.supply import request_for
-    from meta_prompting.toolkit.build import BuildOptions
     from tests.conftest import REPO
 
     library = load_library(REPO)
@@ -385,7 +386,7 @@ def test_the_generators_request_spells_out_what_the_library_relies_on() -> None:
     assert not [k for k, v in KIND_INSTRUCTIONS.items() if re.search(r"\d+ words", v)]
     assert '"Output format"' in KIND_INSTRUCTIONS["protocol"]
     goal = library.goals["GRADE_AUDIT"]
-    request = request_for(library, goal, goal.protocol, BuildOptions(), {})
+    request = request_for(library, goal, goal.protocol, SupplyOptions(ModelChoice()), {})
     prompt = build_prompt(request)
     assert '"Criterion 1: Name"' in prompt and '"Final question: "' in prompt
     # The siblings' text, not only their names, and the protocol the rubric grades.
@@ -394,7 +395,8 @@ def test_the_generators_request_spells_out_what_the_library_relies_on() -> None:
     assert '<graded goal="AUDIT">' in prompt and "## Findings" in prompt
     # A working goal's protocol is not asked for criteria.
     audit = library.goals["AUDIT"]
-    plain = build_prompt(request_for(library, audit, audit.protocol, BuildOptions(), {}))
+    plain = build_prompt(request_for(library, audit, audit.protocol,
+                                     SupplyOptions(ModelChoice()), {}))
     assert "Criterion 1: Name" not in plain and "<graded" not in plain
     assert isinstance(request, PartRequest)
 

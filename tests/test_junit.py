@@ -161,7 +161,7 @@ def test_an_unwritable_junit_file_is_one_line_and_the_grades_are_kept(
 
 
 def test_text_xml_cannot_hold_is_replaced_and_the_file_stays_valid(tmp_path: Path) -> None:
-    from meta_prompting.grading.junit import Case, Suite, write_junit
+    from meta_prompting.report.junit import Case, Suite, write_junit
 
     path = write_junit(str(tmp_path / "j.xml"), [Suite("G p", (Case(
         "G p › c\x1b[31m", failure=("bad \x00 byte", "quote: \x07bell"),),))], "G p")

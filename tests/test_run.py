@@ -279,7 +279,7 @@ def test_a_streamed_answer_is_shown_as_it_comes_and_kept_whole(
     report = run_samples(lib / "output/s", session, RunOptions(on_text=shown.append),
                          open_model("gemini-2.5-flash", timeout=10))
     # A piece per event, and the held-back "t" (it could start the key) at the end.
-    assert report.exit_code == 0 and shown[:3] == ["one two ", "three four ", "five six "]
+    assert report.outcome == "done" and shown[:3] == ["one two ", "three four ", "five six "]
     assert fake_gemini.requests[0].stream and fake_gemini.requests[0].api_version == "v1beta"
     assert "".join(shown) == report.samples[0].answer_path.read_text()
 
@@ -294,7 +294,7 @@ def test_a_stream_cut_short_keeps_nothing(lib: Path, fake_gemini: FakeGemini) ->
     session = Session("You are an auditor.\n", "Review it.\n", Settings("gemini-2.5-flash"))
     report = run_samples(lib / "output/s", session, RunOptions(on_text=shown.append),
                          open_model("gemini-2.5-flash", timeout=10))
-    assert report.exit_code == 3 and shown  # something was shown, nothing kept
+    assert report.outcome == "incomplete" and shown  # something was shown, nothing kept
     assert report.samples[0].reason and "dropped the connection" in report.samples[0].reason
     assert not (lib / "output/s/runs").exists() or not any(
         p for p in (lib / "output/s/runs").iterdir() if not p.name.startswith("."))

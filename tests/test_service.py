@@ -220,7 +220,7 @@ def test_an_answer_cut_off_says_thinking_counts_and_the_finish_command_asks_for_
 
 def test_the_live_check_sends_every_shape_and_passes_against_the_strict_fake(
         capsys: pytest.CaptureFixture[str], fake_gemini: FakeGemini) -> None:
-    from meta_prompting.models.livecheck import main as livecheck
+    from meta_prompting.face.livecheck import main as livecheck
 
     assert livecheck([]) == 0
     out = capsys.readouterr().out
@@ -238,7 +238,7 @@ def test_the_live_check_sends_every_shape_and_passes_against_the_strict_fake(
 
 def test_the_live_check_without_a_key_sends_nothing_and_says_so(
         capsys: pytest.CaptureFixture[str]) -> None:
-    from meta_prompting.models.livecheck import main as livecheck
+    from meta_prompting.face.livecheck import main as livecheck
 
     assert livecheck([]) == 0
     assert capsys.readouterr().out == ("live check skipped: no API key: set GEMINI_API_KEY "

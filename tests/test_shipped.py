@@ -89,6 +89,29 @@ def test_a_build_imports_neither_genai_nor_questionary(shipped: Path) -> None:
     assert heavy_modules_after(*args, "--model", "ollama:llama3.2") == []
 
 
+def test_a_rebuild_loads_only_what_a_build_uses(shipped: Path) -> None:
+    """A build from a complete library (the start-up bench's command) loads neither the
+    model seam nor the supplying machinery, runs, grading, chains or the evidence reader:
+    each is a few per cent of a bare Python start-up, and the goal is three of them."""
+    args = ["--root", str(shipped), "-g", "AUDIT", "-p", "x", "-q"]
+    assert orchestrator(*args).returncode == 0  # the first build, in a process of its own
+    code = (
+        "import sys\n"
+        "from meta_prompting.face.cli import main\n"
+        f"assert main({args!r}) == 0\n"  # a rebuild that changes nothing
+        "print(sorted(m for m in sys.modules if m.startswith('meta_prompting.')))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=REPO, timeout=60)
+    assert result.returncode == 0, result.stderr
+    loaded = eval(result.stdout)  # a printed list of names
+    unused = ("meta_prompting.models", "meta_prompting.parts.supply", "meta_prompting.store.step",
+              "meta_prompting.runs.run", "meta_prompting.evidence", "meta_prompting.grading",
+              "meta_prompting.chains", "meta_prompting.face.show")
+    assert [m for m in loaded if m.startswith(unused)] == []
+    assert "meta_prompting.toolkit.build" in loaded  # it did build
+
+
 def test_a_bad_map_from_the_real_command_has_no_traceback(tmp_path: Path) -> None:
     (tmp_path / "goal_map.json").write_text('{"AUDIT": ')
     result = orchestrator("--list", cwd=tmp_path)

@@ -418,6 +418,8 @@ def test_the_missing_work_is_listed_with_its_requests_and_a_reply_made_elsewhere
         fake_gemini: FakeGemini) -> None:
     """The seam a batch job uses: what is missing, decided from the store with nothing
     sent; each request exactly what the interactive call sends; replies handed back."""
+    from meta_prompting.core.build import BuildRequest, build_options
+    from meta_prompting.core.context import Context, ModelChoice
     from meta_prompting.grading.scorecard import GradeOptions
     from meta_prompting.library.goals import load_library
     from meta_prompting.models.base import Reply
@@ -425,7 +427,6 @@ def test_the_missing_work_is_listed_with_its_requests_and_a_reply_made_elsewhere
     from meta_prompting.tasks.plan import missing_work
     from meta_prompting.tasks.runner import TasksOptions, prepare_tasks
     from meta_prompting.tasks.taskfile import load_tasks
-    from meta_prompting.toolkit.build import BuildOptions
 
     judged(fake_gemini)
     path = write_tasks(tmp_path / "t", SIX[:3])
@@ -434,8 +435,11 @@ def test_the_missing_work_is_listed_with_its_requests_and_a_reply_made_elsewhere
     asked = fake_gemini.count
 
     def prepare() -> Any:
-        return prepare_tasks(load_library(lib), "AUDIT", "many", load_tasks(path),
-                             BuildOptions(), RunOptions(), Settings("gemini-flash-latest"),
+        library = load_library(lib)
+        options = build_options(Context(lib, library, ModelChoice()),
+                                BuildRequest("AUDIT", "many"))
+        return prepare_tasks(library, "AUDIT", "many", load_tasks(path),
+                             options, RunOptions(), Settings("gemini-flash-latest"),
                              TasksOptions(grading=GradeOptions()))
 
     prepared = prepare()

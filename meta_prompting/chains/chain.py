@@ -9,14 +9,11 @@ is ever asked for again; an answer a person edited is handed on as it now stands
 
 from __future__ import annotations
 
-import queue
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from meta_prompting.chains.chainfile import CHAIN_FILE, Chain, Stage
-from meta_prompting.errors import EXIT_INCOMPLETE, EXIT_OK, UserError
-from meta_prompting.models.base import ModelRequest, Notice, Reply, TextSink
+from meta_prompting.errors import UserError
 from meta_prompting.store.files import (
     os_reason,
     read_regular,
@@ -78,17 +75,17 @@ class ChainReport(NamedTuple):
     base_url: str | None = None
 
     @property
-    def exit_code(self) -> int:
+    def outcome(self) -> str:
+        from meta_prompting.store import record as records
+
         if self.dry_run:
-            return EXIT_OK
+            return records.DONE
         # A stage blocked behind a failed one needs no word of its own: the cause does.
         if any(r.status == FAILED or r.missing_section for r in self.results):
-            return EXIT_INCOMPLETE
+            return records.INCOMPLETE
         if any(r.status == FAILED_GRADE for r in self.results):
-            from meta_prompting.grading.scorecard import EXIT_FAILS_SCORECARD
-
-            return EXIT_FAILS_SCORECARD
-        return EXIT_OK
+            return records.FAILS
+        return records.DONE
 
     def to_dict(self) -> dict[str, Any]:
         return {"chain": str(self.chain.path), "out_dir": str(self.out_dir),
@@ -104,29 +101,25 @@ class ChainReport(NamedTuple):
 
 
 def run_chain(library: Library, chain: Chain, project: str, build_options: BuildOptions,
-              run_options: RunOptions, settings: Settings, grading: GradeOptions
-              ) -> ChainReport:
-    """Run every stage whose inputs are ready, at most --jobs at once; keep what exists."""
+              run_options: RunOptions, settings: Settings, grading: GradeOptions,
+              model: Model, judge_model: Model) -> ChainReport:
+    """Run every stage whose inputs are ready, at most --jobs at once; keep what exists.
+    `model` answers and `judge_model` judges (each held to the budget, if any)."""
     from meta_prompting.grading.grade import read_rubric
-    from meta_prompting.models import open_model
     from meta_prompting.toolkit.assemble import project_dir
 
     out = project_dir(library, project)
     check_fillings(chain)
     if not run_options.dry_run:
         check_index(out / CHAIN_FILE)  # before any stage: a bad one is not a late surprise
-    from meta_prompting.grading.scorecard import open_judge, rubric_goal
+    from meta_prompting.grading.scorecard import rubric_goal
 
     # Each graded stage is held to its own goal's rubric (or --grade-with's), every one
     # read before any call so that a rubric it cannot use stops nothing half-way.
     rubrics = {s.name: read_rubric(library, rubric_goal(library, s.goal, grading.rubric))
                for s in chain.stages if s.grade}
-    from meta_prompting.models.budget import budgeted
+    from meta_prompting.chains.schedule import Refusing, schedule
 
-    model = budgeted(open_model(settings.model, timeout=run_options.timeout,
-                                on_notice=run_options.on_notice, base_url=settings.base_url),
-                     run_options.budget)
-    judge_model = budgeted(open_judge(settings, grading, run_options), run_options.budget)
     refuse = Refusing(model.name, model.provider)
     results: dict[str, StageResult] = {}
 
@@ -214,7 +207,8 @@ def run_stage(library: Library, stage: Stage, project: str, base: Path,
                        skip=(library.output,))
     filling = Filling(task, evidence.filling.documents + tuple(documents))
     built = build(library, stage.goal, project, build_options._replace(
-        filling=filling, stage=stage.name, dry_run=run_options.dry_run, progress=None))
+        filling=filling, stage=stage.name, dry_run=run_options.dry_run,
+        supply=build_options.supply._replace(progress=None)))
     if built.filled is None:
         missing = [p.file for p in built.parts if p.status in ("placeholder", "missing",
                                                                "empty")]
@@ -229,7 +223,7 @@ def run_stage(library: Library, stage: Stage, project: str, base: Path,
         return run_refined(library, stage, built.out_dir, session, run_options, grading,
                            rubric, model, judge_model)
     if stage.name in run_options.fresh_stages:
-        from meta_prompting.runs.fresh import fresh_stage
+        from meta_prompting.chains.state import fresh_stage
 
         run_options = fresh_stage(built.out_dir, session, stage, run_options)
     graded = None
@@ -291,7 +285,7 @@ def missing_section(stage: Stage, upstream: str, section: str, answer: str,
     """Why a stage is blocked on a section, and the two ways on: the answer is kept, so
     running the chain as it is would hand on the same answer and block again."""
     from meta_prompting.chains.sections import outline
-    from meta_prompting.face.show import nice_path
+    from meta_prompting.store.files import nice_path
 
     have = ", ".join(f'"**{h.title}**"' if h.bold_line else f'"{h.title}"'
                      for h in outline(answer)) or "none"
@@ -299,91 +293,6 @@ def missing_section(stage: Stage, upstream: str, section: str, answer: str,
             f"Either edit that answer by hand ({nice_path(sample.folder / 'answer.md')}) "
             f'to add the section, or change the section stage {stage.name} names for '
             f"{upstream} in the chain file")
-
-
-class NeedsModel(Exception):
-    """Raised by the model call of a stage looked at on the main thread: hand it to a
-    worker. Nothing is written before a model call, so the worker starts clean."""
-
-
-class Refusing:
-    """The `Model` of a stage looked at on the main thread: any call is NeedsModel."""
-
-    def __init__(self, name: str, provider: str) -> None:
-        self.name, self.provider = name, provider
-
-    def complete(self, request: ModelRequest, *, on_text: TextSink | None = None,
-                 on_notice: Notice | None = None) -> Reply:
-        raise NeedsModel
-
-
-def schedule(chain: Chain, one: Any, results: dict[str, StageResult], jobs: int) -> None:
-    """Run each stage once all it comes after are done; stages that call the model run
-    side by side, at most `jobs` at once.
-
-    Each ready stage is first looked at on the main thread with a model call that
-    refuses (NeedsModel): a stage whose answer is kept finishes right there. Eight
-    threads taking turns at the interpreter lock over 50 kept stages cost more than
-    the stages themselves. Only a stage that needs the model goes to a worker: daemon
-    threads, waited on in short waits so that Ctrl+C leaves at once (whatever a stage
-    was writing is atomic).
-    """
-    waiting = {s.name: {a.stage for a in s.after} for s in chain.stages}
-    by_name = {s.name: s for s in chain.stages}
-    ready = [s.name for s in chain.stages if not waiting[s.name]]
-    todo: queue.Queue[str | None] = queue.Queue()
-    done: queue.Queue[tuple[str, StageResult, BaseException | None]] = queue.Queue()
-    threads: list[threading.Thread] = []
-    errors: list[BaseException] = []
-    running = 0
-
-    def attempt(name: str, probe: bool) -> tuple[StageResult, BaseException | None]:
-        try:
-            return one(by_name[name], probe), None
-        except NeedsModel:
-            raise
-        except UserError as e:  # bad evidence, an unwritable folder: this stage's
-            return StageResult(by_name[name], FAILED, str(e)), None
-        except BaseException as e:  # noqa: BLE001 - re-raised in the main thread
-            return StageResult(by_name[name], FAILED, repr(e)), e
-
-    def worker() -> None:
-        while (name := todo.get()) is not None:
-            done.put((name, *attempt(name, probe=False)))
-
-    def finish(name: str, result: StageResult, error: BaseException | None) -> None:
-        results[name] = result
-        if error is not None:
-            errors.append(error)
-        for child in chain.children(name):
-            waiting[child].discard(name)
-            if not waiting[child]:
-                ready.append(child)
-
-    while len(results) < len(chain.stages):
-        while ready:
-            name = ready.pop(0)
-            try:
-                finish(name, *attempt(name, probe=True))
-            except NeedsModel:
-                if len(threads) < max(1, jobs) and len(threads) <= running:
-                    threads.append(threading.Thread(target=worker, daemon=True))
-                    threads[-1].start()
-                todo.put(name)
-                running += 1
-        if len(results) < len(chain.stages):
-            while True:
-                try:
-                    item = done.get(timeout=0.1)  # short waits: Ctrl+C stays responsive
-                    break
-                except queue.Empty:
-                    continue
-            running -= 1
-            finish(*item)
-    for _ in threads:
-        todo.put(None)
-    if errors:
-        raise errors[0]
 
 
 def write_index(report: ChainReport) -> None:

@@ -18,16 +18,16 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from meta_prompting.errors import LibraryError
 from meta_prompting.evidence.confine import path_problem
-from meta_prompting.library.mapfile import (
+from meta_prompting.store.files import MAP_LIMIT, check_project_name, os_reason, read_regular
+from meta_prompting.store.jsontext import (
     _SURROGATE,
     SURROGATE,
     _Locator,
     _parse_json,
     escape_surrogates,
 )
-from meta_prompting.library.mapfile import holds_surrogate as _holds_surrogate
-from meta_prompting.library.mapfile import unknown_field as _unknown
-from meta_prompting.store.files import MAP_LIMIT, check_project_name, os_reason, read_regular
+from meta_prompting.store.jsontext import holds_surrogate as _holds_surrogate
+from meta_prompting.store.jsontext import unknown_field as _unknown
 
 if TYPE_CHECKING:
     from meta_prompting.library.goals import Library

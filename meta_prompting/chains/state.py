@@ -23,7 +23,8 @@ from meta_prompting.store.files import (
 
 if TYPE_CHECKING:
     from meta_prompting.chains.chain import StageResult
-    from meta_prompting.runs.run import Sample
+    from meta_prompting.chains.chainfile import Stage
+    from meta_prompting.runs.run import RunOptions, Sample
 
 STAGE_FILE = "stage.json"
 
@@ -99,3 +100,18 @@ def _relative(path: Path, base: Path) -> str:
         return path.relative_to(base).as_posix()
     except ValueError:
         return path.as_posix()
+
+
+def fresh_stage(out_dir: Path, session: Any, stage: Stage, options: RunOptions
+                ) -> RunOptions:
+    """--fresh-stage: every kept session of this stage set aside (kept, renamed), so it
+    is asked again; a dry run moves nothing and counts them as to be made."""
+    from meta_prompting.runs.fresh import set_aside
+    from meta_prompting.runs.run import RUNS, existing_numbers, run_id
+
+    if options.dry_run:
+        return options._replace(fresh=(1,))
+    runs = out_dir / RUNS
+    for n in existing_numbers(runs, session.key):
+        set_aside(runs, run_id(session.key, n), options.progress)
+    return options

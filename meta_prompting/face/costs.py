@@ -16,7 +16,6 @@ from meta_prompting.errors import UsageError, UserError
 
 if TYPE_CHECKING:
     from meta_prompting.models.budget import Budget
-    from meta_prompting.runs.run import RunOptions
 
 R = TypeVar("R")
 ENV = "META_PROMPTING_BUDGET"
@@ -37,17 +36,17 @@ def budget_of(args: argparse.Namespace) -> float | None:
         raise UsageError(f"{ENV}: {e}") from None
 
 
-def held_to(limit: float | None, model: str, options: RunOptions,
-            work: Callable[[RunOptions], R], estimate_of: Callable[[R], dict[str, Any]]
+def held_to(limit: float | None, model: str, dry_run: bool,
+            work: Callable[[bool, Budget | None], R], estimate_of: Callable[[R], dict[str, Any]]
             ) -> tuple[R, Budget | None]:
-    """Run `work` under a budget: first as a dry run (nothing written or sent), refused
-    whole when its estimate passes the limit; then for real, no call sent past it."""
-    if limit is None or options.dry_run:
-        return work(options), None
+    """Run `work` under a budget: first as an estimate (`work(True, None)`: nothing
+    written or sent), refused whole when it passes the limit; then for real
+    (`work(False, budget)`), no call sent past it."""
+    if limit is None or dry_run:
+        return work(False, None), None
     from meta_prompting.models.budget import Budget, unknown_price
 
-    planned = estimate_of(work(options._replace(dry_run=True, progress=None,
-                                                on_wait=None)))
+    planned = estimate_of(work(True, None))
     usd = planned.get("usd")
     calls = _calls(planned)
     if usd is None and calls:
@@ -56,7 +55,7 @@ def held_to(limit: float | None, model: str, options: RunOptions,
         raise UserError(f"--budget ${limit:g}: the estimate is {money(usd)} ({calls}, "
                         "estimated); nothing was written or sent")
     held = Budget(limit, model)
-    return work(options._replace(budget=held)), held
+    return work(False, held), held
 
 
 def finishing(command: str, limit: float | None, held: Budget | None) -> str:

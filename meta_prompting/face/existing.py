@@ -15,14 +15,13 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from meta_prompting.library.goals import Library
-    from meta_prompting.toolkit.build import BuildOptions
 
 REBUILD, RENAME, CANCEL = "Rebuild it", "Choose another name", "Cancel"
 OVERWRITE = "Overwrite my edits (like --force)"
 
 
-def describe_rebuild(library: Library, folder: Path, options: BuildOptions,
-                      out: Console) -> list[str]:
+def describe_rebuild(library: Library, folder: Path, force: bool, out: Console
+                     ) -> list[str]:
     """Say what a rebuild of `folder` will do to each file a person edited; the choices."""
     from meta_prompting.face.show import nice_path
     from meta_prompting.toolkit.assemble import MANIFEST_FILE, TOOLKIT_FILES, project_goal
@@ -38,7 +37,7 @@ def describe_rebuild(library: Library, folder: Path, options: BuildOptions,
     if not edited:
         out.print(f"{holds}. A rebuild replaces only the files this tool wrote.")
         return [REBUILD, RENAME, CANCEL]
-    if not ours and not options.force:  # a person's own folder: keep the toolkit apart
+    if not ours and not force:  # a person's own folder: keep the toolkit apart
         out.print(f"{holds}, with files this tool did not write: {_escape(', '.join(theirs))}."
                   " Choose another name (or pass --force to build beside them).")
         return [RENAME, CANCEL]
@@ -46,7 +45,7 @@ def describe_rebuild(library: Library, folder: Path, options: BuildOptions,
         out.print(f"{holds}. With --force, the toolkit is written beside your files.{kept}")
         return [REBUILD, RENAME, CANCEL]
     names = _escape(", ".join(ours))
-    if options.force:
+    if force:
         out.print(f"{holds}. [yellow]You edited {names}[/]: with --force, a rebuild "
                   f"overwrites your edits.{kept}")
         return [REBUILD, RENAME, CANCEL]

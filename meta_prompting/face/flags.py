@@ -13,10 +13,9 @@ import sys
 from typing import NoReturn
 
 from meta_prompting import __version__
+from meta_prompting.core.context import DEFAULT_JOBS, DEFAULT_TIMEOUT
 from meta_prompting.errors import UsageError
-from meta_prompting.models.gemini import DEFAULT_MODEL
-from meta_prompting.runs.run import MAX_SAMPLES
-from meta_prompting.toolkit.build import DEFAULT_JOBS, DEFAULT_TIMEOUT
+from meta_prompting.runs import MAX_SAMPLES
 
 MAX_JOBS = 64  # more threads than this only queue on the service and exhaust descriptors
 MAX_TIMEOUT = 24 * 3600.0  # seconds; beyond it a thread wait overflows
@@ -57,10 +56,30 @@ class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
         super().__init__(prog, indent_increment, max_help_position, max(width, 40))
 
 
+MODEL_HELP = "the model"
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         # One place maps errors to exits (and --json must report usage errors too).
         raise UsageError(message)
+
+    def format_help(self) -> str:
+        # --model's help names the providers and the default model, which only the
+        # model seam knows: asked for here, so that a build never loads a provider.
+        for action in self._actions:
+            if action.help == MODEL_HELP:
+                action.help = _model_help()
+        return super().format_help()
+
+
+def _model_help() -> str:
+    from meta_prompting.models import DEFAULT_PROVIDER, PROVIDERS, provider_module
+
+    default = provider_module(DEFAULT_PROVIDER).default_name(DEFAULT_PROVIDER)
+    others = ", ".join(f"{p}:NAME" for p in sorted(PROVIDERS) if p != DEFAULT_PROVIDER)
+    return (f"the model: a {DEFAULT_PROVIDER.capitalize()} model, or {others} (default: "
+            f"$META_PROMPTING_MODEL or {default})")
 
 
 def make_parser(name: str | None = None) -> argparse.ArgumentParser:
@@ -117,9 +136,7 @@ def make_parser(name: str | None = None) -> argparse.ArgumentParser:
     gen.add_argument("--no-generate", action="store_true",
                      help="never call the model; missing parts become placeholders")
     gen.add_argument("--model", metavar="[PROVIDER:]NAME",
-                     help=f"the model: a Gemini model, or ollama:NAME, openai:NAME, "
-                          f"openai-compat:NAME (default: $META_PROMPTING_MODEL or "
-                          f"{DEFAULT_MODEL})")
+                     help=MODEL_HELP)  # said in full by format_help: see _Parser
     gen.add_argument("--base-url", metavar="URL",
                      help="where an OpenAI-compatible model is asked (default: "
                           "$OPENAI_BASE_URL; ollama: http://localhost:11434/v1)")
@@ -321,7 +338,7 @@ def check_ci_flags(args: argparse.Namespace, wizard: bool = False) -> None:
     if given and not args.grade:
         raise UsageError(f"{' and '.join(given)} report grades: add --grade (or use --chain)")
     if args.junit:
-        from meta_prompting.grading.junit import check_junit_path
+        from meta_prompting.report.junit import check_junit_path
 
         check_junit_path(args.junit)
 
@@ -335,30 +352,37 @@ def ci_suffix(args: argparse.Namespace) -> str:
 
 def check_base_url(given: str | None) -> None:
     """Refuse a --base-url holding a key: it is in every "run this again" hint."""
+    if given is None:
+        return
     from meta_prompting.errors import UserError
     from meta_prompting.models.keys import holds_key
 
-    if given is not None and holds_key(given):
+    if holds_key(given):
         raise UserError("--base-url holds the API key (or part of it); pass the key in "
                         "OPENAI_API_KEY: nothing was written or sent")
 
 
 def check_model(given: str | None, flag: str = "--model") -> None:
-    """Refuse a model name that holds the API key: it is kept in every record and sent."""
-    from meta_prompting.errors import UserError
-    from meta_prompting.models import default_model
-    from meta_prompting.models.keys import holds_key
+    """Refuse a model name that holds the API key: it is kept in every record and sent.
 
-    if flag != "--model" and given is None:
-        return
-    from meta_prompting.errors import GenerationError
-    from meta_prompting.models import parse_spec
+    Only what was given is looked at: the default is the model seam's, resolved when a
+    model is first needed (a build from a complete library needs none).
+    """
+    from meta_prompting.errors import GenerationError, UserError
 
-    try:  # "ollama:" names no model: refused before anything is built
-        parse_spec(given)
-    except GenerationError as e:
-        raise UserError(str(e).replace("--model", flag, 1)) from e
-    if holds_key(given or default_model()):
-        where = flag if given else "META_PROMPTING_MODEL"
-        raise UserError(f"{where} holds the API key (or part of it), not a model name; "
-                        "nothing was written or sent")
+    if given is not None:
+        from meta_prompting.models import parse_spec
+
+        try:  # "ollama:" names no model: refused before anything is built
+            parse_spec(given)
+        except GenerationError as e:
+            raise UserError(str(e).replace("--model", flag, 1)) from e
+    named = given if given is not None else (
+        os.environ.get("META_PROMPTING_MODEL") if flag == "--model" else None)
+    if named:
+        from meta_prompting.models.keys import holds_key
+
+        if holds_key(named):
+            where = flag if given else "META_PROMPTING_MODEL"
+            raise UserError(f"{where} holds the API key (or part of it), not a model name; "
+                            "nothing was written or sent")

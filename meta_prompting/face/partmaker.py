@@ -19,8 +19,8 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.status import Status
 
+    from meta_prompting.core.context import Context
     from meta_prompting.parts.prompt import Generated, PartRequest
-    from meta_prompting.toolkit.build import BuildOptions
 
 # The answers are the titles people see; the code compares them.
 GENERATE, WRITE, PLACEHOLDER = ("Generate it with the model", "Write it myself",
@@ -37,9 +37,9 @@ class PartMaker:
     is a fresh request: the model hears of an earlier attempt only in a revision.
     """
 
-    def __init__(self, out: Console, err: Console, options: BuildOptions,
-                 blocker: str | None, total: int) -> None:
-        self.out, self.err, self.options, self.blocker = out, err, options, blocker
+    def __init__(self, out: Console, err: Console, ctx: Context, blocker: str | None,
+                 total: int) -> None:
+        self.out, self.err, self.ctx, self.blocker = out, err, ctx, blocker
         self.count, self.total = 0, total
         self._model: Callable[[PartRequest], Generated | None] | None = None
         self._told: Callable[[str], None] | None = None  # the spinner a notice updates
@@ -121,10 +121,11 @@ class PartMaker:
 
     def _make(self) -> Callable[[PartRequest], Generated | None]:
         if self._model is None:
+            from meta_prompting.core.build import supply_options
             from meta_prompting.parts.supply import default_maker
 
             model, why = default_maker(  # imports the SDK: only when asked
-                self.options._replace(on_notice=self._notice), named=False)
+                supply_options(self.ctx, {})._replace(on_notice=self._notice), named=False)
             if model is None:
                 raise GenerationError(why or "the model is not available")
             self._model = model

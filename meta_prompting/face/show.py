@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from meta_prompting.models.keys import scrub_secrets
+from meta_prompting.store.files import nice_path as nice_path  # said in reasons below too
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -96,14 +97,6 @@ def console(stderr: bool = False) -> Console:
     return _Console(stderr=stderr, highlight=False, soft_wrap=False, width=width())
 
 
-def nice_path(path: Path) -> str:
-    """`path` relative to the current folder when it is below it: shorter to read."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
-
-
 def plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
@@ -174,7 +167,9 @@ def build(report: BuildReport) -> None:
             write(f"Placeholder for {p.file}: {p.reason}\n")
     for note in report.notes:
         write(f"Note: {note}\n")
-    if report.exit_code:
+    from meta_prompting.face.exits import exit_of
+
+    if exit_of(report):
         write(finish_advice(report) + "\n")
         sys.stdout.write(f"  {report.command}\n")  # whole, never wrapped: to paste
     if report.complete:

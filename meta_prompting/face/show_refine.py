@@ -11,25 +11,21 @@ from meta_prompting.errors import EXIT_INCOMPLETE
 from meta_prompting.face.show import nice_path, printable, writer
 
 if TYPE_CHECKING:
+    from meta_prompting.core.answers import GradeRequest
+    from meta_prompting.core.context import Context
     from meta_prompting.grading.refine import Attempt, RefineReport
-    from meta_prompting.library.goals import Library
-    from meta_prompting.runs.run import RunOptions, Settings
-    from meta_prompting.toolkit.build import BuildOptions, BuildReport
+    from meta_prompting.toolkit.build import BuildReport
 
 
-def refine_toolkit_cli(library: Library, args: argparse.Namespace, options: BuildOptions,
-                       run_options: RunOptions, settings: Settings,
-                       retrying: Callable[[str], None] | None,
+def refine_toolkit_cli(ctx: Context, args: argparse.Namespace, request: GradeRequest,
                        print_json: Callable[[dict[str, Any]], None]) -> int:
+    from meta_prompting.core.answers import refine
     from meta_prompting.face import show
-    from meta_prompting.grading.refine import refine_toolkit
-    from meta_prompting.grading.scorecard import GradeOptions
 
-    built, report = refine_toolkit(library, args.goal, args.project, options, run_options,
-                                   settings, GradeOptions(args.grade_with, args.judges,
-                                                          judge_model=args.judge_model),
-                                   args.refine)
-    code = report.exit_code if report else max(built.exit_code, EXIT_INCOMPLETE)
+    built, report = refine(ctx, request)
+    from meta_prompting.face.exits import exit_of
+
+    code = exit_of(report) if report else max(exit_of(built), EXIT_INCOMPLETE)
     if args.json:
         print_json({"ok": True, "exit_code": code, **built.to_dict(),
                     "refine": report.to_dict() if report else None})

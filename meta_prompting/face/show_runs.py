@@ -229,7 +229,9 @@ def chain(report: ChainReport) -> None:
               + (f" No model yet: {blocker}." if blocker else ""))
         return
     write(f"Index: {nice_path(report.out_dir)}/CHAIN.md")
-    if report.exit_code == 3:
+    from meta_prompting.store.record import INCOMPLETE
+
+    if report.outcome == INCOMPLETE:
         # A missing section is in a kept answer: only an edit, then a run, gets past it.
         write("To finish, edit the answer or the chain file as said above, then run:"
               if any(r.missing_section for r in report.results)

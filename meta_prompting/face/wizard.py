@@ -14,70 +14,79 @@ from typing import TYPE_CHECKING
 from meta_prompting.errors import EXIT_OK, EXIT_USER_ERROR
 from meta_prompting.face import ask
 from meta_prompting.face.existing import CANCEL, OVERWRITE, REBUILD, a_goal, describe_rebuild
+from meta_prompting.face.exits import exit_of
 
 if TYPE_CHECKING:
 
     from rich.console import Console
 
+    from meta_prompting.core.build import BuildRequest
+    from meta_prompting.core.context import Context
     from meta_prompting.face.wizard_run import Asked
     from meta_prompting.library.goals import Goal, Library
-    from meta_prompting.toolkit.build import BuildOptions, BuildReport, Plan
+    from meta_prompting.toolkit.build import BuildReport, Plan
 
 
 
-def run_wizard(root: Path, goal: str | None, project: str | None,
-               options: BuildOptions, said: Asked | None = None) -> int:
+def run_wizard(ctx: Context, goal: str | None, project: str | None, base: BuildRequest,
+               said: Asked | None = None) -> int:
     """Ask for what the flags left out, build, show the report, offer to run it (and to
-    grade the answer); return the exit code."""
+    grade the answer); return the exit code. `base` holds the build flags given."""
+    from meta_prompting.core.build import build, supply_options
     from meta_prompting.face import show
     from meta_prompting.face.wizard_run import Asked, offer_run, read_flags
+    from meta_prompting.parts.options import generation_blocker
     from meta_prompting.toolkit.assemble import project_dir, project_goal
-    from meta_prompting.toolkit.build import build, generation_blocker, plan_build
+    from meta_prompting.toolkit.build import plan_build
 
     out = show.console()
-    library = _load_library(root, out)
+    library = _load_library(ctx.root, out)
     if library is None:
         return EXIT_USER_ERROR
+    ctx = ctx._replace(library=library)
     # A flag answers its question before any is asked, so a bad one fails at once.
     given = library.goal(goal) if goal is not None else None
     said = said or Asked()  # the run and grade flags
-    flags = read_flags(library, said, options)
+    flags = read_flags(library, said, ctx)
+    force = base.force
     if project is not None:
-        _check_rebuild(library, project, options)
+        _check_rebuild(library, project, force)
     else:
-        asked = _ask_project(library, options, out)
+        asked = _ask_project(library, force, out)
         if asked is None:
             out.print("Cancelled: nothing written.")
             return EXIT_OK
-        project, options = asked
-    blocker = generation_blocker(options._replace(make=None))
+        project, force = asked
+    blocker = generation_blocker(supply_options(ctx, {}))
     chosen = _choose_goal(library, project, given, blocker is None, out)
     if chosen is None:
         out.print("Nothing written.")
         return EXIT_OK
-    if chosen.name != project_goal(project_dir(library, project)):
-        options = options._replace(change_goal=True)  # confirmed, or a new project
+    request = base._replace(goal=chosen.name, project=project, force=force,
+                            # confirmed, or a new project
+                            switch_goal=chosen.name != project_goal(project_dir(library,
+                                                                                project)))
     plan = plan_build(library, chosen.name, project)
-    _show_plan(out, plan, options, blocker)
-    if options.dry_run:
-        report = build(library, plan.goal.name, project, options)
+    _show_plan(out, plan, ctx, blocker)
+    if request.dry_run:
+        report = build(ctx, request)
     elif not ask.confirm("Build it?"):
         out.print("Nothing written.")
         return EXIT_OK
     else:
         from meta_prompting.face.partmaker import PartMaker
 
-        maker = PartMaker(out, show.console(stderr=True), options, blocker,
-                          _count_asked(plan, options))
+        maker = PartMaker(out, show.console(stderr=True), ctx, blocker,
+                          _count_asked(plan, request.regenerate))
         # The core's progress lines ("generating N parts") are the person's choices here;
         # only "waiting for another run" is news.
-        report = build(library, plan.goal.name, project,
-                       options._replace(make=maker, progress=None))
+        report = build(ctx._replace(events=ctx.events._replace(make_part=maker, progress=None)),
+                       request)
     _show_result(out, report)
     if report.dry_run or not report.complete:
-        return report.exit_code
-    code = offer_run(out, library, report, options, said, flags)
-    return report.exit_code or code
+        return exit_of(report)
+    code = offer_run(out, ctx, report, request, said, flags)
+    return exit_of(report) or code
 
 
 def _load_library(root: Path, out: Console) -> Library | None:
@@ -103,16 +112,15 @@ def _load_library(root: Path, out: Console) -> Library | None:
     return None
 
 
-def _check_rebuild(library: Library, project: str, options: BuildOptions) -> None:
+def _check_rebuild(library: Library, project: str, force: bool) -> None:
     """Refuse now, not after every question, a rebuild that would lose a person's edits."""
     from meta_prompting.toolkit.assemble import plan_writes, project_dir
 
-    plan_writes(project_dir(library, project), None, options.force)
+    plan_writes(project_dir(library, project), None, force)
 
 
-def _ask_project(library: Library, options: BuildOptions, out: Console
-                 ) -> tuple[str, BuildOptions] | None:
-    """The project's name, and the options a person chose for it (overwrite their edits)."""
+def _ask_project(library: Library, force: bool, out: Console) -> tuple[str, bool] | None:
+    """The project's name, and whether a person chose to overwrite their edits in it."""
     from meta_prompting.errors import UnsafeNameError
     from meta_prompting.store.files import check_project_name
     from meta_prompting.toolkit.assemble import project_dir
@@ -134,11 +142,11 @@ def _ask_project(library: Library, options: BuildOptions, out: Console
             out.print(f"[red]{_escape(str(e))}[/]")
             continue
         if not folder.exists():
-            return typed, options
-        choices = describe_rebuild(library, folder, options, out)
+            return typed, force
+        choices = describe_rebuild(library, folder, force, out)
         pick = ask.select("What now?", choices)
         if pick in (REBUILD, OVERWRITE):
-            return typed, options._replace(force=options.force or pick == OVERWRITE)
+            return typed, force or pick == OVERWRITE
         if pick == CANCEL:
             return None
 
@@ -197,12 +205,11 @@ def _ask_goal(library: Library, can_generate: bool, out: Console,
                                        nothing="no goal matches")))
 
 
-def _show_plan(out: Console, plan: Plan, options: BuildOptions, blocker: str | None) -> None:
+def _show_plan(out: Console, plan: Plan, ctx: Context, blocker: str | None) -> None:
     from rich.table import Table
 
     from meta_prompting.face.show import STATUS_STYLE, nice_path
     from meta_prompting.library.parts import NEEDS_TEXT
-    from meta_prompting.models import default_model, model_access
 
     out.print()
     out.print(f"[bold]{plan.goal.name}[/]: {_escape(plan.goal.description)}")
@@ -220,9 +227,9 @@ def _show_plan(out: Console, plan: Plan, options: BuildOptions, blocker: str | N
     out.print(table)
     if not plan.missing:
         return
-    access = model_access(options.model, options.base_url)
+    access = ctx.model.access()
     if blocker is None and access:
-        out.print(f"Model: {options.model or default_model()} ({access}); you "
+        out.print(f"Model: {_escape(ctx.model.name)} ({access}); you "
                   "review each generated part before it is saved.")
     else:
         out.print(f"[yellow]No model[/] — {_escape(blocker or 'unavailable')}. You can "
@@ -253,15 +260,14 @@ def _show_result(out: Console, report: BuildReport) -> None:
             out.print(f"[yellow]Placeholder[/] for {p.file}: {_escape(p.reason or '')}")
     for note in report.notes:
         out.print(f"Note: {_escape(note)}")
-    if report.exit_code:  # what comes next for a complete one is offer_run's
+    if exit_of(report):  # what comes next for a complete one is offer_run's
         out.print("To finish, run again (leave out --goal to be asked again):")
         out.print(f"  {_escape(report.command)}", soft_wrap=True)  # whole, to paste
 
 
-def _count_asked(plan: Plan, options: BuildOptions) -> int:
+def _count_asked(plan: Plan, again: frozenset[str]) -> int:
     from meta_prompting.library.parts import NEEDS_TEXT
 
-    again = options.regenerate
     return sum(s.status in NEEDS_TEXT or s.part.key in again or s.part.name in again
                for s in plan.states)
 

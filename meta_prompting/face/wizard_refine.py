@@ -15,25 +15,24 @@ from meta_prompting.face import ask
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from meta_prompting.core.answers import GradeRequest
+    from meta_prompting.core.context import Context
     from meta_prompting.face.wizard_run import Asked
-    from meta_prompting.grading.grade import Rubric
     from meta_prompting.grading.refine import Attempt
-    from meta_prompting.models.base import Model
-    from meta_prompting.runs.run import Session
-    from meta_prompting.toolkit.build import BuildOptions, BuildReport
 
 REFINE, EDIT, STOP = "Refine and run again", "Edit the refinements, then run again", "Stop here"
 
 
-def offer_refine(out: Console, built: BuildReport, session: Session, rubric: Rubric,
-                 options: BuildOptions, asked: Asked, own: bool, model: Model,
-                 judge: tuple[str, Model]) -> int:
+def offer_refine(out: Console, ctx: Context, request: GradeRequest, asked: Asked) -> int:
+    """After a FAIL: the refine loop of --grade --refine, each next attempt a person's
+    choice (revise); the same core as the flags (core.answers.refine)."""
     from rich.markup import escape
 
+    from meta_prompting.core.answers import refine
     from meta_prompting.face import show_refine
+    from meta_prompting.face.exits import exit_of
     from meta_prompting.face.show import printable
-    from meta_prompting.grading.refine import MAX_REFINE, refine
-    from meta_prompting.runs.run import RunOptions
+    from meta_prompting.grading.refine import MAX_REFINE
 
     given = asked.refine or 0
 
@@ -56,9 +55,11 @@ def offer_refine(out: Console, built: BuildReport, session: Session, rubric: Rub
     def progress(line: str) -> None:
         out.print(escape(printable(line)), soft_wrap=True)
 
-    report = refine(built.out_dir, session, rubric, asked.judges, model,
-                    RunOptions(jobs=options.jobs, timeout=options.timeout, progress=progress),
-                    MAX_REFINE, own, revise, judge=judge)
+    built, report = refine(ctx._replace(events=ctx.events._replace(
+        progress=progress, revise=revise)), request._replace(refine=MAX_REFINE))
+    if report is None:  # a part went missing since the build shown: nothing was sent
+        show_refine.show_refine(built, None)
+        return exit_of(built)
     for attempt in report.attempts:
         out.print("  " + escape(printable(show_refine.attempt_line(attempt))), soft_wrap=True)
     best = report.result
@@ -68,4 +69,4 @@ def offer_refine(out: Console, built: BuildReport, session: Session, rubric: Rub
                   f"{escape(str(best.sample.answer_path))}", soft_wrap=True)
     if report.reason:
         out.print(f"Not finished: {escape(report.reason)}", soft_wrap=True)
-    return report.exit_code
+    return exit_of(report)

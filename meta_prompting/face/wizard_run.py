@@ -1,8 +1,9 @@
 """The wizard after a complete build: fill the toolkit, run it once, offer to grade it.
 
-It only asks and shows: the filled build, the run and the scorecard are the same core
-as --task/--evidence, --run and --grade (build, run_samples, grade_sample), which write
-each result whole or not at all. A flag given answers its question, as for the goal.
+It only asks and shows: it fills the same requests as --task/--evidence, --run and
+--grade and calls the same core functions (core.build.build, core.answers.run and
+grade), with its own events (a spinner, the answer streamed). A flag given answers its
+question, as for the goal.
 """
 
 from __future__ import annotations
@@ -12,18 +13,27 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
-from meta_prompting.errors import EXIT_INCOMPLETE, EXIT_OK, UsageError, UserError
+from meta_prompting.errors import (
+    EXIT_FAILS_SCORECARD,
+    EXIT_INCOMPLETE,
+    EXIT_OK,
+    UsageError,
+    UserError,
+)
 from meta_prompting.face import ask
+from meta_prompting.face.exits import exit_of
 
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.status import Status
 
+    from meta_prompting.core.build import BuildRequest
+    from meta_prompting.core.context import Context
     from meta_prompting.evidence.read import Evidence
     from meta_prompting.grading.grade import Rubric
     from meta_prompting.library.goals import Library
-    from meta_prompting.runs.run import RunReport, Session
-    from meta_prompting.toolkit.build import BuildOptions, BuildReport
+    from meta_prompting.runs.run import RunReport
+    from meta_prompting.toolkit.build import BuildReport
 
 
 class Asked(NamedTuple):
@@ -52,7 +62,7 @@ class Given(NamedTuple):
     rubric: Rubric | None = None
 
 
-def read_flags(library: Library, asked: Asked, options: BuildOptions) -> Given:
+def read_flags(library: Library, asked: Asked, ctx: Context) -> Given:
     """Refuse a bad task, evidence or rubric flag now, not after every question."""
     from meta_prompting.evidence.read import collect, read_task
     from meta_prompting.grading.grade import read_rubric
@@ -64,7 +74,7 @@ def read_flags(library: Library, asked: Asked, options: BuildOptions) -> Given:
         raise UsageError("the wizard asks on standard input: give the task or the evidence "
                          "as a file, or leave the flag out to be asked")
     running = asked.run or asked.grade or bool(asked.samples) or asked.again
-    if running and not options.generate:
+    if running and not ctx.generate:
         raise UsageError("--run and --no-generate: a run calls the model")
     task = read_task(asked.task, asked.task_file)
     evidence = collect(list(asked.evidence), task or "") if asked.evidence else None
@@ -75,20 +85,19 @@ def read_flags(library: Library, asked: Asked, options: BuildOptions) -> Given:
     return Given(task, evidence, rubric)
 
 
-def offer_run(out: Console, library: Library, built: BuildReport, options: BuildOptions,
+def offer_run(out: Console, ctx: Context, built: BuildReport, request: BuildRequest,
               asked: Asked, given: Given) -> int:
     """Offer to run the toolkit just built; run it, show the answer, offer to grade it."""
-    from meta_prompting.face import show_runs
-    from meta_prompting.models import default_model, model_access
-    from meta_prompting.runs.run import Session, Settings
-    from meta_prompting.toolkit.build import build, rerun_command
+    from meta_prompting.core.build import build
+    from meta_prompting.face import show, show_runs
+    from meta_prompting.toolkit.build import rerun_command
 
     running = asked.run or asked.grade or bool(asked.samples) or asked.again
     out.print()
     if not running:
-        why = ("--no-generate (a run calls the model)" if not options.generate else
+        why = ("--no-generate (a run calls the model)" if not ctx.generate else
                "no API key (set GEMINI_API_KEY or GOOGLE_API_KEY)"
-               if model_access(options.model, options.base_url) is None else None)
+               if ctx.model.access() is None else None)
         if why:
             out.print(f"Not offered to run it: {why}.")
             _print_next(out, built)
@@ -108,25 +117,28 @@ def offer_run(out: Console, library: Library, built: BuildReport, options: Build
         _say_evidence(out, evidence)
     else:
         paths, evidence = _ask_evidence(out, task)
-    filled = options._replace(filling=evidence.filling._replace(task=task), make=None,
-                              progress=None, suffix=_suffix(task, paths, asked, asked.grade))
-    built = build(library, built.goal, built.project, filled)
+    filled = request._replace(filling=evidence.filling._replace(task=task),
+                              again=_suffix(task, paths, asked, asked.grade))
+    # The wizard's own events: the person watches a spinner, and the answer as it comes.
+    err = show.console(stderr=True)
+    ctx = ctx._replace(events=ctx.events._replace(
+        progress=None, make_part=None, notice=lambda note: err.print(f"  {_escape(note)}"),
+        run_waiting=lambda rid: err.print(f"  waiting: another run is making {rid}")))
+    built = build(ctx, filled)
     if built.filled is None:  # a part went missing meanwhile: never send a placeholder
         show_runs.run(built, None)
-        return built.exit_code or EXIT_INCOMPLETE
-    session = Session(*built.filled, Settings(options.model or default_model(),
-                                              asked.max_tokens, options.base_url))
-    sent = len(session.system) + len(session.prompt)
+        return exit_of(built) or EXIT_INCOMPLETE
+    model = ctx.model.name
+    sent = len(built.filled[0]) + len(built.filled[1])
     out.print(f"Sending 00_PERSONA.md and 02_PROMPT.md: {sent:,} characters (about "
-              f"{sent // 4:,} tokens) to {_escape(session.settings.model)}.")
-    ran = _run(out, built, session, options, asked)
-    if ran.exit_code:
-        return ran.exit_code
+              f"{sent // 4:,} tokens) to {_escape(model)}.")
+    ran = _run(out, ctx, built, filled, asked)
+    if ran is None or exit_of(ran):
+        return exit_of(ran) if ran is not None else EXIT_INCOMPLETE
     # "Run it again to finish" after a grade: with --grade, which runs what is missing.
-    again = rerun_command(options.command, built.goal, built.project) + _suffix(
+    again = rerun_command(ctx.command, built.goal, built.project) + _suffix(
         task, paths, asked, grade=True)
-    return _offer_grade(out, library, built, ran._replace(command=again), session, options,
-                        asked, given)
+    return _offer_grade(out, ctx, built, ran._replace(command=again), filled, asked, given)
 
 
 def _ask_task(out: Console) -> str | None:
@@ -196,25 +208,24 @@ def _say_evidence(out: Console, evidence: Evidence) -> None:
     out.print(f"  Evidence: {plural(count, 'document')}, {_size(evidence.size)}.")
 
 
-def _run(out: Console, built: BuildReport, session: Session, options: BuildOptions,
-         asked: Asked) -> RunReport:
+def _run(out: Console, ctx: Context, built: BuildReport, filled: BuildRequest,
+         asked: Asked) -> RunReport | None:
     """One fresh session (or --samples N), the answer streamed, then shown as Markdown."""
     from rich.markdown import Markdown
 
+    from meta_prompting.core.answers import RunRequest, run
     from meta_prompting.face import show, show_runs
-    from meta_prompting.models import open_model
-    from meta_prompting.runs.run import RunOptions, read_answer, run_samples
+    from meta_prompting.runs.run import read_answer
 
     err = show.console(stderr=True)
     with ask.keys_ignored(), err.status("Waiting for the model… (Ctrl+C stops)") as status:
-        streamed = _Streamed(out, status, session.settings.model)
-        ran = run_samples(built.out_dir, session, RunOptions(
-            samples=asked.samples or 1, again=asked.again, jobs=options.jobs,
-            timeout=options.timeout, command=built.command, on_text=streamed,
-            on_wait=lambda rid: err.print(f"  waiting: another run is making {rid}")),
-            open_model(session.settings.model, timeout=options.timeout,
-                       on_notice=lambda note: err.print(f"  {_escape(note)}"),
-                       base_url=session.settings.base_url))
+        streamed = _Streamed(out, status, ctx.model.name)
+        rebuilt, ran = run(ctx._replace(events=ctx.events._replace(text=streamed)), RunRequest(
+            filled, samples=asked.samples or 1, one_more=asked.again,
+            max_tokens=asked.max_tokens, command=built.command))
+    if ran is None:  # a part went missing since the build just shown
+        show_runs.run(rebuilt, None)
+        return None
     if streamed.started:
         out.print()
     if len(ran.samples) == 1 and ran.samples[0].ok:
@@ -249,19 +260,16 @@ class _Streamed:
             self.out.file.flush()
 
 
-def _offer_grade(out: Console, library: Library, built: BuildReport, ran: RunReport,
-                 session: Session, options: BuildOptions, asked: Asked, given: Given) -> int:
-    from functools import partial
-
+def _offer_grade(out: Console, ctx: Context, built: BuildReport, ran: RunReport,
+                 filled: BuildRequest, asked: Asked, given: Given) -> int:
+    from meta_prompting.core.answers import GradeRequest, RunRequest, grade, rubric_for
     from meta_prompting.face import show, show_runs
-    from meta_prompting.grading.grade import read_rubric
-    from meta_prompting.grading.scorecard import CACHED, GradeReport, grade_sample, rubric_goal
-    from meta_prompting.store.step import run_all
+    from meta_prompting.grading.scorecard import CACHED
 
     rubric = given.rubric
     if rubric is None:
         try:
-            rubric = read_rubric(library, rubric_goal(library, built.goal, asked.grade_with))
+            rubric = rubric_for(ctx, built.goal, asked.grade_with)
         except UserError as e:
             if asked.grade:  # asked for by flag: a refusal, as --grade gives without the wizard
                 raise
@@ -272,35 +280,26 @@ def _offer_grade(out: Console, library: Library, built: BuildReport, ran: RunRep
                 f"Grade it with the {rubric.goal} scorecard ({len(rubric.criteria)} "
                 "criteria)?"):
             return EXIT_OK
-    from meta_prompting.grading.scorecard import GradeOptions, open_judge
-    from meta_prompting.runs.run import RunOptions
-
-    judge_model = open_judge(session.settings, GradeOptions(judge_model=asked.judge_model),
-                             RunOptions(timeout=options.timeout))
+    # The answers just shown, and only those: every one of them is kept, so nothing runs.
+    request = GradeRequest(RunRequest(filled, samples=max(s.number for s in ran.samples),
+                                      max_tokens=asked.max_tokens, command=ran.command),
+                           asked.grade_with, asked.judges, asked.judge_model,
+                           every_kept=False)
     judges = show.plural(asked.judges, "judge")
     with ask.keys_ignored(), show.console(stderr=True).status(
             f"Grading with {judges}… (Ctrl+C stops)"):
-        graded = run_all(options.jobs, [partial(
-            grade_sample, s, session, rubric, asked.judges,
-            asked.judge_model or session.settings.model, judge_model,
-            options.timeout, rubric.goal == library.goal(built.goal).rubric)
-            for s in ran.samples if s.ok])
+        report = grade(ctx, request)
+    if report.ran is not None:  # as shown: the answers just run, and how to finish
+        report = report._replace(built=built, ran=ran)
+    graded = report.graded
     if graded and all(g.status == CACHED for g in graded):
         out.print("[bold]Cached scorecard[/]: this answer was graded before; no call made.")
-    report = GradeReport(built, ran, tuple(graded), asked.judges)
     show_runs.grade(report)
-    from meta_prompting.grading.scorecard import EXIT_FAILS_SCORECARD
-
-    if report.exit_code == EXIT_FAILS_SCORECARD and len(graded) == 1 and not asked.answer:
+    if exit_of(report) == EXIT_FAILS_SCORECARD and len(graded) == 1 and not asked.answer:
         from meta_prompting.face.wizard_refine import offer_refine
-        from meta_prompting.models import open_model
 
-        model = open_model(session.settings.model, timeout=options.timeout,
-                           base_url=session.settings.base_url)
-        return offer_refine(out, built, session, rubric, options, asked,
-                            rubric.goal == library.goal(built.goal).rubric, model,
-                            (asked.judge_model or session.settings.model, judge_model))
-    return report.exit_code
+        return offer_refine(out, ctx, request, asked)
+    return exit_of(report)
 
 
 def _suffix(task: str, paths: list[str], asked: Asked, grade: bool) -> str:

@@ -22,17 +22,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from meta_prompting.errors import EXIT_INCOMPLETE, EXIT_OK, GenerationError
+from meta_prompting.errors import GenerationError
 from meta_prompting.store.files import sha256_bytes
 from meta_prompting.toolkit.prompt import pick_tag
 
 if TYPE_CHECKING:
     from meta_prompting.grading.grade import Rubric, Scorecard
-    from meta_prompting.grading.scorecard import Graded, GradeOptions
-    from meta_prompting.library.goals import Library
+    from meta_prompting.grading.scorecard import Graded
     from meta_prompting.models.base import Model, ModelRequest, Reply
-    from meta_prompting.runs.run import RunOptions, Sample, Session, Settings
-    from meta_prompting.toolkit.build import BuildOptions, BuildReport
+    from meta_prompting.runs.run import RunOptions, Sample, Session
 
 MAX_REFINE = 10  # attempts in one loop: as many as a chain's "attempts" allows
 PASSED, NO_PROGRESS, LIMIT, INCOMPLETE = "passed", "no progress", "limit", "incomplete"
@@ -103,14 +101,12 @@ class RefineReport(NamedTuple):
         return max(graded, key=lambda a: (a.passed, a.passing, a.number))
 
     @property
-    def exit_code(self) -> int:
-        from meta_prompting.grading.scorecard import EXIT_FAILS_SCORECARD
+    def outcome(self) -> str:
+        from meta_prompting.store import record as records
 
-        if self.stopped == WOULD_RUN:
-            return EXIT_OK
         if self.stopped == INCOMPLETE:
-            return EXIT_INCOMPLETE
-        return EXIT_OK if self.stopped == PASSED else EXIT_FAILS_SCORECARD
+            return records.INCOMPLETE
+        return records.DONE if self.stopped in (WOULD_RUN, PASSED) else records.FAILS
 
     def to_dict(self) -> dict[str, Any]:
         best = self.result
@@ -286,30 +282,6 @@ def _unique(items: Any) -> list[str]:
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
-
-
-def refine_toolkit(library: Library, goal: str, project: str, build_options: BuildOptions,
-                   run_options: RunOptions, settings: Settings, options: GradeOptions,
-                   limit: int) -> tuple[BuildReport, RefineReport | None]:
-    """Build, then attempt and grade until a pass: the one core of --grade --refine N."""
-    from meta_prompting.grading.grade import read_rubric
-    from meta_prompting.grading.scorecard import open_judge, rubric_goal
-    from meta_prompting.models import open_model
-    from meta_prompting.runs.run import Session
-    from meta_prompting.toolkit.build import build
-
-    # A rubric it cannot read, or none that fits: refused before any call.
-    rubric = read_rubric(library, rubric_goal(library, goal, options.rubric))
-    built = build(library, goal, project, build_options)
-    if built.filled is None:  # incomplete: a placeholder must never reach a model
-        return built, None
-    session = Session(built.filled[0], built.filled[1], settings)
-    own = rubric.goal == library.goal(goal).rubric
-    model = open_model(settings.model, timeout=run_options.timeout,
-                       on_notice=run_options.on_notice, base_url=settings.base_url)
-    judge = (options.judge_model or settings.model, open_judge(settings, options, run_options))
-    return built, refine(built.out_dir, session, rubric, options.judges, model, run_options,
-                         limit, own, judge=judge)
 
 
 class _NoCall:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, overload
 
 from meta_prompting import __version__
-from meta_prompting.errors import EXIT_INCOMPLETE, EXIT_OK, GenerationError, LibraryError
+from meta_prompting.errors import GenerationError, LibraryError
 from meta_prompting.grading.grade import (
     Judgment,
     Rubric,
@@ -34,7 +34,7 @@ from meta_prompting.grading.grade import (
     schema,
 )
 from meta_prompting.models.keys import holds_key, scrub_data
-from meta_prompting.runs.run import RunOptions, Sample, Session, read_answer
+from meta_prompting.runs.run import Sample, Session, read_answer
 from meta_prompting.store import record as records
 from meta_prompting.store.files import (
     RECORD_LIMIT,
@@ -47,13 +47,11 @@ from meta_prompting.store.files import (
 
 if TYPE_CHECKING:
     from meta_prompting.library.goals import Library
-    from meta_prompting.models import LazyModel
     from meta_prompting.models.base import Model
     from meta_prompting.models.budget import Planned
-    from meta_prompting.runs.run import RunOptions, RunReport, Settings
-    from meta_prompting.toolkit.build import BuildOptions, BuildReport
+    from meta_prompting.runs.run import RunReport
+    from meta_prompting.toolkit.build import BuildReport
 
-EXIT_FAILS_SCORECARD = 4  # made for CI: an answer was graded and did not pass
 # The words of each status, as people read them (defined once, in store.record).
 CACHED = records.word(records.SCORECARD, records.KEPT)
 GRADED = records.word(records.SCORECARD, records.MADE)
@@ -98,87 +96,21 @@ class GradeReport(NamedTuple):
     estimate: dict[str, Any] = {}  # a dry run's calls (answers and judgments), and cost
 
     @property
-    def exit_code(self) -> int:
-        if self.ran is None or self.ran.exit_code or any(
+    def outcome(self) -> str:
+        """INCOMPLETE when an answer or a grade could not be made; else FAILS when an
+        answer failed its scorecard; else DONE."""
+        if self.ran is None or self.ran.outcome != records.DONE or any(
                 g.status == NOT_GRADED for g in self.graded):
-            return EXIT_INCOMPLETE
+            return records.INCOMPLETE
         if any(g.scorecard is not None and not g.scorecard.passed for g in self.graded):
-            return EXIT_FAILS_SCORECARD
-        return EXIT_OK
+            return records.FAILS
+        return records.DONE
 
     def to_dict(self) -> dict[str, Any]:
         return {"judges": self.judges, "passed": sum(
             g.scorecard is not None and g.scorecard.passed for g in self.graded),
                 "graded": [_graded_dict(g) for g in self.graded],
                 **({"estimate": self.estimate} if self.estimate else {})}
-
-
-def grade_toolkit(library: Library, goal: str, project: str, build_options: BuildOptions,
-                  run_options: RunOptions, settings: Settings, options: GradeOptions
-                  ) -> GradeReport:
-    """Build, run what is missing (or import --answer), then grade every answer kept
-    for the current inputs: the one core of --grade."""
-    from meta_prompting.grading.grade import read_rubric
-    from meta_prompting.models import open_model
-    from meta_prompting.models.budget import budgeted
-    from meta_prompting.runs.run import (
-        existing_numbers,
-        import_answer,
-        imported_samples,
-        read_import,
-        run_samples,
-    )
-    from meta_prompting.toolkit.build import build
-
-    # A rubric it cannot read, or none that fits: refused before any call.
-    rubric = read_rubric(library, rubric_goal(library, goal, options.rubric))
-    imported = read_import(options.answer) if options.answer is not None else None
-    built = build(library, goal, project, build_options)
-    if built.filled is None:
-        return GradeReport(built, None, (), options.judges)
-    session = Session(built.filled[0], built.filled[1], settings)
-    if options.answer is not None:
-        ran = import_answer(built.out_dir, session, options.answer, run_options.command,
-                            imported)
-    else:
-        have = existing_numbers(built.out_dir / "runs", session.key)
-        run_options = run_options._replace(samples=max(run_options.samples, *have, 1))
-        ran = run_samples(built.out_dir, session, run_options, budgeted(open_model(
-            settings.model, timeout=run_options.timeout, on_notice=run_options.on_notice,
-            base_url=settings.base_url), run_options.budget))
-        ran = ran._replace(samples=ran.samples + imported_samples(built.out_dir / "runs",
-                                                                  session.key))
-    if run_options.dry_run:
-        from meta_prompting.models.budget import estimate_plan
-        from meta_prompting.runs.run import planned_answers
-
-        own = rubric.goal == library.goal(goal).rubric
-        plan = planned_answers(session, ran.samples) + [
-            call for s in ran.samples for call in planned_judgments(
-                s, session, rubric, options.judges, options.judge_model or settings.model,
-                own)]
-        return GradeReport(built, ran, (), options.judges,
-                           estimate_plan(settings.model, plan))
-    judge_model = budgeted(open_judge(settings, options, run_options), run_options.budget)
-    own = rubric.goal == library.goal(goal).rubric
-    tasks = [partial(grade_sample, s, session, rubric, options.judges,
-                     options.judge_model or settings.model,
-                     judge_model,
-                     run_options.timeout, own) for s in ran.samples if s.ok]
-    from meta_prompting.store.step import run_all
-
-    return GradeReport(built, ran, tuple(run_all(run_options.jobs, tasks)), options.judges)
-
-
-def open_judge(settings: Settings, options: GradeOptions, run_options: RunOptions
-               ) -> LazyModel:
-    """The judges' model: --judge-model, else the one that answered, on its server."""
-    from meta_prompting.models import open_model, parse_spec
-
-    given = options.judge_model or settings.model
-    same = parse_spec(given).provider == parse_spec(settings.model).provider
-    return open_model(given, timeout=run_options.timeout, on_notice=run_options.on_notice,
-                      base_url=settings.base_url if same else None)
 
 
 def rubric_goal(library: Library, goal: str, grade_with: str | None) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import stat
-import sys
 from pathlib import Path
 from typing import NamedTuple
 
@@ -26,6 +25,7 @@ from meta_prompting.store.files import (
     read_regular,
     write_new,
 )
+from meta_prompting.store.home import APP, user_home
 
 MAP_FILE = "goal_map.json"
 JOBS_FILE = "generation_jobs.json"
@@ -35,7 +35,6 @@ KINDS = ("persona", "protocol", "constraint")
 FOLDERS = {"persona": "personas", "protocol": "protocols", "constraint": "constraints"}
 
 PROJECT, USER, BUILTIN = "project", "user", "built-in"
-APP = "meta-prompting"
 
 
 class Layer(NamedTuple):
@@ -63,25 +62,6 @@ def builtin_root() -> Path:
     if (packaged / MAP_FILE).is_file():
         return packaged
     return here.parent  # a source checkout: the repository keeps the one copy
-
-
-def user_home() -> Path:
-    """$META_PROMPTING_HOME (empty counts as unset), else the user config folder."""
-    given = os.environ.get("META_PROMPTING_HOME")
-    if given:
-        return Path(given).expanduser()
-    if sys.platform == "linux":
-        # platformdirs' own rule on Linux, without its import (~18 ms, as much as a
-        # bare Python start-up): a test holds the two answers equal.
-        xdg = os.environ.get("XDG_CONFIG_HOME", "")
-        if os.path.isabs(xdg):
-            return Path(xdg) / APP
-        home = os.environ.get("HOME", "")
-        if os.path.isabs(home):
-            return Path(home) / ".config" / APP
-    import platformdirs
-
-    return platformdirs.user_config_path(APP)
 
 
 def find_root(explicit: str | None = None) -> Path:

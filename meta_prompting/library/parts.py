@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from meta_prompting.errors import UnsafeNameError
+from meta_prompting.errors import UnsafeNameError, UserError
 from meta_prompting.library.goals import COMPONENTS, FOLDERS, Library, Part
 from meta_prompting.store.files import (
     PART_LIMIT,
@@ -26,6 +26,13 @@ UNSAFE = "unsafe"  # resolves outside its folder (a symlink): never read, never 
 
 NEEDS_TEXT = (MISSING, EMPTY)  # what generation may fill in
 PROVENANCE_SUFFIX = ".provenance.json"
+
+
+class PartReport(NamedTuple):
+    kind: str
+    file: str  # relative to components/, e.g. "protocols/x.txt"
+    status: str  # "present", "generated", "placeholder"; in a dry run "missing"/"empty"
+    reason: str | None = None
 
 
 class PartState(NamedTuple):
@@ -119,3 +126,16 @@ def source_of(library: Library, part: Part, sha256: str | None) -> str:
 
 def inspect_parts(library: Library, parts: list[Part] | tuple[Part, ...]) -> list[PartState]:
     return [inspect_part(library, part) for part in parts]
+
+
+def select_parts(names: frozenset[str], parts: tuple[Part, ...] | list[Part], flag: str,
+                 scope: str) -> set[Part]:
+    """The parts that flag values like "protocols/x.txt" or "x.txt" name; refuse others."""
+    chosen: set[Part] = set()
+    for name in sorted(names):
+        found = [p for p in parts if name in (p.key, p.name)]
+        if not found:
+            known = ", ".join(dict.fromkeys(p.key for p in parts))
+            raise UserError(f"{flag} {name}: not a part of {scope} (its parts: {known})")
+        chosen.update(found)
+    return chosen

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
-from meta_prompting.errors import LibraryError, UnsafeNameError
+from meta_prompting.errors import UnsafeNameError
 from meta_prompting.library.goals import (
     FOLDERS,
     JOBS_FILE,
@@ -19,7 +20,6 @@ from meta_prompting.library.goals import (
     read_library,
 )
 from meta_prompting.library.layers import BUILTIN, COMPONENTS, PROJECT, Layer
-from meta_prompting.library.mapfile import escape_surrogates
 from meta_prompting.library.parts import (
     MISSING,
     PRESENT,
@@ -35,6 +35,7 @@ from meta_prompting.store.files import (
     os_reason,
     resolve_inside,
 )
+from meta_prompting.store.jsontext import escape_surrogates
 
 ERROR = "error"
 WARNING = "warning"
@@ -78,8 +79,10 @@ def list_goals(library: Library) -> list[GoalListing]:
             for goal in library.goals.values()]
 
 
-def check_library(root: Path, chain: str | None = None) -> CheckReport:
-    """Every problem in every layer and in the merged library, not just the first."""
+def check_library(root: Path, more: Callable[[Library], list[Finding]] | None = None
+                  ) -> CheckReport:
+    """Every problem in every layer and in the merged library, not just the first;
+    `more` adds what the layers above look for in it (rubrics, a chain file)."""
     library, problems = read_library(root)
     findings = [Finding(ERROR, p) for p in problems]
     if not library.goals and not problems:
@@ -115,9 +118,8 @@ def check_library(root: Path, chain: str | None = None) -> CheckReport:
             findings += [Finding(WARNING, f"{layer.label(JOBS_FILE)}: \"{key}\" is not a "
                                           "part any goal uses")
                          for key in jobs if key not in keys]
-    findings += _rubric_findings(library)
-    if chain is not None:
-        findings += _chain_findings(library, chain)
+    if more is not None:
+        findings += more(library)
     return CheckReport(root, len(library.goals), len(used),
                        tuple(Finding(f.level, escape_surrogates(f.message)) for f in findings),
                        generated)
@@ -176,32 +178,3 @@ def _entry_problem(folder: Path, name: str) -> str | None:
     if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
         return None
     return f"is {file_kind(mode)}, not a regular file; it is never read"
-
-
-def _rubric_findings(library: Library) -> list[Finding]:
-    """Every goal named as a rubric must be one --grade can read its criteria from."""
-    from meta_prompting.grading.grade import criteria_of
-
-    named = sorted({g.rubric for g in library.goals.values() if g.rubric} & set(library.goals))
-    findings: list[Finding] = []
-    for name in named:
-        goal = library.goals[name]
-        state = inspect_part(library, goal.protocol)
-        if state.text is None:
-            continue  # already reported as missing or unreadable
-        _, _, problem = criteria_of(state.text)
-        if problem:
-            findings.append(Finding(ERROR, f"{goal.protocol.key}: the {name} rubric's "
-                                           f"criteria cannot be read: {problem}"))
-    return findings
-
-
-def _chain_findings(library: Library, chain: str) -> list[Finding]:
-    """Every problem in a chain file (--check --chain FILE), before it is ever run."""
-    from meta_prompting.chains.chainfile import load_chain
-
-    try:
-        load_chain(Path(chain), library)
-    except LibraryError as e:
-        return [Finding(ERROR, p) for p in e.problems]
-    return []

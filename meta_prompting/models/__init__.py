@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import importlib
 import os
-import threading
 from types import ModuleType
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from meta_prompting.errors import GenerationError
-from meta_prompting.models.base import Model, ModelRequest, Notice, Reply, TextSink
+
+if TYPE_CHECKING:  # types only: a build that needs no model never loads them
+    from meta_prompting.models.base import Model, ModelRequest, Notice, Reply, TextSink
 
 # provider name -> its module, whose functions take the provider's name first:
 # connect(provider, name, *, timeout, base_url_given), blocker(provider, base_url),
@@ -84,6 +85,8 @@ class LazyModel:
         self.spec, self.timeout, self.on_notice = spec, timeout, on_notice
         self.base_url = base_url
         self.name, self.provider = spec.name, spec.provider
+        import threading  # only once a model is opened
+
         self._lock = threading.Lock()
         self._model: Model | None = None
         self._why: str | None = None

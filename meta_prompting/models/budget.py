@@ -101,8 +101,8 @@ class Budget:
 
 
 def unknown_price(model: str) -> str:
-    from meta_prompting.library.layers import user_home
     from meta_prompting.models.prices import PRICES_FILE
+    from meta_prompting.store.home import user_home
 
     return (f"--budget: the price of {model} is unknown, so no estimate can be held to "
             f"a budget; add it to {user_home() / PRICES_FILE} (a local model: price 0) or "

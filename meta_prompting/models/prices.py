@@ -134,7 +134,7 @@ def _count(tokens: Mapping[str, Any], kind: str) -> int:
 
 def load_prices(home: Path | None = None) -> PriceTable:
     """The shipped table with the user's own `prices.json` over it (read once)."""
-    from meta_prompting.library.layers import user_home
+    from meta_prompting.store.home import user_home
 
     return _load(str(home or user_home()))
 
@@ -157,7 +157,7 @@ def _load(home: str) -> PriceTable:
 
 def read_prices(text: str, filename: str) -> PriceTable:
     """Pure: the table in `text`; UserError naming file:line:col at the first fault."""
-    from meta_prompting.library.mapfile import _Locator, _parse_json
+    from meta_prompting.store.jsontext import _Locator, _parse_json
 
     data, problem = _parse_json(text, filename)
     if problem:

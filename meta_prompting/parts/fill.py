@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from meta_prompting.errors import EXIT_INCOMPLETE, EXIT_OK, LibraryError
+from meta_prompting.errors import LibraryError
 from meta_prompting.library.goals import Goal, Library, Part
-from meta_prompting.library.parts import NEEDS_TEXT, PRESENT, inspect_parts
-from meta_prompting.toolkit.build import BuildOptions, PartReport, select_parts
+from meta_prompting.library.parts import (
+    NEEDS_TEXT,
+    PRESENT,
+    PartReport,
+    inspect_parts,
+    select_parts,
+)
 
 if TYPE_CHECKING:
+    from meta_prompting.parts.options import SupplyOptions
     from meta_prompting.parts.supply import Outcome
 
 
@@ -21,19 +27,22 @@ class FillReport(NamedTuple):
     present: int  # parts that were there already
 
     @property
-    def exit_code(self) -> int:
-        return EXIT_INCOMPLETE if any(p.status == "placeholder" for p in self.parts) else EXIT_OK
+    def outcome(self) -> str:
+        from meta_prompting.store.record import DONE, INCOMPLETE
+
+        return INCOMPLETE if any(p.status == "placeholder" for p in self.parts) else DONE
 
     def to_dict(self) -> dict[str, Any]:
-        return {"exit_code": self.exit_code, "present": self.present,
+        return {"present": self.present,
                 "parts": [p._asdict() for p in self.parts]}
 
 
-def fill_library(library: Library, goal_name: str | None, options: BuildOptions) -> FillReport:
+def fill_library(library: Library, goal_name: str | None, regenerate_names: frozenset[str],
+                 options: SupplyOptions) -> FillReport:
     """Generate every missing part the map names (or one goal's), without a toolkit."""
     goals = [library.goal(goal_name)] if goal_name else list(library.goals.values())
     everything = list(dict.fromkeys(p for g in goals for p in g.parts))
-    regenerate = select_parts(options.regenerate, everything, "--regenerate", "the map")
+    regenerate = select_parts(regenerate_names, everything, "--regenerate", "the map")
     select_parts(frozenset(options.describe), everything, "--describe", "the map")
     states = {s.part: s for s in inspect_parts(library, everything)}
     for state in states.values():

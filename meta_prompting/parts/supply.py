@@ -28,7 +28,7 @@ from meta_prompting.library.parts import (
     inspect_part,
     provenance_path,
 )
-from meta_prompting.models import default_model
+from meta_prompting.parts.options import MakeText, SupplyOptions, generation_blocker
 from meta_prompting.parts.prompt import Generated, PartRequest
 from meta_prompting.store import record as records
 from meta_prompting.store.files import (
@@ -39,7 +39,6 @@ from meta_prompting.store.files import (
     write_atomic,
 )
 from meta_prompting.store.step import StepFailed, ensure
-from meta_prompting.toolkit.build import BuildOptions, generation_blocker
 
 # The words of each status, as people read them (defined once, in store.record).
 GENERATED = records.word(records.PART, records.MADE)
@@ -61,18 +60,13 @@ class Outcome(NamedTuple):
         return self.how or records.status_of(records.PART, self.status)
 
 
-# What makes a part's text: given the request, the text, or None for "leave a
-# placeholder" (the wizard's person may choose that); raises GenerationError.
-MakeText = Callable[[PartRequest], "Generated | None"]
-
-
 def lock_path(library: Library, part: Part) -> Path:
     """Beside where the part will be written (the top writable layer), wherever a lower
     layer holds it: a --regenerate never writes into the installed package."""
     return library.folder(part.kind) / f".{part.name}.lock"
 
 
-def describe(part: Part, goal: Goal, given: dict[str, str], jobs: dict[str, str]) -> str:
+def describe(part: Part, goal: Goal, given: Mapping[str, str], jobs: dict[str, str]) -> str:
     """What the part is for: --describe, then generation_jobs.json, then its name."""
     for key in (part.key, part.name):
         if given.get(key):
@@ -241,7 +235,7 @@ def write_provenance(library: Library, part: Part, request: PartRequest, model: 
 
 def supply_parts(library: Library, goal: Goal | None,
                  states: tuple[PartState, ...] | list[PartState], regenerate: set[Part],
-                 options: BuildOptions, owner: dict[Part, Goal] | None = None
+                 options: SupplyOptions, owner: dict[Part, Goal] | None = None
                  ) -> dict[Part, Outcome]:
     """Generate what is missing (and what --regenerate names), concurrently.
 
@@ -279,7 +273,7 @@ def supply_parts(library: Library, goal: Goal | None,
     if progress:
         what = targets[0].part.key if len(targets) == 1 else f"{len(targets)} parts"
         verb = "Generating" if any(s.status in NEEDS_TEXT for s in targets) else "Regenerating"
-        progress(f"{verb} {what} with {options.model or default_model()}...")
+        progress(f"{verb} {what} with {options.model.name}...")
     from meta_prompting.store.step import run_all
 
     tasks = [partial(task, s) for s in targets]
@@ -287,7 +281,7 @@ def supply_parts(library: Library, goal: Goal | None,
     return {o.part: o for o in run_all(jobs, tasks)}
 
 
-def default_maker(options: BuildOptions, named: bool = True
+def default_maker(options: SupplyOptions, named: bool = True
                   ) -> tuple[MakeText | None, str | None]:
     """The model, bounded by --timeout; or None and why generation cannot happen.
 
@@ -297,10 +291,9 @@ def default_maker(options: BuildOptions, named: bool = True
     blocker = generation_blocker(options)
     if blocker:
         return None, blocker
-    from meta_prompting.models import open_model
     from meta_prompting.parts.prompt import generate_part
 
-    model = open_model(options.model, timeout=options.timeout, base_url=options.base_url)
+    model = options.model.open(timeout=options.timeout)
     why = model.connect()
     if why is not None:
         return None, why
@@ -319,7 +312,7 @@ def _named(notice: Callable[[str], None], name: str, line: str) -> None:
     notice(re.sub(r"^retrying ", f"retrying {name} ", line, count=1))
 
 
-def request_for(library: Library, goal: Goal, part: Part, options: BuildOptions,
+def request_for(library: Library, goal: Goal, part: Part, options: SupplyOptions,
                 jobs: dict[str, str]) -> PartRequest:
     """What the model is told about one part (the wizard shows the description first)."""
     description = describe(part, goal, options.describe, jobs)

@@ -8,14 +8,9 @@ import os
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from meta_prompting.errors import UserError
 from meta_prompting.store.files import os_reason
-
-if TYPE_CHECKING:
-    from meta_prompting.chains.chainfile import Stage
-    from meta_prompting.runs.run import RunOptions
 
 
 def set_aside(runs: Path, rid: str, progress: Callable[[str], None] | None = None
@@ -44,17 +39,3 @@ def set_aside(runs: Path, rid: str, progress: Callable[[str], None] | None = Non
     if progress:
         progress(f"Set aside {folder} as {aside.name} (kept); making it anew")
     return aside
-
-
-def fresh_stage(out_dir: Path, session: Any, stage: Stage, options: RunOptions
-                ) -> RunOptions:
-    """--fresh-stage: every kept session of this stage set aside (kept, renamed), so it
-    is asked again; a dry run moves nothing and counts them as to be made."""
-    from meta_prompting.runs.run import RUNS, existing_numbers, run_id
-
-    if options.dry_run:
-        return options._replace(fresh=(1,))
-    runs = out_dir / RUNS
-    for n in existing_numbers(runs, session.key):
-        set_aside(runs, run_id(session.key, n), options.progress)
-    return options

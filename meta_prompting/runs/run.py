@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from meta_prompting import __version__
-from meta_prompting.errors import EXIT_INCOMPLETE, EXIT_OK, GenerationError, UserError
+from meta_prompting.errors import GenerationError, UserError
+from meta_prompting.runs import MAX_SAMPLES
 from meta_prompting.store import record as records
 from meta_prompting.store.files import (
     RECORD_LIMIT,
@@ -37,10 +38,8 @@ from meta_prompting.store.files import (
 )
 
 if TYPE_CHECKING:
-    from meta_prompting.library.goals import Library
     from meta_prompting.models.base import Model, Reply
     from meta_prompting.models.budget import Budget, Planned
-    from meta_prompting.toolkit.build import BuildOptions, BuildReport
 
 RUNS = "runs"
 ANSWER_FILE = "answer.md"
@@ -52,10 +51,6 @@ CACHED, RAN = records.word(records.ANSWER, records.KEPT), records.word(records.A
 FAILED = records.word(records.ANSWER, records.FAILED)
 IMPORTED = records.word(records.ANSWER, records.WRITTEN)
 PROVIDER = "gemini"
-# Samples of one task: self-consistency studies use 5 to 40; 100 full sessions of up
-# to 1 MiB of evidence each (25 million tokens, 300 more with --judges 3) is past any
-# experiment a person runs by hand, and a typo of 100000000 must not try.
-MAX_SAMPLES = 100
 
 
 class Settings(NamedTuple):
@@ -126,8 +121,9 @@ class RunReport(NamedTuple):
     estimate: dict[str, Any] = {}  # the calls a dry run would make, and their cost
 
     @property
-    def exit_code(self) -> int:
-        return EXIT_OK if all(s.ok for s in self.samples) else EXIT_INCOMPLETE
+    def outcome(self) -> str:
+        """DONE when every sample asked for is kept, else INCOMPLETE."""
+        return records.DONE if all(s.ok for s in self.samples) else records.INCOMPLETE
 
     def to_dict(self) -> dict[str, Any]:
         return {"key": self.key, "dry_run": self.dry_run, "command": self.command,
@@ -172,18 +168,6 @@ def existing_numbers(runs: Path, key: str) -> list[int]:
                   and int(m.group(1)) <= MAX_SAMPLES and _complete(runs / n))
 
 
-def imported_samples(runs: Path, key: str) -> tuple[Sample, ...]:
-    """The answers imported (--answer) for these inputs: kept like the samples, so
-    grading every answer kept for the task grades them too."""
-    pattern = re.compile(rf"{re.escape(key[:12])}-i[0-9a-f]{{8}}")
-    try:
-        names = sorted(os.listdir(runs))
-    except OSError:
-        return ()
-    found = (_look(runs / n, 0) for n in names if pattern.fullmatch(n) and _complete(runs / n))
-    return tuple(s for s in found if s is not None)
-
-
 def _complete(folder: Path) -> bool:
     try:
         return stat.S_ISDIR(os.lstat(folder).st_mode) and all(
@@ -197,25 +181,6 @@ def check_runs(runs: Path) -> None:
     from meta_prompting.store.files import check_own
 
     check_own(runs, folder=True, keeps="its answers (a folder of its own)")
-
-
-def run_toolkit(library: Library, goal: str, project: str, build_options: BuildOptions,
-                options: RunOptions, settings: Settings
-                ) -> tuple[BuildReport, RunReport | None]:
-    """Build the filled toolkit, then make sure its samples exist: the one core of --run."""
-    from meta_prompting.toolkit.build import build
-
-    report = build(library, goal, project, build_options)
-    if report.filled is None:  # incomplete: a placeholder must never reach a model
-        return report, None
-    from meta_prompting.models import open_model
-
-    session = Session(report.filled[0], report.filled[1], settings)
-    from meta_prompting.models.budget import budgeted
-
-    return report, run_samples(report.out_dir, session, options, budgeted(open_model(
-        settings.model, timeout=options.timeout, on_notice=options.on_notice,
-        base_url=settings.base_url), options.budget))
 
 
 def run_samples(out_dir: Path, session: Session, options: RunOptions, model: Model
@@ -329,59 +294,6 @@ def _ensure_run(runs: Path, session: Session, number: int, options: RunOptions,
     except StepFailed as e:
         return Sample(number, rid, folder, FAILED, records.reason_of(e))
     return sample._replace(how=records.OTHER) if how == records.OTHER else sample
-
-
-def read_import(given: str) -> str:
-    """--answer FILE's text, refused (empty, binary, holding the key) before the toolkit
-    is built: an answer that cannot be kept must not leave anything behind."""
-    from meta_prompting.evidence.read import read_text
-    from meta_prompting.models.keys import holds_key
-
-    text = read_text(given, "--answer")
-    if not text.strip():
-        raise UserError(f"--answer {given}: the file is empty")
-    if holds_key(text):  # it would be kept in runs/ and sent to the judge
-        raise UserError(f"--answer {given}: the answer holds the API key (or part of it); "
-                        "take it out: nothing was written or sent")
-    return text
-
-
-def import_answer(out_dir: Path, session: Session, given: str, command: str,
-                  text: str | None = None) -> RunReport:
-    """An answer made elsewhere (pasted from a chat), kept in runs/ like any other.
-
-    Its run id joins the inputs it answers with its own text, so importing the same
-    answer twice keeps it once, and a different answer is a run of its own.
-    """
-    from meta_prompting.store.step import StepFailed, ensure
-
-    text = read_import(given) if text is None else text
-    digest = sha256_bytes(text.encode("utf-8"))
-    rid = f"{session.key[:12]}-i{digest[:8]}"
-    runs = out_dir / RUNS
-    check_runs(runs)
-    folder = runs / rid
-
-    def make() -> Sample:
-        sha = {"system": sha256_bytes(session.system.encode("utf-8")),
-               "prompt": sha256_bytes(session.prompt.encode("utf-8"))}
-        record = {"tool": TOOL, "version": __version__, "run_id": rid, "sample": 0,
-                  "imported": True, "source": Path(given).name, "inputs": session.key,
-                  "sha256": {**sha, "answer": digest}, "date": records.now(),
-                  records.HEADER: records.header(records.ANSWER, session.key, sha,
-                                                 status=records.WRITTEN)}
-        keep(folder, text, record)
-        return Sample(0, rid, folder, IMPORTED, record=record, how=records.WRITTEN)
-
-    try:
-        how, sample = ensure(runs / f".{rid}.lock", lambda: _look(folder, 0), make,
-                             timeout=30, what=f"run {rid}", clean=lambda: _clean(runs, folder))
-        sample = sample._replace(how=records.OTHER) if how == records.OTHER else sample
-    except (StepFailed, OSError) as e:
-        sample = Sample(0, rid, folder, FAILED, f"cannot keep the answer: {e}")
-    from shlex import quote
-
-    return RunReport(out_dir, session.key, (sample,), command + f" --answer {quote(given)}")
 
 
 def planned_answers(session: Session, samples: tuple[Sample, ...]) -> list[Planned]:

@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import re
 import stat
 from pathlib import Path
 
 from meta_prompting.errors import UnsafeNameError, UserError
+
+# SHA-256 starts with the interpreter's own module, not hashlib's: hashlib loads OpenSSL
+# first, a quarter of a bare Python start-up, and a build hashes a few kilobytes. The
+# own module is five times slower a byte, so past half a MiB in one process (a chain
+# of many stages) hashlib's import has paid for itself and takes over. The module is
+# _sha256 up to Python 3.11 and _sha2 since 3.12; hashlib wherever neither is built.
+try:
+    from _sha256 import sha256 as _small  # type: ignore[import-not-found,unused-ignore]
+except ImportError:
+    try:
+        from _sha2 import sha256 as _small  # type: ignore[import-not-found,no-redef,unused-ignore]
+    except ImportError:
+        from hashlib import sha256 as _small  # type: ignore[assignment,no-redef,unused-ignore]
+_SMALL_BYTES = 1 << 19
+_hashed = 0  # bytes hashed with _small so far (threads may race: it is a threshold)
 
 # A temporary file is hidden (leading dot) and carries this suffix, so that no reader
 # of the parts bin or a toolkit can ever take it for a finished file.
@@ -42,6 +56,13 @@ RECORD_LIMIT = 1 << 20
 
 
 def sha256_bytes(data: bytes) -> str:
+    global _hashed
+    if _hashed < _SMALL_BYTES:
+        _hashed += len(data)
+        digest: str = _small(data).hexdigest()
+        return digest
+    import hashlib
+
     return hashlib.sha256(data).hexdigest()
 
 
@@ -166,6 +187,14 @@ def real_path(path: Path) -> Path:
     return real
 
 
+def nice_path(path: Path) -> str:
+    """`path` relative to the current folder when it is below it: shorter to read."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def resolve_inside(folder: Path, name: str) -> Path:
     """`folder/name`, refused if it resolves (symlinks included) outside `folder`."""
     path = folder / name
@@ -212,6 +241,46 @@ def fsync_dir(folder: Path) -> None:
         pass  # some filesystems refuse fsync on a directory; the rename still happened
     finally:
         os.close(fd)
+
+
+def publish_folder(folder: Path, files: dict[str, bytes]) -> None:
+    """Make `folder` appear with `files` in it, whole or not at all (one rename).
+
+    The files are written and synced in a hidden temporary folder beside it, which is
+    then renamed into place: a kill at any moment leaves the folder complete or absent.
+    Call it under the folder's lock; a leftover temporary folder is a dead run's.
+    """
+    tmp = folder.with_name(f".{folder.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    try:
+        tmp.mkdir(parents=True)
+        for name, data in files.items():
+            fd = os.open(tmp / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        fsync_dir(tmp)
+        os.rename(tmp, folder)
+    except BaseException:
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    fsync_dir(folder.parent)
+
+
+def remove_dead_folders(parent: Path, name: str) -> None:
+    """Remove the temporary folders killed writes of `parent/name` left (under its lock)."""
+    prefix = f".{name}."
+    try:
+        entries = os.listdir(parent)
+    except OSError:
+        return
+    for entry in entries:
+        if entry.startswith(prefix) and entry.endswith(".tmp") and (parent / entry).is_dir():
+            import shutil
+
+            shutil.rmtree(parent / entry, ignore_errors=True)
 
 
 def os_reason(e: BaseException) -> str:

@@ -29,6 +29,10 @@ SUBMITTED = "submitted"  # handed to a batch service, not yet collected
 STATUSES = (MADE, KEPT, OTHER, FAILED, EDITED, WRITTEN, SUBMITTED)
 
 PART, ANSWER, SCORECARD, STAGE = "part", "answer", "scorecard", "stage"
+
+# A command's outcome, summed from its results (each report says its own); only the face
+# turns it into an exit code. FAILS: a graded answer (or stage) failed its scorecard.
+DONE, INCOMPLETE, FAILS = "done", "incomplete", "fails its scorecard"
 HEADER = "record"  # the key the header is kept under in every record
 
 # What people read for each kind and status: the output of 0.2.0, word for word. A

@@ -10,20 +10,19 @@ running the same command again.
 
 from __future__ import annotations
 
-import os
 import queue
-import shutil
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from meta_prompting.errors import GenerationError, UserError
-from meta_prompting.store.files import fsync_dir
+from meta_prompting.store.files import publish_folder, remove_dead_folders
 from meta_prompting.store.lock import StepFailed, locked
 from meta_prompting.store.record import KEPT, MADE, OTHER
 
-__all__ = ["StepFailed", "Workers", "ensure", "locked", "publish_folder", "run_all"]
+__all__ = ["StepFailed", "Workers", "ensure", "locked", "publish_folder", "remove_dead_folders",
+           "run_all"]
 
 T = TypeVar("T")
 
@@ -50,42 +49,6 @@ def ensure(lock_file: Path, look: Callable[[], T | None], make: Callable[[], T],
         if found is not None:
             return OTHER, found
         return MADE, make()
-
-
-def publish_folder(folder: Path, files: dict[str, bytes]) -> None:
-    """Make `folder` appear with `files` in it, whole or not at all (one rename).
-
-    The files are written and synced in a hidden temporary folder beside it, which is
-    then renamed into place: a kill at any moment leaves the folder complete or absent.
-    Call it under the folder's lock; a leftover temporary folder is a dead run's.
-    """
-    tmp = folder.with_name(f".{folder.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-    try:
-        tmp.mkdir(parents=True)
-        for name, data in files.items():
-            fd = os.open(tmp / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-        fsync_dir(tmp)
-        os.rename(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    fsync_dir(folder.parent)
-
-
-def remove_dead_folders(parent: Path, name: str) -> None:
-    """Remove the temporary folders killed writes of `parent/name` left (under its lock)."""
-    prefix = f".{name}."
-    try:
-        entries = os.listdir(parent)
-    except OSError:
-        return
-    for entry in entries:
-        if entry.startswith(prefix) and entry.endswith(".tmp") and (parent / entry).is_dir():
-            shutil.rmtree(parent / entry, ignore_errors=True)
 
 
 def with_deadline(call: Callable[..., T], seconds: float) -> Callable[..., T]:

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from meta_prompting.errors import LibraryError, UserError
-from meta_prompting.runs.run import MAX_SAMPLES, RUNS, Sample, Session, kept_sample, run_id
+from meta_prompting.runs import MAX_SAMPLES
+from meta_prompting.runs.run import RUNS, Sample, Session, kept_sample, run_id
 from meta_prompting.store.record import ANSWER, SCORECARD
 from meta_prompting.tasks.taskfile import Row, TaskFile
 from meta_prompting.toolkit.prompt import Document, Filling

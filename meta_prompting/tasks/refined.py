@@ -13,7 +13,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from meta_prompting.tasks.plan import WOULD_RUN, Grading, RowPlan
-from meta_prompting.tasks.runner import CACHED, FAILED, RAN, RowResult
+from meta_prompting.tasks.runner import CACHED, FAILED, RAN, Opener, RowResult
 
 if TYPE_CHECKING:
     from meta_prompting.grading.refine import RefineReport
@@ -23,17 +23,13 @@ if TYPE_CHECKING:
 
 
 def refine_rows(plans: tuple[RowPlan, ...], grading: Grading, run_options: RunOptions,
-                settings: Settings, limit: int) -> tuple[RowResult, ...]:
+                settings: Settings, limit: int, models: Opener) -> tuple[RowResult, ...]:
     """Every row's loop run to its end, at most --jobs rows at once."""
     from meta_prompting.grading.refine import LIMIT as ENDED
     from meta_prompting.grading.refine import NO_PROGRESS, PASSED
-    from meta_prompting.grading.scorecard import GradeOptions, open_judge
-    from meta_prompting.models import open_model
 
-    model = open_model(settings.model, timeout=run_options.timeout,
-                       on_notice=run_options.on_notice, base_url=settings.base_url)
-    judge = (grading.judge, open_judge(settings, GradeOptions(
-        judge_model=grading.judge_given), run_options))
+    model = models(None)
+    judge = (grading.judge, models(grading.judge_given))
     quiet = run_options._replace(progress=None, on_text=None)
     loop = partial(_loop, grading=grading, model=model, judge=judge, limit=limit)
     results: dict[int, RowResult] = {}

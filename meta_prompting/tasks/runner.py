@@ -12,11 +12,13 @@ same command makes exactly what is missing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from meta_prompting.errors import EXIT_INCOMPLETE, EXIT_OK, UserError
+from meta_prompting.errors import UserError
+from meta_prompting.store import record as records
 from meta_prompting.store.record import ANSWER, SCORECARD
 from meta_prompting.tasks.plan import WOULD_RUN, Grading, Need, RowPlan
 from meta_prompting.tasks.taskfile import Row, TaskFile
@@ -26,9 +28,13 @@ if TYPE_CHECKING:
     from meta_prompting.grading.refine import RefineReport
     from meta_prompting.grading.scorecard import Graded, GradeOptions
     from meta_prompting.library.goals import Library
+    from meta_prompting.models.base import Model
     from meta_prompting.models.budget import Planned
     from meta_prompting.runs.run import RunOptions, Sample, Settings
     from meta_prompting.toolkit.build import BuildOptions, BuildReport
+
+# The core's model opener: the answering model (None) or a judge's, held to the budget.
+Opener = Callable[[str | None], "Model"]
 
 # A row's status: what this command did for it.
 CACHED, RAN, FAILED, NOT_RUN = "cached", "ran", "failed", "not run"
@@ -82,16 +88,16 @@ class TasksReport(NamedTuple):
         return self.built.out_dir
 
     @property
-    def exit_code(self) -> int:
+    def outcome(self) -> str:
+        """DONE, INCOMPLETE (a row not made) or FAILS (a graded row failed): the face
+        maps it to an exit code."""
         if self.dry_run:
-            return EXIT_OK
+            return records.DONE
         if any(not r.ok for r in self.rows):
-            return EXIT_INCOMPLETE
+            return records.INCOMPLETE
         if any(r.passed is False for r in self.rows):
-            from meta_prompting.grading.scorecard import EXIT_FAILS_SCORECARD
-
-            return EXIT_FAILS_SCORECARD
-        return EXIT_OK
+            return records.FAILS
+        return records.DONE
 
     @property
     def estimate(self) -> dict[str, Any]:
@@ -157,7 +163,7 @@ def prepare_tasks(library: Library, goal: str, project: str, tasks: TaskFile,
 
 def run_tasks(library: Library, goal: str, project: str, tasks: TaskFile,
               build_options: BuildOptions, run_options: RunOptions, settings: Settings,
-              options: TasksOptions) -> TasksReport:
+              options: TasksOptions, models: Opener) -> TasksReport:
     """Make sure every row's answers (and scorecards) exist; make only what is missing."""
     from meta_prompting.runs.run import larger_limit
     from meta_prompting.tasks.results import write_results
@@ -170,11 +176,11 @@ def run_tasks(library: Library, goal: str, project: str, tasks: TaskFile,
         from meta_prompting.tasks.refined import refine_rows
 
         assert grading is not None  # --refine implies --grade
-        rows = refine_rows(plans, grading, run_options, settings, options.refine)
+        rows = refine_rows(plans, grading, run_options, settings, options.refine, models)
     elif run_options.dry_run:
         rows = tuple(_dry_row(p, grading) for p in plans)
     else:
-        rows = make_rows(plans, grading, run_options, settings)
+        rows = make_rows(plans, grading, run_options, settings, models)
     rows = tuple(decided(r) for r in rows)
     report = report._replace(rows=rows, command=larger_limit(run_options.command, [
         s.reason for r in rows for s in r.samples if s.reason]))
@@ -217,23 +223,13 @@ def _dry_row(plan: RowPlan, grading: Grading | None) -> RowResult:
 
 
 def make_rows(plans: tuple[RowPlan, ...], grading: Grading | None, run_options: RunOptions,
-              settings: Settings) -> tuple[RowResult, ...]:
+              settings: Settings, models: Opener) -> tuple[RowResult, ...]:
     """Make every row's needs on one pool of at most --jobs workers; kept rows cost a look."""
-    from meta_prompting.models import open_model
-    from meta_prompting.models.budget import budgeted
-
     needs = [n for p in plans for n in p.needs(grading)]
     if not needs:
         return tuple(_row_result(p, {}, {}) for p in plans)
-    model = budgeted(open_model(settings.model, timeout=run_options.timeout,
-                                on_notice=run_options.on_notice, base_url=settings.base_url),
-                     run_options.budget)
-    judge_model = None
-    if grading is not None:
-        from meta_prompting.grading.scorecard import GradeOptions, open_judge
-
-        judge_model = budgeted(open_judge(settings, GradeOptions(
-            judge_model=grading.judge_given), run_options), run_options.budget)
+    model = models(None)
+    judge_model = models(grading.judge_given) if grading is not None else None
     say = run_options.progress
     if say:  # rows that ask the same are one run: counted once
         answers = len({n.run_id for n in needs if n.kind == ANSWER})

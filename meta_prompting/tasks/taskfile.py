@@ -23,18 +23,18 @@ from typing import Any, NamedTuple
 
 from meta_prompting.errors import LibraryError
 from meta_prompting.evidence.confine import path_problem
-from meta_prompting.library.mapfile import (
-    SURROGATE,
-    escape_surrogates,
-    holds_surrogate,
-    unknown_field,
-)
 from meta_prompting.store.files import (
     MAP_LIMIT,
     check_project_name,
     os_reason,
     read_regular,
     real_path,
+)
+from meta_prompting.store.jsontext import (
+    SURROGATE,
+    escape_surrogates,
+    holds_surrogate,
+    unknown_field,
 )
 
 ROW_KEYS = ("id", "task", "task_file", "evidence")

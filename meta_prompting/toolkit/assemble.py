@@ -246,10 +246,20 @@ def write_toolkit(out: Path, files: dict[str, bytes], manifest: bytes,
     half-way then leaves every file in a state the manifest knows, so the next build
     replaces them without taking them for a person's edits, even if a part changed.
     """
+    changing = [a.name for a in actions if a.action != "unchanged"]
+    if not os.path.lexists(out):
+        # A new toolkit appears whole, by one rename: nothing is ever half there to vouch
+        # for, and it takes half the syncs of writing it file by file. Under the
+        # project's lock, a hidden folder of the same name is a killed build's.
+        from meta_prompting.store.files import publish_folder, remove_dead_folders
+
+        out.parent.mkdir(parents=True, exist_ok=True)
+        remove_dead_folders(out.parent, out.name)
+        publish_folder(out, {**{name: files[name] for name in changing}, MANIFEST_FILE: manifest})
+        return
     out.mkdir(parents=True, exist_ok=True)
     for name in (*TOOLKIT_FILES, MANIFEST_FILE):  # no lock here: only dead writers' files
         remove_stale_temporaries(out, name)
-    changing = [a.name for a in actions if a.action != "unchanged"]
     if changing:
         intent = json.loads(manifest)
         intent["writing"] = True

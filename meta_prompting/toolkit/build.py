@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from meta_prompting.errors import (
-    EXIT_INCOMPLETE,
-    EXIT_OK,
     ConflictError,
     GoalChangeError,
     LibraryError,
     UserError,
 )
 from meta_prompting.library.goals import Goal, Library, Part
-from meta_prompting.library.parts import NEEDS_TEXT, PRESENT, PartState, inspect_parts, source_of
+from meta_prompting.library.parts import (
+    NEEDS_TEXT,
+    PRESENT,
+    PartReport,
+    PartState,
+    inspect_parts,
+    select_parts,
+    source_of,
+)
 from meta_prompting.store.files import os_reason
 from meta_prompting.toolkit.assemble import (
     PERSONA_FILE,
@@ -36,39 +41,22 @@ from meta_prompting.toolkit.assemble import (
 )
 
 if TYPE_CHECKING:
-    from meta_prompting.parts.supply import MakeText, Outcome
+    from meta_prompting.parts.options import SupplyOptions
+    from meta_prompting.parts.supply import Outcome
     from meta_prompting.toolkit.prompt import Filling, Sections
 
-DEFAULT_JOBS = 8
-DEFAULT_TIMEOUT = 120.0
-
-
 class BuildOptions(NamedTuple):
+    """How the core asks for one build (the toolkit's own options; the face never makes one)."""
+
+    supply: SupplyOptions  # how missing parts are made, and who is told
     force: bool = False
     change_goal: bool = False  # the wizard's person confirmed switching the project's goal
     dry_run: bool = False
     command: str = "python orchestrator.py"  # how to run us again, for "run this" hints
-    generate: bool = True
-    model: str | None = None
-    base_url: str | None = None  # --base-url, for an OpenAI-compatible model
-    jobs: int = DEFAULT_JOBS
-    timeout: float = DEFAULT_TIMEOUT  # seconds for one part, retries included
-    describe: dict[str, str] = {}  # part key or file name -> description (never mutated)
     regenerate: frozenset[str] = frozenset()  # part keys or file names
     filling: Filling | None = None  # a task and evidence: also write 02_PROMPT.md
     suffix: str = ""  # the flags that fill (and run) it, for "run this again" hints
     stage: str | None = None  # a chain stage: build output/<project>/<stage>/
-    make: MakeText | None = None  # the wizard's own way to make a part's text
-    progress: Callable[[str], None] | None = None  # "generating...", "generated x (2.1s)"
-    on_wait: Callable[[Part], None] | None = None  # another run is generating this part
-    on_notice: Callable[[str], None] | None = None  # "retrying x.txt in 2.0s (...)"
-
-
-class PartReport(NamedTuple):
-    kind: str
-    file: str  # relative to components/, e.g. "protocols/x.txt"
-    status: str  # "present", "generated", "placeholder"; in a dry run "missing"/"empty"
-    reason: str | None = None
 
 
 class Toolkit(NamedTuple):
@@ -100,10 +88,11 @@ class BuildReport(NamedTuple):
     toolkit: Toolkit | None = None  # a complete toolkit, to fill with many tasks (--tasks)
 
     @property
-    def exit_code(self) -> int:
-        if self.dry_run or (self.complete and not self.notes):
-            return EXIT_OK
-        return EXIT_INCOMPLETE
+    def outcome(self) -> str:
+        """DONE, or INCOMPLETE: a part could not be made (or made again)."""
+        from meta_prompting.store.record import DONE, INCOMPLETE
+
+        return DONE if self.dry_run or (self.complete and not self.notes) else INCOMPLETE
 
     def to_dict(self) -> dict[str, Any]:
         # Spelled out: json would write the NamedTuples inside as arrays, not objects.
@@ -165,17 +154,16 @@ def plan_build(library: Library, goal_name: str, project: str,
     return Plan(goal, project, out, states)
 
 
-def build(library: Library, goal_name: str, project: str,
-          options: BuildOptions | None = None) -> BuildReport:
+def build(library: Library, goal_name: str, project: str, options: BuildOptions
+          ) -> BuildReport:
     """Build output/<project>/ for a goal; the caller renders the report."""
-    options = options or BuildOptions()
     if options.filling is not None:
         check_filling(options.filling, options.stage)
     plan = plan_build(library, goal_name, project, options.stage)
     command = rerun_command(options.command, plan.goal.name, project) + options.suffix
     regenerate = select_parts(options.regenerate, plan.goal.parts, "--regenerate",
                               f"goal {plan.goal.name}")
-    select_parts(frozenset(options.describe), plan.goal.parts, "--describe",
+    select_parts(frozenset(options.supply.describe), plan.goal.parts, "--describe",
                  f"goal {plan.goal.name}")
     check_goal_change(plan, options)
     if options.dry_run:
@@ -186,7 +174,7 @@ def build(library: Library, goal_name: str, project: str,
     if plan.missing or regenerate:  # a complete goal never loads the supplying machinery
         from meta_prompting.parts.supply import supply_parts
 
-        outcomes = supply_parts(library, plan.goal, plan.states, regenerate, options)
+        outcomes = supply_parts(library, plan.goal, plan.states, regenerate, options.supply)
     filled: list[Filled] = []
     reports: list[PartReport] = []
     notes: list[str] = []
@@ -278,7 +266,7 @@ def assemble(library: Library, plan: Plan, filled: list[Filled], command: str,
     from meta_prompting.store.lock import StepFailed, locked
 
     try:
-        with locked(plan.out.parent / f".{plan.out.name}.lock", timeout=options.timeout + 30,
+        with locked(plan.out.parent / f".{plan.out.name}.lock", timeout=options.supply.timeout + 30,
                     what=f"the project {plan.project}"):
             check_goal_change(plan, options)
             files, actions, manifest = decide()
@@ -293,7 +281,9 @@ def assemble(library: Library, plan: Plan, filled: list[Filled], command: str,
 
 def _dry_run(plan: Plan, options: BuildOptions, command: str) -> BuildReport:
     """What a build would do, from the parts as they are now; nothing is written."""
-    will = generation_blocker(options)
+    from meta_prompting.parts.options import generation_blocker
+
+    will = generation_blocker(options.supply)
     will = f"will be a placeholder: {will}" if will else "will be generated"
     parts = tuple(PartReport(s.part.kind, s.part.key, s.status,
                              will if s.status in NEEDS_TEXT else None) for s in plan.states)
@@ -306,28 +296,3 @@ def _dry_run(plan: Plan, options: BuildOptions, command: str) -> BuildReport:
                        filled=_filled(files) if not plan.missing else None,
                        toolkit=None if plan.missing else Toolkit(*toolkit_texts(
                            plan.goal, filled, command)))
-
-
-def generation_blocker(options: BuildOptions) -> str | None:
-    """Why parts cannot be generated now (cheap: no SDK import), or None."""
-    from meta_prompting.models import model_blocker
-
-    if options.make is not None:
-        return None
-    if not options.generate:
-        return "generation is off (--no-generate)"
-    # no key, or a blank one the SDK would still use; no server for a local model
-    return model_blocker(options.model, options.base_url)
-
-
-def select_parts(names: frozenset[str], parts: tuple[Part, ...] | list[Part], flag: str,
-                 scope: str) -> set[Part]:
-    """The parts that flag values like "protocols/x.txt" or "x.txt" name; refuse others."""
-    chosen: set[Part] = set()
-    for name in sorted(names):
-        found = [p for p in parts if name in (p.key, p.name)]
-        if not found:
-            known = ", ".join(dict.fromkeys(p.key for p in parts))
-            raise UserError(f"{flag} {name}: not a part of {scope} (its parts: {known})")
-        chosen.update(found)
-    return chosen

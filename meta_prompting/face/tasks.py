@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from meta_prompting.errors import EXIT_INCOMPLETE, UsageError
+from meta_prompting.store.record import INCOMPLETE
 
 if TYPE_CHECKING:
-    from meta_prompting.grading.threshold import PassRate
+    from meta_prompting.face.threshold import PassRate
     from meta_prompting.tasks.runner import RowResult, TasksReport
-    from meta_prompting.toolkit.build import BuildOptions
 
 WIDTH = 60  # the table fits a narrow terminal, a CI log's column, a side-by-side diff
 # Flags that fill or run one task, or another mode: the tasks file says what each row is.
@@ -31,18 +31,15 @@ _CLASHES = (("--task", "task"), ("--task-file", "task_file"), ("--evidence", "ev
             ("--generate-missing", "generate_missing"))
 
 
-def run_tasks_cli(root: Path, args: argparse.Namespace, options: BuildOptions, *,
-                  progress: Callable[[str], None], on_wait: Callable[[str], None],
-                  notice: Callable[[str], None] | None,
+def run_tasks_cli(root: Path, args: argparse.Namespace,
                   print_json: Callable[[dict[str, Any]], None]) -> int:
     """The --tasks mode: returns the exit code (incomplete 3, a failing row's grade 4)."""
+    from meta_prompting.core.tasks import TasksRequest, run_tasks
     from meta_prompting.face.costs import budget_json, budget_of, cost_lines, finishing, held_to
-    from meta_prompting.grading.scorecard import GradeOptions
-    from meta_prompting.grading.threshold import gated_exit
+    from meta_prompting.face.exits import exit_of
+    from meta_prompting.face.requests import build_request, context_of, progress
+    from meta_prompting.face.threshold import gated_exit
     from meta_prompting.library.goals import load_library
-    from meta_prompting.models import default_model
-    from meta_prompting.runs.run import RunOptions, Settings
-    from meta_prompting.tasks.runner import TasksOptions, run_tasks
     from meta_prompting.tasks.taskfile import load_tasks
     from meta_prompting.toolkit.build import rerun_command
 
@@ -50,23 +47,21 @@ def run_tasks_cli(root: Path, args: argparse.Namespace, options: BuildOptions, *
     library = load_library(root)
     goal = library.goal(args.goal).name
     tasks = load_tasks(Path(args.tasks))
-    quiet = args.quiet or args.json
     limit = budget_of(args)
     suffix = _suffix(args, grade, limit)
-    command = rerun_command(options.command, goal, args.project) + suffix
-    options = options._replace(suffix=suffix)  # an incomplete toolkit's hint says it all
-    run_options = RunOptions(jobs=args.jobs, timeout=args.timeout, dry_run=args.dry_run,
-                             command=command, progress=None if quiet else progress,
-                             on_wait=None if quiet else on_wait, on_notice=notice)
-    settings = Settings(args.model or default_model(), args.max_tokens, args.base_url)
-    grading = GradeOptions(args.grade_with, args.judges,
-                           judge_model=args.judge_model) if grade else None
-    report, held = held_to(limit, settings.model, run_options, lambda o: run_tasks(
-        library, goal, args.project, tasks, options, o, settings,
-        TasksOptions(args.samples or 1, grading, args.refine or 0)), lambda r: r.estimate)
+    ctx, _, _ = context_of(args, root, library, fill=False)  # each row fills the toolkit
+    command = rerun_command(ctx.command, goal, args.project) + suffix
+    # an incomplete toolkit's hint says the whole command, rows and all
+    request = TasksRequest(build_request(args, None, suffix)._replace(goal=goal), tasks,
+                           args.samples or 1, grade, args.grade_with, args.judges,
+                           args.judge_model, args.refine or 0, args.max_tokens,
+                           args.dry_run, command)
+    report, held = held_to(limit, ctx.model.name, args.dry_run, lambda estimate, budget: (
+        run_tasks(ctx._replace(budget=budget), request._replace(dry_run=estimate)
+                  if estimate else request)), lambda r: r.estimate)
     report = report._replace(command=finishing(report.command, limit, held))
     rate = pass_rate(report)
-    code = gated_exit(report.exit_code, rate, args.min_pass_rate)
+    code = gated_exit(exit_of(report), rate, args.min_pass_rate)
     if args.json:
         print_json({"ok": True, "exit_code": code, **report.built.to_dict(),
                     "tasks": tasks_json(report), "pass_rate": rate.to_dict(),
@@ -141,7 +136,7 @@ def _suffix(args: argparse.Namespace, grade: bool, limit: float | None) -> str:
 
 def pass_rate(report: TasksReport) -> PassRate:
     """--min-pass-rate over rows: a row passes when every answer graded for it does."""
-    from meta_prompting.grading.threshold import PassRate
+    from meta_prompting.face.threshold import PassRate
 
     graded = [r.passed for r in report.rows if r.passed is not None]
     return PassRate(sum(graded), len(graded))
@@ -201,7 +196,7 @@ def show(report: TasksReport) -> None:
         write("Dry run: nothing sent, nothing written.")
         return
     write(f"Results: {out}/{RESULTS_FILE} (for programs: {out}/{RESULTS_JSONL})")
-    if report.exit_code == EXIT_INCOMPLETE:
+    if report.outcome == INCOMPLETE:
         from meta_prompting.face.show_runs import finish_advice
 
         write(f"To finish, {finish_advice([r.reason or '' for r in report.rows])}:")

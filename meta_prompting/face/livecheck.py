@@ -1,6 +1,6 @@
 """For maintainers: one request of every shape we send, to the real service.
 
-    python -m meta_prompting.models.livecheck [--model M] [--timeout S]
+    python -m meta_prompting.face.livecheck [--model M] [--timeout S]
 
 A part, a run, a streamed run, a judge with a JSON schema and a count of tokens, each
 through `open_model`, as the commands get their model; one line each saying what came
@@ -65,11 +65,11 @@ def shapes(model: LazyModel) -> list[tuple[str, Callable[[], str]]]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from meta_prompting.core.context import DEFAULT_TIMEOUT
     from meta_prompting.models import model_access, model_blocker, open_model
-    from meta_prompting.toolkit.build import DEFAULT_TIMEOUT
 
     parser = argparse.ArgumentParser(
-        prog="python -m meta_prompting.models.livecheck",
+        prog="python -m meta_prompting.face.livecheck",
         description="Send one request of every shape we use to the real Gemini service.")
     parser.add_argument("--model", help="the model to check (default: the one commands use)")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS")

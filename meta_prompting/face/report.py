@@ -1,6 +1,6 @@
 """--report on the command line: refuse what it cannot mean, write the page, say where.
 
-Kept beside the report rather than in face/cli.py, which only hands the flags over.
+Kept apart from face/cli.py, which only hands the flags over.
 """
 
 from __future__ import annotations

@@ -57,7 +57,7 @@ def chain_pass_rate(report: ChainReport) -> PassRate:
 def gated_exit(code: int, rate: PassRate, minimum: float | None,
                held_back: bool = False) -> int:
     """The exit code with --min-pass-rate applied (None: as it was)."""
-    from meta_prompting.grading.scorecard import EXIT_FAILS_SCORECARD
+    from meta_prompting.errors import EXIT_FAILS_SCORECARD
 
     if minimum is None or code != EXIT_FAILS_SCORECARD or held_back:
         return code
