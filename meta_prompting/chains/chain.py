@@ -145,8 +145,13 @@ def run_chain(library: Library, chain: Chain, project: str, build_options: Build
         return result
 
     schedule(chain, one, results, run_options.jobs)
-    report = ChainReport(chain, out, tuple(results[s.name] for s in chain.stages),
-                         run_options.command, run_options.dry_run, settings.model,
+    from meta_prompting.runs.run import larger_limit
+
+    ordered = tuple(results[s.name] for s in chain.stages)
+    # A stage cut off at --max-tokens is finished by asking again with room for it.
+    command = larger_limit(run_options.command, [r.reason for r in ordered
+                                                 if r.status == FAILED and r.reason])
+    report = ChainReport(chain, out, ordered, command, run_options.dry_run, settings.model,
                          settings.base_url)
     if not run_options.dry_run:
         write_index(report)

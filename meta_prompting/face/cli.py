@@ -291,6 +291,8 @@ def _run_chain(root: Path, args: argparse.Namespace) -> int:
     command += ci_suffix(args)
     if args.judge_model is not None:
         command += f" --judge-model {shlex.quote(args.judge_model)}"
+    if args.max_tokens:  # part of every stage's key: without it, every stage runs anew
+        command += f" --max-tokens {args.max_tokens}"
     quiet = args.quiet or args.json
     run_options = RunOptions(jobs=args.jobs, timeout=args.timeout, dry_run=args.dry_run,
                              command=command, progress=None if quiet else _progress,

@@ -93,6 +93,15 @@ def raw_answer(response: Any, text: str | None = None) -> str:
     return text
 
 
+def _spent(response: Any) -> int | None:
+    """The answer and thinking tokens a response says were spent; None if it says none."""
+    usage = getattr(response, "usage_metadata", None)
+    counts = [getattr(usage, f, None) for f in ("candidates_token_count",
+                                                 "thoughts_token_count")]
+    known = [n for n in counts if isinstance(n, int)]
+    return sum(known) if known else None
+
+
 def text_of(response: Any) -> str:
     """The text parts of a response (or a streamed chunk), without "thought" parts:
     a thinking model's reasoning is not the answer."""
@@ -214,6 +223,7 @@ class GeminiModel:
         With `on_text`, the answer streams to it as it comes; a stream that ends
         without STOP is refused like a cut-off answer."""
         pieces: list[str] = []
+        last: Any = None  # the last response: a cut-off answer's tokens say its limit
         max_tokens, json_schema = request.max_tokens, request.json_schema
         try:
             from google.genai import types
@@ -258,11 +268,9 @@ class GeminiModel:
         except GenerationError as e:  # its words may quote the service: scrub them too
             why = scrub_secrets(str(e))
             if "MAX_TOKENS" in why:
-                # A thinking model spends the limit on thoughts first (python-genai #811).
-                now = (f"now {max_tokens}; try {max_tokens * 2}" if max_tokens
-                       else "now the model's default")
-                why += ("; thinking tokens count toward the limit too: give a larger "
-                        f"--max-tokens ({now}), or ask for a shorter answer")
+                from meta_prompting.models.base import cut_off_advice
+
+                why += cut_off_advice(max_tokens, _spent(last))
             raise GenerationError(why) from e
         except Exception as e:  # noqa: BLE001 - every SDK failure becomes a reason
             raise GenerationError(scrub_secrets(self.explain(e))) from e

@@ -488,10 +488,18 @@ def read_answer(sample: Sample) -> str:
 
 
 def larger_limit(command: str, reasons: list[str]) -> str:
-    """Pure: `command` with --max-tokens doubled when an answer was cut off by it."""
-    if not any("MAX_TOKENS" in r for r in reasons):
+    """Pure: `command` asking for the larger --max-tokens a cut-off answer's reason
+    names (given or not before): following it must not be cut off again."""
+    from meta_prompting.models.base import suggested_limit
+
+    wanted = max((n for r in reasons if (n := suggested_limit(r))), default=None)
+    if wanted is None:
         return command
-    return re.sub(r"--max-tokens (\d+)", lambda m: f"--max-tokens {int(m[1]) * 2}", command)
+    given = re.search(r" --max-tokens (\d+)", command)
+    if given is None:
+        return f"{command} --max-tokens {wanted}"
+    larger = max(wanted, int(given[1]))
+    return command[:given.start()] + f" --max-tokens {larger}" + command[given.end():]
 
 
 def _count(n: int, word: str) -> str:
