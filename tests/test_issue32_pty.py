@@ -3,6 +3,7 @@ shipped rubric's long criterion names (up to 36 characters)."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -52,3 +53,45 @@ def test_the_grade_table_fits_the_terminal(
     table = screen[screen.index(LONG[0]):screen.index("Path forward")]
     assert all(len(ln) <= columns for ln in table.splitlines()), table
     assert "PASS" in rows[0] and "The answer follows" in table
+
+
+# --- Ctrl+C mid-stream (issue 32.10) ----------------------------------------------------
+
+
+def test_ctrl_c_mid_stream_starts_its_own_line_and_says_how_to_finish(
+        make_library: MakeLibrary, server: FakeGemini) -> None:  # noqa: F811
+    import os
+    import shlex
+    import signal
+
+    from tests.conftest import AUDIT, AUDIT_PARTS
+    from tests.fake_gemini import ok
+
+    lib: Path = make_library(AUDIT, AUDIT_PARTS)
+    server.chunk_delay = 30.0  # the second piece never comes before the Ctrl+C
+    server.enqueue(ok("The checksum ends in 6c9 and then the rest of the answer follows."))
+    child = pexpect.spawn(sys.executable, [
+        str(REPO / "orchestrator.py"), "--root", str(lib), "-g", "AUDIT", "-p", "x",
+        "--task", "Review it.", "--run"],
+        env=child_env(server), dimensions=(40, 100), encoding="utf-8", timeout=30)
+    child.expect_exact("The checksum ends in", timeout=30)  # the first of three pieces
+    child.kill(signal.SIGINT)
+    child.expect(pexpect.EOF, timeout=10)
+    screen = ANSI.sub("", (child.before or "")).replace("\r", "")
+    child.close()
+    assert child.exitstatus == 130, screen
+    lines = screen.splitlines()
+    # The partial answer's line is ended: not "...ends in Stopped by user".
+    assert lines[0].strip() == "" and lines[1] == "Stopped by user", screen
+    assert "Nothing half-made was kept. To finish, run the same command again" in screen
+    command = next(ln for ln in lines if ln.startswith("  python orchestrator.py"))
+    runs = lib / "output/x/runs"
+    assert [n for n in os.listdir(runs) if not n.startswith(".")] == []  # half: not kept
+    # The command said finishes the job: exactly the one missing call.
+    server.chunk_delay = 0.0
+    asked = server.count
+    done = subprocess.run([sys.executable, *shlex.split(command)[1:]], env=child_env(server),
+                          cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert server.count == asked + 1
+    assert [n for n in os.listdir(runs) if not n.startswith(".")] != []

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from meta_prompting.errors import (
     EXIT_INCOMPLETE,
-    EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
     EXIT_USER_ERROR,
@@ -58,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
 def _run(argv: list[str]) -> int:
     # Until the flags parse, a usage error is JSON if --json is among them.
     want_json = "--json" in argv[:argv.index("--")] if "--" in argv else "--json" in argv
+    args = None
     try:
         args = make_parser().parse_args(argv)
         want_json = args.json
@@ -65,7 +65,9 @@ def _run(argv: list[str]) -> int:
     except SystemExit as e:  # --help and --version print and exit 0
         return int(e.code or 0)
     except KeyboardInterrupt:
-        return _fail("Stopped by user", EXIT_INTERRUPTED, want_json, prefix="")
+        from meta_prompting.face.interrupt import stopped
+
+        return stopped(argv, args, want_json, _print_json)
     except UsageError as e:
         return _fail(f"{e} (see --help)", EXIT_USAGE, want_json)
     except MetaPromptingError as e:
@@ -339,8 +341,7 @@ def _stream(text: str) -> None:
     # The model's words reach a terminal: an escape sequence in them could retitle it,
     # clear it or fill the clipboard. Each control character is escaped on its own, so
     # a sequence cut across pieces is as harmless as a whole one.
-    sys.stdout.write(printable(text, lines=True))
-    sys.stdout.flush()
+    streams.stream(printable(text, lines=True))
 
 
 def _require_terminal(args: argparse.Namespace) -> None:

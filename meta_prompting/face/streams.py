@@ -35,6 +35,38 @@ def say(line: str) -> None:
             pass  # stderr is gone or full: nobody is there to read the line
 
 
+class _Stream:
+    """An answer streaming to stdout: whether its last line is open, and whether the
+    command was stopped (a model thread's late pieces then show nothing more)."""
+
+    open_line = False
+    stopped = False
+
+
+def stream(text: str) -> None:
+    """A piece of a streamed answer on stdout, as it comes."""
+    with _SAYING:
+        if _Stream.stopped or not text:
+            return
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        _Stream.open_line = not text.endswith("\n")
+
+
+def end_stream() -> None:
+    """Stop showing a streamed answer; end its line, so what is said next starts on
+    one of its own (never "...6c9Stopped by user")."""
+    with _SAYING:
+        _Stream.stopped = True
+        if _Stream.open_line:
+            _Stream.open_line = False
+            try:
+                sys.stdout.write("\n")
+                sys.stdout.flush()
+            except OSError:
+                pass
+
+
 def set_up() -> None:
     """Never die on a stream: a closed one becomes /dev/null, any encoding can print.
 
