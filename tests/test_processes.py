@@ -32,9 +32,9 @@ def library_missing(make_library: MakeLibrary) -> Path:
 
 
 def part_files(root: Path) -> dict[str, bytes]:
-    """Every file under components/ except lock files (which exist by design)."""
+    """Every file under components/ except the locks (which exist by design)."""
     return {str(p.relative_to(root)): p.read_bytes() for p in (root / "components").rglob("*")
-            if p.is_file() and not p.name.endswith(".lock")}
+            if p.is_file() and ".locks" not in p.parts}
 
 
 def test_parallel_builds_make_one_request_per_missing_part(make_library: MakeLibrary) -> None:
@@ -51,7 +51,7 @@ def test_parallel_builds_make_one_request_per_missing_part(make_library: MakeLib
         assert sorted(r.prompt.split("`")[1] for r in fake.requests) == ["brief.md", "review.txt"]
     out = root / "output" / "shared"
     assert sorted(p.name for p in out.iterdir()) == [
-        "00_PERSONA.md", "01_PROMPT_TEMPLATE.md", "manifest.json"]
+        ".locks", "00_PERSONA.md", "01_PROMPT_TEMPLATE.md", "manifest.json"]
     assert "MISSING PART" not in (out / "01_PROMPT_TEMPLATE.md").read_text()
     assert (root / "goal_map.json").read_bytes() == goal_map
 

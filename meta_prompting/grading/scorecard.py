@@ -34,7 +34,7 @@ from meta_prompting.grading.grade import (
     schema,
 )
 from meta_prompting.models.keys import holds_key, scrub_data
-from meta_prompting.runs.run import RunOptions, Sample, Session, read_answer
+from meta_prompting.runs.run import RunOptions, Sample, Session, read_answer, run_lock
 from meta_prompting.store import record as records
 from meta_prompting.store.files import (
     RECORD_LIMIT,
@@ -278,7 +278,7 @@ def grade_sample(sample: Sample, session: Session, rubric: Rubric, judges: int, 
         return Graded(sample, GRADED, card, path=path)
 
     try:
-        how, graded = ensure(sample.folder.parent / f".{sample.run_id}.{stem}.lock", look,
+        how, graded = ensure(run_lock(sample.folder.parent, sample.run_id, f".{stem}"), look,
                              make, timeout=timeout * 2 + 30,
                              what=f"the scorecard of {sample.run_id}",
                              clean=lambda: clear_dead_writes(path))

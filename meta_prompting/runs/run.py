@@ -156,6 +156,14 @@ def run_id(key: str, number: int) -> str:
     return f"{key[:12]}-{number}"
 
 
+def run_lock(runs: Path, rid: str, what: str = "") -> Path:
+    """The lock of run `rid` (or of `what` in it, e.g. ".scorecard"): in the toolkit's
+    hidden .locks/, never among the runs people browse."""
+    from meta_prompting.store.lock import lock_file
+
+    return lock_file(runs.parent, f"run-{rid}{what}")
+
+
 def existing_numbers(runs: Path, key: str) -> list[int]:
     """The sample numbers already kept for these inputs (one listing of runs/).
 
@@ -301,7 +309,7 @@ def ensure_sample(runs: Path, session: Session, number: int, options: RunOptions
 
     waiting = options.on_wait
     try:
-        how, sample = ensure(runs / f".{rid}.lock", lambda: _look(folder, number), make,
+        how, sample = ensure(run_lock(runs, rid), lambda: _look(folder, number), make,
                              timeout=options.timeout + 30, what=f"run {rid}",
                              clean=lambda: _clean(runs, folder),
                              on_wait=(lambda: waiting(rid)) if waiting else None)
@@ -353,7 +361,7 @@ def import_answer(out_dir: Path, session: Session, given: str, command: str,
         return Sample(0, rid, folder, IMPORTED, record=record, how=records.WRITTEN)
 
     try:
-        how, sample = ensure(runs / f".{rid}.lock", lambda: _look(folder, 0), make,
+        how, sample = ensure(run_lock(runs, rid), lambda: _look(folder, 0), make,
                              timeout=30, what=f"run {rid}", clean=lambda: _clean(runs, folder))
         sample = sample._replace(how=records.OTHER) if how == records.OTHER else sample
     except (StepFailed, OSError) as e:

@@ -269,9 +269,11 @@ def _existing(out: Path) -> dict[str, str]:
         return found
     except OSError as e:
         raise UserError(f"{out}: cannot read: {os_reason(e)}") from e
+    from meta_prompting.store.lock import LOCKS
+
     for entry in entries:
-        if is_temporary(entry.name):
-            continue  # a write cut short by a crash; never taken for a file
+        if is_temporary(entry.name) or entry.name == LOCKS:
+            continue  # a write cut short by a crash, or the locks: never a person's file
         if entry.is_file(follow_symlinks=False):
             try:
                 found[entry.name] = sha256_bytes(read_regular(entry.path, TOOLKIT_LIMIT,
