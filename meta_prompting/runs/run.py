@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from meta_prompting import __version__
 from meta_prompting.errors import EXIT_INCOMPLETE, EXIT_OK, GenerationError, UserError
+from meta_prompting.runs.requests import keep_request
 from meta_prompting.store import record as records
 from meta_prompting.store.files import (
     RECORD_LIMIT,
@@ -299,6 +300,7 @@ def ensure_sample(runs: Path, session: Session, number: int, options: RunOptions
         if options.lineage:
             record["refined_from"] = options.lineage
         try:
+            record["request"] = keep_request(runs.parent, session)
             keep(folder, answer.text, record)
         except OSError as e:
             return Sample(number, rid, folder, FAILED, records.reason_of(e, folder))
@@ -355,6 +357,7 @@ def import_answer(out_dir: Path, session: Session, given: str, command: str,
         record = {"tool": TOOL, "version": __version__, "run_id": rid, "sample": 0,
                   "imported": True, "source": Path(given).name, "inputs": session.key,
                   "sha256": {**sha, "answer": digest}, "date": records.now(),
+                  "request": keep_request(out_dir, session),
                   records.HEADER: records.header(records.ANSWER, session.key, sha,
                                                  status=records.WRITTEN)}
         keep(folder, text, record)
