@@ -108,6 +108,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from meta_prompting.face.ledger import show_spent
 
         return show_spent(root, args)
+    if args.runs is not None:
+        from meta_prompting.face.history import show_runs
+
+        return show_runs(root, args, _print_json)
     if args.report:
         from meta_prompting.report.face import report as make_report
 
@@ -115,6 +119,10 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.chain is not None:
         return _run_chain(root, args)
     wants_build = not (args.list or args.generate_missing)
+    if wants_build and args.goal is None and args.project is not None:
+        from meta_prompting.face.recall import recall_goal
+
+        recall_goal(root, args, _progress)  # nothing retyped: the toolkit's own goal
     if wants_build and (args.goal is None or args.project is None):
         if args.fresh or args.fresh_stage:
             raise UsageError("--fresh names a kept run: give --goal and --project with it")
@@ -139,9 +147,18 @@ def _dispatch(args: argparse.Namespace) -> int:
         if args.goal:
             wanted = library.goal(args.goal).name
             listings = [x for x in listings if x.goal.name == wanted]
+        project = None
+        if args.project:  # what a person asking about a project wants: its goals' parts
+            from meta_prompting.face.history import project_goals
+
+            project = {"name": args.project, "goals": project_goals(root, args.project)}
+            listings = [x for x in listings if x.goal.name in project["goals"]]
         if args.json:
-            _print_json(show.list_json(library, listings))
+            _print_json({**show.list_json(library, listings),
+                         **({"project": project} if project else {})})
         else:
+            if project:
+                sys.stdout.write(f"Project {args.project}: {', '.join(project['goals'])}\n")
             show.listing(library, listings)
         return EXIT_OK
     if args.generate_missing:
@@ -410,6 +427,13 @@ def _filling(args: argparse.Namespace) -> tuple[Filling | None, str]:
     task = read_task(args.task, args.task_file)
     if args.run and args.no_generate:
         raise UsageError("--run and --no-generate: a run calls the model")
+    recalled = None
+    if task is None and args.run and args.project is not None:
+        from meta_prompting.face.recall import last_filling
+        from meta_prompting.library.goals import find_root as root_of
+
+        recalled = last_filling(root_of(args.root), args, _progress)  # nothing retyped
+        task = recalled.task
     if task is None:
         if args.run:
             flag = "--grade" if args.grade else "--run"
@@ -424,6 +448,8 @@ def _filling(args: argparse.Namespace) -> tuple[Filling | None, str]:
 
     evidence = collect(args.evidence, task, everything=args.evidence_all,
                        skip=(find_root(args.root) / OUTPUT,))
+    if recalled is not None and not (args.evidence or args.evidence_diff):
+        evidence = evidence._replace(filling=recalled)
     if args.evidence_diff is not None:
         from meta_prompting.evidence.diff import add_diff
 
@@ -432,7 +458,8 @@ def _filling(args: argparse.Namespace) -> tuple[Filling | None, str]:
         if not (args.quiet or args.json):
             _progress(f"  {note}")
     flags = (f" --task {shlex.quote(args.task)}" if args.task is not None
-             else f" --task-file {shlex.quote(args.task_file)}")
+             else f" --task-file {shlex.quote(args.task_file)}" if args.task_file is not None
+             else "")  # a recalled task is recalled again by the same command
     flags += "".join(f" --evidence {shlex.quote(p)}" for p in args.evidence)
     if args.evidence_all and args.evidence:
         flags += " --evidence-all"

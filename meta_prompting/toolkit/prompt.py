@@ -96,18 +96,7 @@ def render_prompt(sections: Sections, filling: Filling | None, frame: Frame = TO
     """The user turn: the template (no filling) or the prompt ready to send."""
     steps, output_format = split_output_format(sections.protocol)
     task = filling.task.strip("\n") if filling else TASK_PLACEHOLDER
-    if filling is None:
-        evidence = EVIDENCE_PLACEHOLDER
-        inner: list[str] = [evidence]
-    elif filling.documents:
-        inner = [filling.task, *(d.text for d in filling.documents)]
-        doc_tag = pick_tag("document", inner)
-        evidence = "\n\n".join(
-            f'<{doc_tag} name="{_attribute(d.name)}">\n{d.text.rstrip(chr(10))}\n</{doc_tag}>'
-            for d in filling.documents)
-    else:
-        evidence = NO_EVIDENCE
-        inner = [evidence]
+    evidence, inner = _evidence(filling)
     blocks = [("evidence", evidence, inner), (frame.protocol, as_section(steps), [steps])]
     if sections.constraints:
         rules = [RULES_INTRO, *(as_section(c) for c in sections.constraints)]
@@ -124,6 +113,52 @@ def render_prompt(sections: Sections, filling: Filling | None, frame: Frame = TO
         out += [f"<{tag}>", body, f"</{tag}>", ""]
     out.append(frame.closing)
     return "\n".join(out) + "\n"
+
+
+def _evidence(filling: Filling | None) -> tuple[str, list[str]]:
+    """The evidence block's text, and the texts its tag must avoid."""
+    if filling is None:
+        return EVIDENCE_PLACEHOLDER, [EVIDENCE_PLACEHOLDER]
+    if not filling.documents:
+        return NO_EVIDENCE, [NO_EVIDENCE]
+    inner = [filling.task, *(d.text for d in filling.documents)]
+    doc_tag = pick_tag("document", inner)
+    return "\n\n".join(
+        f'<{doc_tag} name="{_attribute(d.name)}">\n{d.text.rstrip(chr(10))}\n</{doc_tag}>'
+        for d in filling.documents), inner
+
+
+def read_filling(prompt: str) -> Filling | None:
+    """The task and evidence documents a filled prompt was made from, or None when they
+    cannot be read back exactly (a prompt edited by hand past recognition).
+
+    Every tag avoids every text a person supplied, so the outermost tags are ours, and
+    what is read is checked by rendering it again: the same evidence block and task.
+    """
+    task = person_blocks(prompt).get("task")
+    opening = re.search(r"^<(evidence(?:-\d+)?)>\n", prompt, re.MULTILINE)
+    if task is None or opening is None:
+        return None
+    end = prompt.find(f"\n</{opening.group(1)}>\n", opening.end() - 1)
+    if end < 0:
+        return None
+    block = prompt[opening.end():end]
+    documents: list[Document] = []
+    if block != NO_EVIDENCE:
+        tag = re.match(r'<(document(?:-\d+)?) name="', block)
+        if tag is None:
+            return None
+        found = re.finditer(rf'<{tag.group(1)} name="([^"\n]*)">\n(.*?)\n</{tag.group(1)}>'
+                            r"(?:\n\n|$)", block, re.DOTALL)
+        documents = [Document(_unattribute(m.group(1)), m.group(2) + "\n") for m in found]
+    filling = Filling(task, tuple(documents))
+    if _evidence(filling)[0] != block:
+        return None
+    return filling
+
+
+def _unattribute(value: str) -> str:
+    return value.replace("&lt;", "<").replace("&quot;", '"').replace("&amp;", "&")
 
 
 def pick_tag(base: str, texts: list[str]) -> str:
