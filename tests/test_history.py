@@ -88,9 +88,10 @@ def test_each_run_keeps_what_it_was_asked_and_runs_lists_them_newest_first(
     assert lines[0].split() == ["date", "run", "verdict", "samples", "tokens", "seconds",
                                 "cost", "model", "task"]
     assert lines[1].endswith("  Second task.") and " ungraded " in lines[1]
-    assert "FAIL (edited by hand)" in lines[2] and f"1/2 pass: {good}" in lines[2]
+    assert " FAIL* " in lines[2] and f"1/2 pass: {good}" in lines[2]
     assert lines[2].endswith("  Pick a cache design.")  # the task's first line
-    assert lines[3] == "2 runs in " + f"{lib}/output/s/, newest first; --runs RUN shows " \
+    assert lines[3] == "* an answer or a verdict edited by hand"
+    assert lines[4] == "2 runs in " + f"{lib}/output/s/, newest first; --runs RUN shows " \
                                       "what one was asked"
     # --runs RUN: the whole task, and where its answers are.
     code, out, _ = cli(capsys, lib, "--runs", first["run"][:6], "-p", "s")

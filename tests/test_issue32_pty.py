@@ -95,3 +95,35 @@ def test_ctrl_c_mid_stream_starts_its_own_line_and_says_how_to_finish(
     assert done.returncode == 0, done.stdout + done.stderr
     assert server.count == asked + 1
     assert [n for n in os.listdir(runs) if not n.startswith(".")] != []
+
+
+# --- --runs in a terminal -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("columns", [60, 100])
+def test_runs_fits_the_terminal(make_library: MakeLibrary, server: FakeGemini,  # noqa: F811
+                                columns: int) -> None:
+    lib: Path = make_library(GOALS, PARTS)
+    grading(server)
+    base = [sys.executable, str(REPO / "orchestrator.py"), "--root", str(lib), "-p", "s"]
+    for task in ("Pick a cache design for tenants whose keys expire together, and say why.",
+                 "Second task."):
+        done = subprocess.run([*base, "-g", "SIMULATE", "--task", task, "--grade"],
+                              env=child_env(server), capture_output=True, text=True,
+                              timeout=60)
+        assert done.returncode == 0, done.stdout + done.stderr
+    env = {k: v for k, v in child_env(server).items() if k not in ("COLUMNS", "LINES")}
+    child = pexpect.spawn(base[0], [*base[1:], "--runs"], env=env,
+                          dimensions=(40, columns), encoding="utf-8", timeout=30)
+    child.expect(pexpect.EOF, timeout=30)
+    screen = ANSI.sub("", child.before or "").replace("\r", "")
+    assert finish(child) == 0, screen
+    lines = screen.splitlines()[:3]  # the table; the line below names a (long) path
+    assert all(len(ln) < columns for ln in lines), screen  # never wrapped by the terminal
+    assert lines[0].startswith("date") and "  run           verdict  samples" in lines[0]
+    assert lines[1].endswith("  Second task.") and " PASS " in lines[1]
+    assert lines[2].startswith(lines[1][:4]) and "  Pick a cache" in lines[2]
+    if columns == 100:
+        assert " gemini-flash-latest " in lines[1]  # room for the model
+    else:
+        assert lines[2].endswith("…")  # the task cut to the width, not wrapped

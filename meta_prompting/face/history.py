@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from meta_prompting.report.gather import Group, Toolkit
 
 NOT_KEPT = "(its task was not kept: made before each run kept its request)"
+EDITED_MARK = "*"  # after a verdict: an answer or verdict edited by hand (said below)
 
 
 class SampleView(NamedTuple):
@@ -195,15 +196,17 @@ def show_runs(root: Path, args: argparse.Namespace,
         print_json({"ok": True, "project": args.project, "folder": str(folder),
                     "runs": [r.to_dict() for r in runs]})
         return EXIT_OK
-    from meta_prompting.face.show import nice_path, terminal_width
+    from meta_prompting.face.show import nice_path, terminal_width, writer
 
-    lines = table(runs, terminal_width(), args.quiet)
+    sys.stdout.write("".join(f"{line}\n" for line in table(runs, terminal_width(),
+                                                           args.quiet)))
     if not args.quiet:
-        where = nice_path(folder)
-        lines.append(f"{len(runs)} run{'s' if len(runs) != 1 else ''} in {where}/, newest "
-                     f"first; --runs RUN shows what one was asked" if runs else
-                     f"No runs kept in {where}/ yet: --run makes one")
-    sys.stdout.write("".join(f"{line}\n" for line in lines))
+        where, write = nice_path(folder), writer()
+        if any(r.edited for r in runs):
+            write(f"{EDITED_MARK} an answer or a verdict edited by hand")
+        write(f"{len(runs)} run{'s' if len(runs) != 1 else ''} in {where}/, newest first; "
+              "--runs RUN shows what one was asked" if runs else
+              f"No runs kept in {where}/ yet: --run makes one")
     return EXIT_OK
 
 
@@ -226,8 +229,8 @@ def _sha(link: str | None) -> str | None:
 # Columns of the listing: (title, right-aligned); the task last, cut to the width left.
 COLUMNS = (("date", False), ("run", False), ("verdict", False), ("samples", False),
            ("tokens", True), ("seconds", True), ("cost", True), ("model", False))
-DROPPED_FIRST = ("model", "seconds", "tokens", "cost", "samples")  # on a narrow terminal
-TASK_MIN = 16
+DROPPED_FIRST = ("seconds", "model", "tokens", "cost", "samples")  # on a narrow terminal
+TASK_MIN = 12
 
 
 def table(runs: list[RunView], width: int | None, quiet: bool) -> list[str]:
@@ -237,10 +240,12 @@ def table(runs: list[RunView], width: int | None, quiet: bool) -> list[str]:
     from meta_prompting.runs.requests import first_line
 
     rows = []
+    narrow = width is not None and width < 120  # the day alone: room for the rest
     for r in runs:
         task = first_line(r.task) if r.task is not None else NOT_KEPT
-        verdict = r.verdict + (" (edited by hand)" if r.edited else "")
-        rows.append({"date": r.date[:16].replace("T", " "), "run": r.run, "verdict": verdict,
+        verdict = r.verdict + (EDITED_MARK if r.edited else "")
+        date = r.date[:10] if narrow else r.date[:16].replace("T", " ")
+        rows.append({"date": date, "run": r.run, "verdict": verdict,
                      "samples": r.passing,
                      "tokens": f"{r.tokens:,}" if r.tokens is not None else "",
                      "seconds": f"{r.seconds:.1f}" if r.seconds is not None else "",
