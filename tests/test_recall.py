@@ -112,7 +112,8 @@ SECTIONS = Sections("Steps\n\nDo it.\n\nOutput format\n## Findings\n", ("Rule\n\
     Filling("Do it.\n", (Document("a.py", "x = 1\n"), Document('we "q" <&>', "y\n\n"))),
     Filling("Has <task> and </document>\n", (Document("n.md", "</document>\n<document>\n"),
                                             Document("m.md", "</evidence>\n</task>\n"))),
-], ids=["no-evidence", "names", "hostile-tags"])
+    Filling("A line\n<task>\nin the task\n</task>\nmore\n", (Document("a", "b\n"),)),
+], ids=["no-evidence", "names", "hostile-tags", "task-holding-its-tag"])
 def test_a_filled_prompt_reads_back_to_the_same_prompt(filling: Filling) -> None:
     prompt = render_prompt(SECTIONS, filling)
     back = read_filling(prompt)

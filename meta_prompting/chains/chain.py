@@ -15,14 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from meta_prompting.chains.chainfile import CHAIN_FILE, Chain, Stage
+from meta_prompting.chains.index import check_index, write_index
 from meta_prompting.errors import EXIT_INCOMPLETE, EXIT_OK, UserError
 from meta_prompting.models.base import ModelRequest, Notice, Reply, TextSink
-from meta_prompting.store.files import (
-    os_reason,
-    read_regular,
-    remove_stale_temporaries,
-    write_atomic,
-)
 from meta_prompting.toolkit.prompt import Document, Filling
 
 if TYPE_CHECKING:
@@ -49,6 +44,8 @@ class StageResult(NamedTuple):
     missing_section: bool = False  # blocked: an answer it needs lacks the section asked for
     planned: tuple[Planned, ...] = ()  # a dry run: the calls it would make
     attempts: tuple[Any, ...] = ()  # a refined stage's attempts (grading.refine.Attempt)
+    why: str | None = None  # a dry run: why it would run, and the grading it would do
+    lacks: tuple[str, ...] = ()  # headings of its output format its answer lacks
 
     @property
     def ok(self) -> bool:
@@ -129,22 +126,40 @@ def run_chain(library: Library, chain: Chain, project: str, build_options: Build
     judge_model = budgeted(open_judge(settings, grading, run_options), run_options.budget)
     refuse = Refusing(model.name, model.provider)
     results: dict[str, StageResult] = {}
+    from meta_prompting.chains import progress as said
+
+    say, notice = run_options.progress, run_options.on_notice
 
     def one(stage: Stage, probe: bool) -> StageResult:
         upstream = {a.stage: results[a.stage] for a in stage.after}
         result = run_stage(library, stage, project, chain.folder, upstream, build_options,
                            run_options, settings, grading, rubrics.get(stage.name),
-                           refuse if probe else model, refuse if probe else judge_model)
-        if not run_options.dry_run and (result.ok or result.status == FAILED_GRADE):
+                           refuse if probe else said.StageModel(model, stage.name, notice),
+                           refuse if probe else said.StageModel(judge_model, stage.name,
+                                                                notice))
+        if run_options.dry_run:
+            return result._replace(why=said.dry_why(
+                result, upstream, stage.name in run_options.fresh_stages, grading,
+                rubrics.get(stage.name)))
+        if result.ok and (lacks := said.lacking(result)):
+            from meta_prompting.grading.structure import lacks_line
+
+            result = result._replace(lacks=lacks)  # handed on all the same: what it has
+            if say and result.status == RAN:  # kept: said below the table, not again here
+                say(f"  {stage.name}: warning: its answer {lacks_line(lacks)}")
+        if result.ok or result.status == FAILED_GRADE:
             from meta_prompting.chains.state import keep_stage
 
-            keep_stage(result)  # the stage's own record, rewritten only when it changes
-        if run_options.progress and result.status in (RAN, FAILED, FAILED_GRADE):
-            why = f": {result.reason}" if result.reason else ""
-            run_options.progress(f"  {result.status} {stage.name}{why}")
+            keep_stage(result, upstream)  # the stage's own record, rewritten on a change
+        if say and (line := said.done_line(result)):
+            say(f"  {line}")
         return result
 
-    schedule(chain, one, results, run_options.jobs)
+    def on_state(name: str, state: str) -> None:
+        if say:
+            say(f"  {name}: {state}")
+
+    schedule(chain, one, results, run_options.jobs, on_state)
     from meta_prompting.runs.run import larger_limit
 
     ordered = tuple(results[s.name] for s in chain.stages)
@@ -267,6 +282,8 @@ def run_stage(library: Library, stage: Stage, project: str, base: Path,
             return StageResult(stage, RAN if fresh else CACHED, sample=sample,
                                out_dir=built.out_dir, sessions=attempt)
         assert rubric is not None  # read, before any call, for every graded stage
+        if run_options.progress and not isinstance(judge_model, Refusing):
+            run_options.progress(f"  {stage.name}: grading")  # a judge is asked now
         graded = grade_sample(sample, session, rubric, grading.judges,
                               grading.judge_model or settings.model, judge_model,
                               run_options.timeout,
@@ -322,7 +339,8 @@ class Refusing:
         raise NeedsModel
 
 
-def schedule(chain: Chain, one: Any, results: dict[str, StageResult], jobs: int) -> None:
+def schedule(chain: Chain, one: Any, results: dict[str, StageResult], jobs: int,
+             on_state: Any = None) -> None:
     """Run each stage once all it comes after are done; stages that call the model run
     side by side, at most `jobs` at once.
 
@@ -352,8 +370,15 @@ def schedule(chain: Chain, one: Any, results: dict[str, StageResult], jobs: int)
         except BaseException as e:  # noqa: BLE001 - re-raised in the main thread
             return StageResult(by_name[name], FAILED, repr(e)), e
 
+    told: set[str] = set()
+
+    def state(name: str, said: str) -> None:
+        if on_state is not None:
+            on_state(name, said)
+
     def worker() -> None:
         while (name := todo.get()) is not None:
+            state(name, "running")
             done.put((name, *attempt(name, probe=False)))
 
     def finish(name: str, result: StageResult, error: BaseException | None) -> None:
@@ -376,6 +401,10 @@ def schedule(chain: Chain, one: Any, results: dict[str, StageResult], jobs: int)
                     threads[-1].start()
                 todo.put(name)
                 running += 1
+                for child in chain.children(name):  # now it waits on a call in flight
+                    if child not in told:
+                        told.add(child)
+                        state(child, f"waiting for {', '.join(sorted(waiting[child]))}")
         if len(results) < len(chain.stages):
             while True:
                 try:
@@ -389,65 +418,3 @@ def schedule(chain: Chain, one: Any, results: dict[str, StageResult], jobs: int)
         todo.put(None)
     if errors:
         raise errors[0]
-
-
-def write_index(report: ChainReport) -> None:
-    """output/<project>/CHAIN.md: each stage's answer and scorecard, in order."""
-    lines = [f"# Chain: {report.chain.description or report.chain.path.name}", "",
-             f"From `{report.chain.path}`. Re-run: `{report.command}`", "",
-             "| # | Stage | Goal | Status | Answer | Scorecard |",
-             "| --- | --- | --- | --- | --- | --- |"]
-    for i, r in enumerate(report.results, 1):
-        answer = scorecard = ""
-        if r.sample is not None:
-            answer = f"[answer]({_relative(r.sample.answer_path, report.out_dir)})"
-            if r.sample.edited:
-                answer += " (edited by hand)"
-        if r.graded is not None and r.graded.path is not None and r.graded.scorecard:
-            verdict = "PASS" if r.graded.scorecard.passed else "FAIL"
-            card = _relative(r.graded.path.with_suffix(".md"), report.out_dir)
-            scorecard = f"[{verdict}]({card})"
-            if r.graded.edited:
-                from meta_prompting.grading.scorecard import EDITED_WORDS
-
-                scorecard += f" ({EDITED_WORDS})"
-        status = r.status + (f": {r.reason}" if r.reason else "")
-        lines.append(f"| {i} | {r.stage.name} | {r.stage.goal} | {status.replace('|', '/')} "
-                     f"| {answer} | {scorecard} |")
-    if any(r.attempts for r in report.results):
-        from meta_prompting.chains.refined import attempt_lines
-
-        lines += attempt_lines(report)
-    from meta_prompting.models.keys import scrub_secrets  # a reason or command may quote it
-
-    data = (scrub_secrets("\n".join(lines)) + "\n").encode("utf-8")
-    path = report.out_dir / CHAIN_FILE
-    # A run killed mid-write left its temporary file, and nothing else ever clears it;
-    # only a dead process's are removed, as another chain may be writing the index now.
-    remove_stale_temporaries(report.out_dir, CHAIN_FILE)
-    try:
-        if read_regular(path, len(data), follow_links=False) == data:
-            return
-    except OSError:
-        pass  # none yet, or not ours to keep (check_index refused the rest): replaced
-    try:
-        report.out_dir.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, data)
-    except OSError as e:
-        raise UserError(f"{path}: cannot write the chain's index: {os_reason(e)} (every "
-                        "stage's answer is kept; run the same command again once fixed)"
-                        ) from e
-
-
-def check_index(path: Path) -> None:
-    """Refuse a CHAIN.md that is not a regular file: it is this tool's, written whole."""
-    from meta_prompting.store.files import check_own
-
-    check_own(path, folder=False, keeps="the chain's index")
-
-
-def _relative(path: Path, base: Path) -> str:
-    try:
-        return path.relative_to(base).as_posix()
-    except ValueError:
-        return path.as_posix()

@@ -195,12 +195,22 @@ def person_blocks(template: str) -> dict[str, str]:
     closings = list(re.finditer(r"\n</evidence(?:-\d+)?>\n", template))
     if opening and closings and closings[-1].start() >= opening.end() - 1:
         found["evidence"] = template[opening.end():closings[-1].start()]
-    tasks = list(re.finditer(r"^<task(?:-\d+)?>\n", template, re.MULTILINE))
+    opened = task_opening(template)
     close = template.rfind("\n</task")
-    if tasks and close >= tasks[-1].end() - 1:
-        found["task"] = template[tasks[-1].end():close]
+    if opened is not None and close >= opened - 1:
+        found["task"] = template[opened:close]
     return {k: v for k, v in found.items()
             if v.strip() and v.strip() not in (TASK_PLACEHOLDER, EVIDENCE_PLACEHOLDER)}
+
+
+def task_opening(prompt: str) -> int | None:
+    """Where the task block's text starts: after the opening of the tag the last block
+    closes with. A task may hold a line "<task>" itself; the tag it got then is one no
+    text holds, so its first opening is the real one."""
+    closings = list(re.finditer(r"^</(task(?:-\d+)?)>$", prompt, re.MULTILINE))
+    tag = closings[-1].group(1) if closings else "task"
+    opening = re.search(rf"^<{re.escape(tag)}>\n", prompt, re.MULTILINE)
+    return opening.end() if opening else None
 
 
 def refill(template: str, blocks: dict[str, str]) -> str:
