@@ -115,8 +115,8 @@ def test_a_chain_hands_on_a_section_that_exists_and_warns_of_the_rest(
     code = main(["--root", str(lib), "--chain", str(path), "-p", "c"])
     captured = capsys.readouterr()
     assert code == 0, captured.out + captured.err
-    assert '  state: warning: its answer lacks the heading "Risks" of its output format\n' \
-        in captured.err
+    assert '  state: warning: its answer lacks the heading "Risks" of its output format; ' \
+           "the sections it has are handed on\n" in captured.err
     assert 'state warning: its answer lacks the heading "Risks"' in captured.out
     assert "Journal each item." in fake_gemini.requests[-1].prompt  # handed on
     index = (lib / "output/c/CHAIN.md").read_text()

@@ -141,12 +141,13 @@ def run_chain(library: Library, chain: Chain, project: str, build_options: Build
             return result._replace(why=said.dry_why(
                 result, upstream, stage.name in run_options.fresh_stages, grading,
                 rubrics.get(stage.name)))
-        if result.ok and (lacks := said.lacking(result)):
+        if result.graded is not None and result.graded.missing and not result.lacks:
+            result = result._replace(lacks=result.graded.missing)  # a refined stage's
+        if say and result.lacks and result.status == RAN:  # kept: said below the table
             from meta_prompting.grading.structure import lacks_line
 
-            result = result._replace(lacks=lacks)  # handed on all the same: what it has
-            if say and result.status == RAN:  # kept: said below the table, not again here
-                say(f"  {stage.name}: warning: its answer {lacks_line(lacks)}")
+            say(f"  {stage.name}: warning: its answer {lacks_line(result.lacks)}; the "
+                "sections it has are handed on")
         if result.ok or result.status == FAILED_GRADE:
             from meta_prompting.chains.state import keep_stage
 
@@ -279,8 +280,11 @@ def run_stage(library: Library, stage: Stage, project: str, base: Path,
                                sessions=attempt - 1)
         fresh = sample.status == "ran"
         if not stage.grade:
+            from meta_prompting.grading.structure import missing_headings
+
             return StageResult(stage, RAN if fresh else CACHED, sample=sample,
-                               out_dir=built.out_dir, sessions=attempt)
+                               out_dir=built.out_dir, sessions=attempt,
+                               lacks=missing_headings(session.prompt, read_answer(sample)))
         assert rubric is not None  # read, before any call, for every graded stage
         if run_options.progress and not isinstance(judge_model, Refusing):
             run_options.progress(f"  {stage.name}: grading")  # a judge is asked now
@@ -302,7 +306,8 @@ def run_stage(library: Library, stage: Stage, project: str, base: Path,
             made = fresh or graded.status not in (KEPT_CARD, EDITED)
             return StageResult(stage, RAN if made else CACHED, sample=sample, graded=graded,
                                out_dir=built.out_dir, sessions=attempt,
-                               attempts=tuple(tried) if attempt > 1 else ())
+                               attempts=tuple(tried) if attempt > 1 else (),
+                               lacks=graded.missing)
     return StageResult(stage, FAILED_GRADE, f"no answer passed the scorecard in "
                        f"{stage.attempts} fresh session(s)", graded=graded,
                        out_dir=built.out_dir, sessions=stage.attempts, attempts=tuple(tried))

@@ -51,25 +51,6 @@ def done_line(result: StageResult) -> str | None:
     return None
 
 
-def lacking(result: StageResult) -> tuple[str, ...]:
-    """The headings of its output format that the stage's answer lacks (read from the
-    request kept with it): a later stage is still handed the sections it has."""
-    from meta_prompting.grading.structure import missing_headings
-    from meta_prompting.runs.requests import read_request
-    from meta_prompting.runs.run import read_answer
-
-    sample = result.sample
-    if sample is None or result.out_dir is None:
-        return ()
-    prompt = read_request(result.out_dir, sample.record)
-    if prompt is None:
-        return ()
-    try:
-        return missing_headings(prompt, read_answer(sample))
-    except Exception:  # noqa: BLE001 - a warning only: the answer's own faults show elsewhere
-        return ()
-
-
 def handed_now(upstream: dict[str, StageResult]) -> dict[str, str | None]:
     """The sha256 of each upstream answer as it stands: what a stage is handed."""
     from meta_prompting.chains.state import answer_sha256

@@ -26,7 +26,10 @@ def required_headings(prompt: str) -> list[str]:
     from meta_prompting.toolkit.prompt import task_opening
 
     opened = task_opening(prompt)
-    closed = _CLOSED.search(prompt[:opened]) if opened is not None else None
+    if opened is None:
+        return []
+    head = max(0, opened - 80)  # the closing tag and the task's opening: a short tail
+    closed = _CLOSED.search(prompt, head, opened)
     if closed is None:
         return []
     start = prompt.rfind(f"<{closed.group(1)}>\n", 0, closed.start())

@@ -207,10 +207,14 @@ def task_opening(prompt: str) -> int | None:
     """Where the task block's text starts: after the opening of the tag the last block
     closes with. A task may hold a line "<task>" itself; the tag it got then is one no
     text holds, so its first opening is the real one."""
-    closings = list(re.finditer(r"^</(task(?:-\d+)?)>$", prompt, re.MULTILINE))
-    tag = closings[-1].group(1) if closings else "task"
-    opening = re.search(rf"^<{re.escape(tag)}>\n", prompt, re.MULTILINE)
-    return opening.end() if opening else None
+    close = prompt.rfind("\n</task")  # str methods: a prompt may be megabytes long
+    tag = prompt[close + 3:prompt.find(">", close)] if close >= 0 else "task"
+    if not re.fullmatch(r"task(?:-\d+)?", tag):
+        tag = "task"
+    if prompt.startswith(f"<{tag}>\n"):
+        return len(tag) + 3
+    found = prompt.find(f"\n<{tag}>\n")
+    return found + len(tag) + 4 if found >= 0 else None
 
 
 def refill(template: str, blocks: dict[str, str]) -> str:
