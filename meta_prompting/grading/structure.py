@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from meta_prompting.chains.sections import extract_section, outline
+from meta_prompting.chains.sections import normal_title, outline
 from meta_prompting.toolkit.prompt import Document
 
 # The output format is the block just before the task: both tags are ours, chosen so
@@ -44,8 +44,13 @@ def required_headings(prompt: str) -> list[str]:
 
 
 def missing_headings(prompt: str, answer: str) -> tuple[str, ...]:
-    """The headings of the request's output format that the answer does not have."""
-    return tuple(t for t in required_headings(prompt) if extract_section(answer, t) is None)
+    """The headings of the request's output format that the answer does not have: found
+    as extract_section finds a section (any level, or a bold line), in one pass."""
+    wanted = required_headings(prompt)
+    if not wanted:
+        return ()
+    has = {normal_title(h.title) for h in outline(answer)}
+    return tuple(t for t in wanted if normal_title(t) not in has)
 
 
 def check_document(prompt: str, missing: tuple[str, ...]) -> Document:
