@@ -98,14 +98,14 @@ def test_a_dry_run_says_why_each_stage_would_run_and_what_grading_it_would_do(
     code, out, _ = chain(capsys, lib, path, "--dry-run")
     assert "\nstate: would run: new; would then be graded with GRADE's scorecard, " \
            "1 judge\n" in out
-    assert "\nsynthesis: would run: upstream state, retries would run first\n" in out
+    assert "\nsynthesis: would run: upstream state, retries run first\n" in out
     fake_gemini.fail_when("Simulate retries.", error(400, "INVALID_ARGUMENT"))
     assert chain(capsys, lib, path)[0] == 3
     fake_gemini.clear_failures()
     code, out, _ = chain(capsys, lib, path, "--dry-run", "--judges", "3")
     assert "\nstate: kept; would be graded with GRADE's scorecard, 3 judges\n" in out
     assert "\nretries: would run: it failed last time\n" in out
-    assert "\nsynthesis: would run: upstream retries would run first\n" in out
+    assert "\nsynthesis: would run: upstream retries runs first\n" in out
     assert chain(capsys, lib, path)[0] == 0
     code, out, _ = chain(capsys, lib, path, "--dry-run")
     assert "\nstate: kept; its grade is kept (GRADE, 1 judge)\n" in out

@@ -82,7 +82,8 @@ def _reason(result: StageResult, upstream: dict[str, StageResult], fresh: bool) 
         return "would run: asked again (--fresh-stage)"
     moving = [n for n, r in upstream.items() if r.status == WOULD_RUN]
     if moving:
-        return f"would run: upstream {_names(moving)} would run first"
+        return (f"would run: upstream {_names(moving)} run{'s' if len(moving) == 1 else ''} "
+                "first")
     out = result.out_dir
     if out is None:
         return "would run: new"

@@ -129,6 +129,11 @@ def _view(group: Group, toolkit: Toolkit, stage: str | None) -> RunView:
         took = run.record.get("seconds")
         seconds.append(took if isinstance(took, (int, float)) else None)
         cost = run.record.get("cost")
+        if not isinstance(cost, dict) and isinstance(run.record.get("tokens"), dict):
+            from meta_prompting.models.prices import cost_of  # a record from before costs
+
+            cost = cost_of(str(run.record.get("model") or ""), [
+                (run.record["tokens"], run.record.get("model_version"))])
         usd.append(0.0 if run.record.get("imported") else
                    cost.get("usd") if isinstance(cost, dict) else None)
     record = next((r.record for r in group.runs if r.record), {})
