@@ -227,8 +227,10 @@ def _copy_source(to: Path) -> None:
                  "orchestrator.py"):
         shutil.copy(REPO / name, to / name)
     for folder in ("meta_prompting", "components"):
+        # What a checkout holds: its .gitignore files, not what runs left (locks).
         shutil.copytree(REPO / folder, to / folder,
-                        ignore=shutil.ignore_patterns("__pycache__", ".*"))
+                        ignore=shutil.ignore_patterns("__pycache__", ".locks", ".*.lock",
+                                                      ".*.tmp", ".mypy_cache"))
 
 
 @pytest.mark.slow
