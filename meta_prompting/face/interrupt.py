@@ -40,8 +40,8 @@ def resumable(args: argparse.Namespace | None) -> bool:
 
     Not the wizard (its questions are asked again, not resumed), and not a listing.
     """
-    if args is None or any(getattr(args, f, None) for f in (
-            "list", "check", "init", "report", "spent")):
+    if args is None or getattr(args, "runs", None) is not None or any(
+            getattr(args, f, None) for f in ("list", "check", "init", "report", "spent")):
         return False
     if args.chain is not None or args.generate_missing:
         return True
