@@ -150,3 +150,15 @@ def test_runs_refuses_what_it_cannot_show_in_one_line(
     assert cli(capsys, lib, "-g", "SIMULATE", "-p", "s")[0] == 0
     code, _, err = cli(capsys, lib, *argv)
     assert code == 1 and err.startswith(said) and len(err.splitlines()) == 1
+
+
+def test_a_run_set_aside_by_fresh_is_not_counted_among_the_samples(
+        capsys: pytest.CaptureFixture[str], lib: Path, fake_gemini: FakeGemini) -> None:
+    fake_gemini.default = ok(GOOD)
+    argv = ["-g", "SIMULATE", "-p", "s", "--task", "T."]
+    assert cli(capsys, lib, *argv, "--run")[0] == 0
+    assert cli(capsys, lib, *argv, "--fresh", "1")[0] == 0
+    assert len(list((lib / "output/s/runs").iterdir())) == 2  # the old one kept, aside
+    code, out, _ = cli(capsys, lib, "--runs", "-p", "s", "--json")
+    [run] = json.loads(out)["runs"]
+    assert run["passing"] == "1 sample" and [s["sample"] for s in run["samples"]] == ["1"]

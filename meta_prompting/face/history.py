@@ -107,8 +107,10 @@ def collect(library: Library, project: str, folder: Path, goal: str | None = Non
         toolkits.append((None, found.toolkit))
     if found.chain is not None:
         toolkits += [(s.name, s.toolkit) for s in found.chain.stages if s.toolkit]
-    runs = [_view(group, toolkit, stage) for stage, toolkit in toolkits
-            if goal is None or toolkit.goal == goal for group in toolkit.groups]
+    runs = [_view(group._replace(runs=kept), toolkit, stage) for stage, toolkit in toolkits
+            if goal is None or toolkit.goal == goal for group in toolkit.groups
+            # a run set aside by --fresh is kept, but no longer one of the samples
+            if (kept := tuple(r for r in group.runs if ".replaced-" not in r.run_id))]
     return sorted(runs, key=lambda r: (r.date, r.made), reverse=True)
 
 
