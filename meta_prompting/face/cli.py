@@ -147,18 +147,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         if args.goal:
             wanted = library.goal(args.goal).name
             listings = [x for x in listings if x.goal.name == wanted]
-        project = None
         if args.project:  # what a person asking about a project wants: its goals' parts
-            from meta_prompting.face.history import project_goals
+            from meta_prompting.face.history import list_project
 
-            project = {"name": args.project, "goals": project_goals(root, args.project)}
-            listings = [x for x in listings if x.goal.name in project["goals"]]
+            return list_project(root, args, library, listings, _print_json)
         if args.json:
-            _print_json({**show.list_json(library, listings),
-                         **({"project": project} if project else {})})
+            _print_json(show.list_json(library, listings))
         else:
-            if project:
-                sys.stdout.write(f"Project {args.project}: {', '.join(project['goals'])}\n")
             show.listing(library, listings)
         return EXIT_OK
     if args.generate_missing:

@@ -22,6 +22,7 @@ from meta_prompting.errors import EXIT_OK, UserError
 
 if TYPE_CHECKING:
     from meta_prompting.library.goals import Library
+    from meta_prompting.library.survey import GoalListing
     from meta_prompting.report.cards import Card
     from meta_prompting.report.gather import Group, Toolkit
 
@@ -327,3 +328,21 @@ def project_goals(root: Path, project: str) -> list[str]:
         raise UserError(f"--project {project}: {folder} holds no toolkit yet (no "
                         "manifest.json names its goal)")
     return found
+
+
+def list_project(root: Path, args: argparse.Namespace, library: Library,
+                 listings: list[GoalListing],
+                 print_json: Callable[[dict[str, Any]], None]) -> int:
+    """--list -p P: P's goals and their parts, not every goal (a person naming a project
+    asks about that project)."""
+    from meta_prompting.face import show
+
+    goals = project_goals(root, args.project)
+    listings = [x for x in listings if x.goal.name in goals]
+    if args.json:
+        print_json({**show.list_json(library, listings),
+                    "project": {"name": args.project, "goals": goals}})
+    else:
+        sys.stdout.write(f"Project {args.project}: {', '.join(goals)}\n")
+        show.listing(library, listings)
+    return EXIT_OK
