@@ -115,3 +115,27 @@ def test_a_dry_run_says_why_each_stage_would_run_and_what_grading_it_would_do(
     answer.write_text(ANSWER.replace("Skip journalled items", "Skip journalled rows"))
     code, out, _ = chain(capsys, lib, path, "--dry-run")
     assert "\nsynthesis: would run: upstream state's answer changed since\n" in out
+
+
+def test_a_board_redraws_in_place_and_turns_plain_when_the_screen_is_too_short(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from meta_prompting.face import streams
+    from meta_prompting.face.board import Board
+
+    board = Board(40, 5)  # room for 3 stage lines
+    streams.hold(board)
+    try:
+        board.set("a", "running")
+        board.set("b", "waiting for a")
+        streams.say("a: retrying in 2.0s")  # said above the board, which is drawn again
+        board.set("a", "done (ran) " + "x" * 60)  # cut to the width
+        board.set("c", "running")
+        board.set("d", "running")  # a fourth line: no room, plain from here on
+        board.set("a", "done")
+    finally:
+        streams.hold(None)
+    err = capsys.readouterr().err
+    assert err.startswith("  a  running\n\x1b[1F\x1b[J  a  running\n  b  waiting for a\n"
+                          "\x1b[2F\x1b[Ja: retrying in 2.0s\n  a  running\n")
+    assert "  a  done (ran) " + "x" * 22 + "…\n" in err  # 39 columns: none wraps
+    assert err.endswith("\x1b[3F\x1b[J  d: running\n  a: done\n")

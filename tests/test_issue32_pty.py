@@ -13,6 +13,7 @@ import pytest
 
 from tests.conftest import REPO, MakeLibrary
 from tests.fake_gemini import FakeGemini
+from tests.fake_gemini import ok as ok_reply
 from tests.test_grade import GOALS, PARTS, RUBRIC, grading
 from tests.test_wizard_pty import ANSI, child_env, finish, server  # noqa: F401  (a fixture)
 
@@ -128,3 +129,35 @@ def test_runs_fits_the_terminal(make_library: MakeLibrary, server: FakeGemini,  
         assert " gemini-flash-latest " in lines[1]  # room for the model
     else:
         assert lines[2].endswith("…")  # the task cut to the width, not wrapped
+
+
+# --- a chain's stages in a terminal ---------------------------------------------------
+
+
+def test_a_chain_shows_its_stages_in_place_at_60_columns(
+        make_library: MakeLibrary, server: FakeGemini, tmp_path: Path) -> None:  # noqa: F811
+    from tests.test_chain import ANSWER, four_stages
+    from tests.test_chain import GOALS as CHAIN_GOALS
+    from tests.test_chain import PARTS as CHAIN_PARTS
+
+    lib: Path = make_library(CHAIN_GOALS, CHAIN_PARTS)
+    server.default = ok_reply(ANSWER)
+    server.latency = 0.3
+    path = four_stages(tmp_path / "c")
+    child = pexpect.spawn(sys.executable, [
+        str(REPO / "orchestrator.py"), "--root", str(lib), "--chain", str(path), "-p", "p"],
+        env=child_env(server), dimensions=(40, 60), encoding="utf-8", timeout=30)
+    child.expect(pexpect.EOF, timeout=30)
+    raw = child.before or ""
+    assert finish(child) == 0, raw
+    assert "\x1b[" in raw and "F\x1b[J" in raw  # redrawn in place, not line after line
+    screen = ANSI.sub("", raw).replace("\r", "")
+    lines = screen.splitlines()
+    table = lines.index(next(ln for ln in lines if ln.startswith("stage ")))
+    board = lines[table - 4:table]  # the board as it was left: every stage done
+    assert sorted(ln.split()[0] for ln in board) == ["recovery", "retries", "state",
+                                                     "synthesis"], screen
+    assert all(ln.split()[1:] == ["done", "(ran)"] for ln in board), board
+    # The board's lines are cut to the width (what is said above it may wrap).
+    drawn = [ln for ln in lines[:table] if ln.startswith("  ") and ":" not in ln]
+    assert drawn and all(len(ln) < 60 for ln in drawn), screen

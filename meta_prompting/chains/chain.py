@@ -152,15 +152,12 @@ def run_chain(library: Library, chain: Chain, project: str, build_options: Build
             from meta_prompting.chains.state import keep_stage
 
             keep_stage(result, upstream)  # the stage's own record, rewritten on a change
-        if say and (line := said.done_line(result)):
-            say(f"  {line}")
+        if (done := said.done_state(result)) is not None:
+            said.tell(run_options, stage.name, done)
         return result
 
-    def on_state(name: str, state: str) -> None:
-        if say:
-            say(f"  {name}: {state}")
-
-    schedule(chain, one, results, run_options.jobs, on_state)
+    schedule(chain, one, results, run_options.jobs,
+             lambda name, state: said.tell(run_options, name, state))
     from meta_prompting.runs.run import larger_limit
 
     ordered = tuple(results[s.name] for s in chain.stages)
@@ -286,8 +283,10 @@ def run_stage(library: Library, stage: Stage, project: str, base: Path,
                                out_dir=built.out_dir, sessions=attempt,
                                lacks=missing_headings(session.prompt, read_answer(sample)))
         assert rubric is not None  # read, before any call, for every graded stage
-        if run_options.progress and not isinstance(judge_model, Refusing):
-            run_options.progress(f"  {stage.name}: grading")  # a judge is asked now
+        if not isinstance(judge_model, Refusing):
+            from meta_prompting.chains.progress import tell
+
+            tell(run_options, stage.name, "grading")  # a judge is asked now
         graded = grade_sample(sample, session, rubric, grading.judges,
                               grading.judge_model or settings.model, judge_model,
                               run_options.timeout,

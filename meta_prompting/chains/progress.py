@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from meta_prompting.grading.grade import Rubric
     from meta_prompting.grading.scorecard import GradeOptions
     from meta_prompting.models.base import Model
+    from meta_prompting.runs.run import RunOptions
 
 
 class StageModel:
@@ -37,17 +38,24 @@ class StageModel:
         return self.model.complete(request, on_text=on_text, on_notice=tell)
 
 
-def done_line(result: StageResult) -> str | None:
+def tell(options: RunOptions, name: str, state: str) -> None:
+    """A stage's state, to the status board if there is one, else as a progress line."""
+    if options.on_stage is not None:
+        options.on_stage(name, state)
+    elif options.progress is not None:
+        options.progress(f"  {name}: {state}")
+
+
+def done_state(result: StageResult) -> str | None:
     """The stage's last state, for people; None for a stage found kept."""
     from meta_prompting.chains.chain import BLOCKED, FAILED, FAILED_GRADE, RAN
 
-    name = result.stage.name
     if result.status == RAN:
         card = result.graded.scorecard if result.graded else None
         grade = "" if card is None else f", {'PASS' if card.passed else 'FAIL'}"
-        return f"{name}: done (ran{grade})"
+        return f"done (ran{grade})"
     if result.status in (FAILED, FAILED_GRADE, BLOCKED):
-        return f"{name}: {result.status}" + (f": {result.reason}" if result.reason else "")
+        return result.status + (f": {result.reason}" if result.reason else "")
     return None
 
 

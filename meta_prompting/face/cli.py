@@ -319,10 +319,17 @@ def _run_chain(root: Path, args: argparse.Namespace) -> int:
     if limit is not None and args.budget is not None:
         run_options = run_options._replace(command=f"{command} --budget {limit:g}")
     settings = Settings(args.model or default_model(), args.max_tokens, args.base_url)
-    report, held = held_to(limit, settings.model, run_options, lambda o: run_chain(
-        library, chain, args.project, options, o, settings,
-        GradeOptions(args.grade_with, args.judges, judge_model=args.judge_model)),
-        lambda r: r.estimate)
+    from meta_prompting.face.board import close_board, open_board
+
+    board = None if quiet or args.dry_run else open_board()  # a terminal: states in place
+    try:
+        report, held = held_to(limit, settings.model, run_options._replace(
+            on_stage=board.set if board else None), lambda o: run_chain(
+            library, chain, args.project, options, o, settings,
+            GradeOptions(args.grade_with, args.judges, judge_model=args.judge_model)),
+            lambda r: r.estimate)
+    finally:
+        close_board(board)
     report = report._replace(command=finishing(report.command, limit, held))
     from meta_prompting.grading.threshold import chain_held_back, chain_pass_rate, gated_exit
 

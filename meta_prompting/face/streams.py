@@ -16,7 +16,13 @@ from meta_prompting.errors import EXIT_USER_ERROR
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell shows when any CLI's reader left
 
 
-_SAYING = threading.Lock()
+_SAYING = threading.RLock()  # re-entered by a status board drawing what is said above it
+
+
+class Above:
+    """What takes over stderr's last lines (face.board): said lines go above it."""
+
+    def above(self, line: str) -> None: ...
 
 
 def say(line: str) -> None:
@@ -28,6 +34,9 @@ def say(line: str) -> None:
     if sys.stderr is None:
         return
     with _SAYING:
+        if _Stream.board is not None:
+            _Stream.board.above(line)
+            return
         try:
             sys.stderr.write(line + "\n")
             sys.stderr.flush()
@@ -41,6 +50,7 @@ class _Stream:
 
     open_line = False
     stopped = False
+    board: Above | None = None  # a live status board on stderr, while a chain runs
 
 
 def stream(text: str) -> None:
@@ -51,6 +61,12 @@ def stream(text: str) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
         _Stream.open_line = not text.endswith("\n")
+
+
+def hold(board: Above | None) -> None:
+    """Hand stderr's last lines to `board` (None: give them back)."""
+    with _SAYING:
+        _Stream.board = board
 
 
 def end_stream() -> None:

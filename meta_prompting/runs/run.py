@@ -151,6 +151,8 @@ class RunOptions(NamedTuple):
     on_notice: Callable[[str], None] | None = None  # retries and rate-limit waits
     fresh: tuple[int, ...] = ()  # --fresh: these samples' kept runs set aside, made anew
     fresh_stages: frozenset[str] = frozenset()  # --fresh-stage: a chain's stages made anew
+    # A chain stage's state changed (name, state); None: said as a progress line.
+    on_stage: Callable[[str, str], None] | None = None
 
 
 def run_id(key: str, number: int) -> str:
