@@ -269,11 +269,19 @@ def test_a_dry_run_says_what_would_run_and_what_is_kept(
     path = four_stages(chains)
     code, out, _ = chain(capsys, lib, path, "--dry-run")
     assert code == 0 and fake_gemini.count == 0 and not (lib / "output").exists()
-    assert out.count("would run") == 4
+    rows = [ln for ln in out.splitlines() if "  SIMULATE  " in ln or "  SYNTH  " in ln]
+    assert [ln.split()[2:4] for ln in rows] == [["would", "run"]] * 4
+    # Why each would run: new, and the synthesis after stages not answered yet.
+    assert "\nstate: would run: new\n" in out
+    assert "\nsynthesis: would run: upstream state, retries, recovery run first\n" in out
     assert chain(capsys, lib, path)[0] == 0
     (chains / "ev" / "state.txt").write_text("changed\n")
     code, out, _ = chain(capsys, lib, path, "--dry-run")
-    assert out.count("would run") == 2 and out.count("cached") == 2
+    rows = [ln for ln in out.splitlines() if "  SIMULATE  " in ln or "  SYNTH  " in ln]
+    assert [ln.split()[2] for ln in rows] == ["would", "cached", "cached", "would"]
+    assert "\nstate: would run: its inputs changed (task, evidence, toolkit or settings)\n" \
+        in out
+    assert "\nsynthesis: would run: upstream state runs first\n" in out
     assert fake_gemini.count == 4
 
 

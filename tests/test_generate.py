@@ -116,7 +116,7 @@ def test_several_missing_parts_are_generated_concurrently(
     assert fake_gemini.count == 4
     assert fake_gemini.max_concurrent >= 2  # measured at the server, not by wall time
     texts = {p.name: p.read_text() for p in (root / "components").rglob("*.*")
-             if not p.name.startswith(".")}
+             if not p.name.startswith(".") and ".locks" not in p.parts}
     assert len(set(texts.values())) == 4  # each part got its own answer
 
 
@@ -173,9 +173,11 @@ def test_a_rejected_answer_writes_nothing_and_recovery_is_rerunning(
     code, out, err = build(capsys, lib)
     assert code == 3, err
     assert reason in out
-    # Nothing half-done is kept: only the part's (hidden, empty) lock file is new.
+    # Nothing half-done is kept: only the part's (empty) lock file is new, in the parts
+    # bin's hidden .locks/, which ignores itself in git.
     after = snapshot(lib, "components")
-    assert after.pop("components/protocols/.review.txt.lock") == b""
+    assert after.pop("components/.locks/protocols.review.txt.lock") == b""
+    assert after.pop("components/.locks/.gitignore").endswith(b"\n*\n")
     assert after == parts_before
     template = (lib / "output/x/01_PROMPT_TEMPLATE.md").read_text()
     assert "> **MISSING PART: protocols/review.txt.**" in template

@@ -53,7 +53,8 @@ def test_fresh_stage_asks_that_stage_and_those_after_it_again(
     code, out, _ = run_chain(capsys, chain_lib, path, "--fresh-stage", "retries", "--dry-run")
     assert code == 0 and fake_gemini.count == 4, out + _
     assert [ln.split()[0] for ln in out.splitlines() if "would run" in ln] == [
-        "retries", "synthesis"]
+        "retries", "synthesis", "retries:", "synthesis:"]  # the rows, then why
+    assert "\nretries: would run: asked again (--fresh-stage)\n" in out
     fake_gemini.default = ok(ANSWER + "\nOne more risk.\n")
     code, out, err = run_chain(capsys, chain_lib, path, "--fresh-stage", "retries")
     assert code == 0, out + err
@@ -112,11 +113,11 @@ def test_a_failed_chain_grade_names_its_scorecard_and_chain_md_links_every_attem
 
 
 def test_the_example_readme_names_what_the_scorecard_has() -> None:
-    from meta_prompting.grading.scorecard import render_markdown  # noqa: F401  (it renders)
+    from meta_prompting.grading.card_text import render_markdown  # noqa: F401  (it renders)
     from tests.conftest import REPO
 
     text = (REPO / "examples/batch-recovery/README.md").read_text()
     assert "Required Fixes" not in text  # no such section: the fixes are per criterion
     assert "`Fix:`" in text and "scorecard.md" in text
-    source = (REPO / "meta_prompting/grading/scorecard.py").read_text()
+    source = (REPO / "meta_prompting/grading/card_text.py").read_text()
     assert 'f"Fix: {v.fix}"' in source

@@ -88,14 +88,14 @@ def test_new_parts_go_to_the_project_else_the_user_library_never_the_package(
     part = Part("persona", "new_one.txt")
     bare = load_library(Path.cwd())  # no project library here
     assert bare.folder("persona") == home / "components/personas"
-    assert lock_path(bare, part) == home / "components/personas/.new_one.txt.lock"
+    assert lock_path(bare, part) == home / "components/.locks/personas.new_one.txt.lock"
     project = make_library(AUDIT, AUDIT_PARTS)
     library = load_library(project)
     assert library.folder("persona") == project / "components/personas"
     # A built-in part to regenerate is written over, in the project, not in the package.
     builtin = Part("persona", "meticulous_auditor.txt")
     assert library.locate(builtin) == REPO / "components/personas/meticulous_auditor.txt"
-    assert lock_path(library, builtin).parent == project / "components/personas"
+    assert lock_path(library, builtin).parent == project / "components/.locks"
 
 
 def test_generated_parts_land_in_the_user_library_when_there_is_no_project(
@@ -162,6 +162,10 @@ def test_init_copies_the_built_in_library_and_never_overwrites(
     assert mine.read_text() == "My own auditor.\n"
     assert (target / "goal_map.json").read_bytes() == (REPO / "goal_map.json").read_bytes()
     assert (target / "components/protocols/code_review_pass.txt").is_file()
+    # What the README says keeps the locks out of git status comes along (issue 32.11).
+    assert (target / "components/.gitignore").read_bytes() == (
+        REPO / "components/.gitignore").read_bytes()
+    assert ".locks/" in (target / "components/.gitignore").read_text().splitlines()
     assert not list(target.rglob("*.tmp"))
     # A second run does nothing, and says so.
     before = {p: p.read_bytes() for p in target.rglob("*") if p.is_file()}
@@ -223,8 +227,10 @@ def _copy_source(to: Path) -> None:
                  "orchestrator.py"):
         shutil.copy(REPO / name, to / name)
     for folder in ("meta_prompting", "components"):
+        # What a checkout holds: its .gitignore files, not what runs left (locks).
         shutil.copytree(REPO / folder, to / folder,
-                        ignore=shutil.ignore_patterns("__pycache__", ".*"))
+                        ignore=shutil.ignore_patterns("__pycache__", ".locks", ".*.lock",
+                                                      ".*.tmp", ".mypy_cache"))
 
 
 @pytest.mark.slow
@@ -272,4 +278,5 @@ def test_pip_install_then_build_from_an_empty_folder(tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=120, cwd=empty, env=env)
     assert result.returncode == 0, result.stderr
     assert (empty / "lib/components/protocols/code_review_pass.txt").is_file()
+    assert (empty / "lib/components/.gitignore").is_file()  # shipped in the wheel too
     assert not (empty / "lib/orchestrator.py").exists()

@@ -32,9 +32,9 @@ def library_missing(make_library: MakeLibrary) -> Path:
 
 
 def part_files(root: Path) -> dict[str, bytes]:
-    """Every file under components/ except lock files (which exist by design)."""
+    """Every file under components/ except the locks (which exist by design)."""
     return {str(p.relative_to(root)): p.read_bytes() for p in (root / "components").rglob("*")
-            if p.is_file() and not p.name.endswith(".lock")}
+            if p.is_file() and ".locks" not in p.parts}
 
 
 def test_parallel_builds_make_one_request_per_missing_part(make_library: MakeLibrary) -> None:
@@ -51,7 +51,7 @@ def test_parallel_builds_make_one_request_per_missing_part(make_library: MakeLib
         assert sorted(r.prompt.split("`")[1] for r in fake.requests) == ["brief.md", "review.txt"]
     out = root / "output" / "shared"
     assert sorted(p.name for p in out.iterdir()) == [
-        "00_PERSONA.md", "01_PROMPT_TEMPLATE.md", "manifest.json"]
+        ".locks", "00_PERSONA.md", "01_PROMPT_TEMPLATE.md", "manifest.json"]
     assert "MISSING PART" not in (out / "01_PROMPT_TEMPLATE.md").read_text()
     assert (root / "goal_map.json").read_bytes() == goal_map
 
@@ -123,7 +123,9 @@ def test_ctrl_c_during_generation_stops_at_once_and_writes_nothing(
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=10)
     assert proc.returncode == 130
-    assert err.endswith("Stopped by user\n") and "Traceback" not in err
+    assert "\nStopped by user\n" in err and "Traceback" not in err
+    # A build is finished by the same command: it makes the parts still missing.
+    assert err.endswith(f"  python orchestrator.py --root {root} -g AUDIT -p x\n")
     assert part_files(root) == before
     assert not (root / "output").exists()
 

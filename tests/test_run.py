@@ -119,7 +119,8 @@ def test_a_failed_sample_leaves_nothing_and_the_rerun_makes_exactly_it(
     (blocked(), "the prompt was blocked (SAFETY)"),
     (finish("MAX_TOKENS", "half an ans"), "cut off at the token limit (MAX_TOKENS); thinking "
                                           "tokens count toward the limit too: give a larger "
-                                          "--max-tokens (now the model's default)"),
+                                          "--max-tokens (now the model's default, reached at 3 "
+                                          "tokens; try 6)"),
     (finish("SAFETY"), "stopped without a usable answer (SAFETY)"),
     (ok(""), "no answer (no candidates)" if False else "empty answer"),
 ], ids=["blocked", "max-tokens", "safety", "empty"])

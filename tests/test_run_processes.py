@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import random
+import shlex
 import signal
 import subprocess
 import sys
@@ -90,9 +90,10 @@ def test_ctrl_c_during_a_run_stops_at_once_and_keeps_nothing(make_library: MakeL
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=10)
     assert proc.returncode == 130
-    assert err.endswith("Stopped by user\n") and "Traceback" not in err
+    assert "\nStopped by user\n" in err and "Traceback" not in err
+    assert err.endswith(f"  python orchestrator.py {shlex.join(run_args(root, 2))}\n")
     assert kept_runs(root) == []
-    assert [n for n in os.listdir(root / "output/x/runs") if n.endswith(".tmp")] == []
+    assert not (root / "output/x/runs").exists()  # no run, no temporary: locks are in .locks/
 
 
 @pytest.mark.parametrize("trial", range(2))
@@ -124,3 +125,31 @@ def test_a_chain_killed_at_any_moment_is_finished_by_running_it_again(
         [answer] = (root / "output/p" / stage / "runs").glob("*/answer.md")
         assert answer.read_text() == ANSWER
     assert "[answer](synthesis/runs/" in (root / "output/p/CHAIN.md").read_text()
+
+
+def test_ctrl_c_during_a_chain_says_the_command_that_finishes_it(
+        make_library: MakeLibrary, tmp_path: Path) -> None:
+    from tests.test_chain import GOALS, PARTS, four_stages
+
+    root = make_library(GOALS, PARTS)
+    path = four_stages(tmp_path / "chain")
+    args = ["--root", str(root), "--chain", str(path), "--project", "p"]
+    with FakeGemini(default=hang(30)) as fake:
+        proc = subprocess.Popen([sys.executable, str(REPO / "orchestrator.py"), *args],
+                                env=child_env(fake), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 30
+        while fake.count < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=10)
+        assert proc.returncode == 130 and "Traceback" not in err
+        said = err.split("Stopped by user\n")[1].splitlines()
+        assert said[0].startswith("Nothing half-made was kept. To finish, run the same")
+        assert said[1] == f"  python orchestrator.py {shlex.join(args)}"
+        fake.default = ok(ANSWER)
+        asked = fake.count
+        done = subprocess.run([sys.executable, *shlex.split(said[1])[1:]], cwd=REPO,
+                              env=child_env(fake), capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert fake.count - asked == 4  # the three stopped mid-call, then the synthesis

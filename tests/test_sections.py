@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from meta_prompting.chains.sections import extract_section, headings, normal_title, outline
+from meta_prompting.toolkit.sections import extract_section, headings, normal_title, outline
 
 BODY = "1. Write a journal line per item.\n"
 AFTER = "## Risks\nThe journal grows.\n"

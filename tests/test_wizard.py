@@ -101,9 +101,9 @@ class Screen(io.StringIO):
 
 
 def files_under(root: Path) -> list[str]:
-    """Every file, less the parts' lock files (empty; they stay, as filelock leaves them)."""
+    """Every file, less the locks (empty; they stay, as filelock leaves them)."""
     return sorted(str(p.relative_to(root)) for p in root.rglob("*")
-                  if p.is_file() and not p.name.endswith(".lock"))
+                  if p.is_file() and ".locks" not in p.parts)
 
 
 def flat(text: str) -> str:

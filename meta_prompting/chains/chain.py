@@ -13,13 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from meta_prompting.chains.chainfile import CHAIN_FILE, Chain, Stage
+from meta_prompting.chains.index import check_index, write_index
 from meta_prompting.errors import UserError
-from meta_prompting.store.files import (
-    os_reason,
-    read_regular,
-    remove_stale_temporaries,
-    write_atomic,
-)
 from meta_prompting.toolkit.prompt import Document, Filling
 
 if TYPE_CHECKING:
@@ -46,6 +41,8 @@ class StageResult(NamedTuple):
     missing_section: bool = False  # blocked: an answer it needs lacks the section asked for
     planned: tuple[Planned, ...] = ()  # a dry run: the calls it would make
     attempts: tuple[Any, ...] = ()  # a refined stage's attempts (grading.refine.Attempt)
+    why: str | None = None  # a dry run: why it would run, and the grading it would do
+    lacks: tuple[str, ...] = ()  # headings of its output format its answer lacks
 
     @property
     def ok(self) -> bool:
@@ -122,24 +119,45 @@ def run_chain(library: Library, chain: Chain, project: str, build_options: Build
 
     refuse = Refusing(model.name, model.provider)
     results: dict[str, StageResult] = {}
+    from meta_prompting.chains import progress as said
+
+    say, notice = run_options.progress, run_options.on_notice
 
     def one(stage: Stage, probe: bool) -> StageResult:
         upstream = {a.stage: results[a.stage] for a in stage.after}
         result = run_stage(library, stage, project, chain.folder, upstream, build_options,
                            run_options, settings, grading, rubrics.get(stage.name),
-                           refuse if probe else model, refuse if probe else judge_model)
-        if not run_options.dry_run and (result.ok or result.status == FAILED_GRADE):
+                           refuse if probe else said.StageModel(model, stage.name, notice),
+                           refuse if probe else said.StageModel(judge_model, stage.name,
+                                                                notice))
+        if run_options.dry_run:
+            return result._replace(why=said.dry_why(
+                result, upstream, stage.name in run_options.fresh_stages, grading,
+                rubrics.get(stage.name)))
+        if result.graded is not None and result.graded.missing and not result.lacks:
+            result = result._replace(lacks=result.graded.missing)  # a refined stage's
+        if say and result.lacks and result.status == RAN:  # kept: said below the table
+            from meta_prompting.grading.structure import lacks_line
+
+            say(f"  {stage.name}: warning: its answer {lacks_line(result.lacks)}; the "
+                "sections it has are handed on")
+        if result.ok or result.status == FAILED_GRADE:
             from meta_prompting.chains.state import keep_stage
 
-            keep_stage(result)  # the stage's own record, rewritten only when it changes
-        if run_options.progress and result.status in (RAN, FAILED, FAILED_GRADE):
-            why = f": {result.reason}" if result.reason else ""
-            run_options.progress(f"  {result.status} {stage.name}{why}")
+            keep_stage(result, upstream)  # the stage's own record, rewritten on a change
+        if (done := said.done_state(result)) is not None:
+            said.tell(run_options, stage.name, done)
         return result
 
-    schedule(chain, one, results, run_options.jobs)
-    report = ChainReport(chain, out, tuple(results[s.name] for s in chain.stages),
-                         run_options.command, run_options.dry_run, settings.model,
+    schedule(chain, one, results, run_options.jobs,
+             lambda name, state: said.tell(run_options, name, state))
+    from meta_prompting.runs.run import larger_limit
+
+    ordered = tuple(results[s.name] for s in chain.stages)
+    # A stage cut off at --max-tokens is finished by asking again with room for it.
+    command = larger_limit(run_options.command, [r.reason for r in ordered
+                                                 if r.status == FAILED and r.reason])
+    report = ChainReport(chain, out, ordered, command, run_options.dry_run, settings.model,
                          settings.base_url)
     if not run_options.dry_run:
         write_index(report)
@@ -170,11 +188,11 @@ def run_stage(library: Library, stage: Stage, project: str, base: Path,
               run_options: RunOptions, settings: Settings, grading: GradeOptions,
               rubric: Rubric | None, model: Model, judge_model: Model) -> StageResult:
     """One stage: its toolkit filled (upstream answers as evidence), then its sessions."""
-    from meta_prompting.chains.sections import extract_section
     from meta_prompting.evidence.read import collect, read_task
     from meta_prompting.grading.scorecard import grade_sample
     from meta_prompting.runs.run import Session, read_answer, run_samples
     from meta_prompting.toolkit.build import build
+    from meta_prompting.toolkit.sections import extract_section
 
     waiting = [r for r in upstream.values() if not r.ok]
     later = None  # a dry run: the stage whose answer, not made yet, this one waits for
@@ -253,9 +271,18 @@ def run_stage(library: Library, stage: Stage, project: str, base: Path,
                                sessions=attempt - 1)
         fresh = sample.status == "ran"
         if not stage.grade:
+            from meta_prompting.grading.structure import missing_headings
+
             return StageResult(stage, RAN if fresh else CACHED, sample=sample,
-                               out_dir=built.out_dir, sessions=attempt)
+                               out_dir=built.out_dir, sessions=attempt,
+                               lacks=missing_headings(session.prompt, read_answer(sample)))
         assert rubric is not None  # read, before any call, for every graded stage
+        from meta_prompting.chains.schedule import Refusing
+
+        if not isinstance(judge_model, Refusing):
+            from meta_prompting.chains.progress import tell
+
+            tell(run_options, stage.name, "grading")  # a judge is asked now
         graded = grade_sample(sample, session, rubric, grading.judges,
                               grading.judge_model or settings.model, judge_model,
                               run_options.timeout,
@@ -274,7 +301,8 @@ def run_stage(library: Library, stage: Stage, project: str, base: Path,
             made = fresh or graded.status not in (KEPT_CARD, EDITED)
             return StageResult(stage, RAN if made else CACHED, sample=sample, graded=graded,
                                out_dir=built.out_dir, sessions=attempt,
-                               attempts=tuple(tried) if attempt > 1 else ())
+                               attempts=tuple(tried) if attempt > 1 else (),
+                               lacks=graded.missing)
     return StageResult(stage, FAILED_GRADE, f"no answer passed the scorecard in "
                        f"{stage.attempts} fresh session(s)", graded=graded,
                        out_dir=built.out_dir, sessions=stage.attempts, attempts=tuple(tried))
@@ -284,8 +312,8 @@ def missing_section(stage: Stage, upstream: str, section: str, answer: str,
                     sample: Sample) -> str:
     """Why a stage is blocked on a section, and the two ways on: the answer is kept, so
     running the chain as it is would hand on the same answer and block again."""
-    from meta_prompting.chains.sections import outline
     from meta_prompting.store.files import nice_path
+    from meta_prompting.toolkit.sections import outline
 
     have = ", ".join(f'"**{h.title}**"' if h.bold_line else f'"{h.title}"'
                      for h in outline(answer)) or "none"
@@ -295,63 +323,3 @@ def missing_section(stage: Stage, upstream: str, section: str, answer: str,
             f"{upstream} in the chain file")
 
 
-def write_index(report: ChainReport) -> None:
-    """output/<project>/CHAIN.md: each stage's answer and scorecard, in order."""
-    lines = [f"# Chain: {report.chain.description or report.chain.path.name}", "",
-             f"From `{report.chain.path}`. Re-run: `{report.command}`", "",
-             "| # | Stage | Goal | Status | Answer | Scorecard |",
-             "| --- | --- | --- | --- | --- | --- |"]
-    for i, r in enumerate(report.results, 1):
-        answer = scorecard = ""
-        if r.sample is not None:
-            answer = f"[answer]({_relative(r.sample.answer_path, report.out_dir)})"
-            if r.sample.edited:
-                answer += " (edited by hand)"
-        if r.graded is not None and r.graded.path is not None and r.graded.scorecard:
-            verdict = "PASS" if r.graded.scorecard.passed else "FAIL"
-            card = _relative(r.graded.path.with_suffix(".md"), report.out_dir)
-            scorecard = f"[{verdict}]({card})"
-            if r.graded.edited:
-                from meta_prompting.grading.scorecard import EDITED_WORDS
-
-                scorecard += f" ({EDITED_WORDS})"
-        status = r.status + (f": {r.reason}" if r.reason else "")
-        lines.append(f"| {i} | {r.stage.name} | {r.stage.goal} | {status.replace('|', '/')} "
-                     f"| {answer} | {scorecard} |")
-    if any(r.attempts for r in report.results):
-        from meta_prompting.chains.refined import attempt_lines
-
-        lines += attempt_lines(report)
-    from meta_prompting.models.keys import scrub_secrets  # a reason or command may quote it
-
-    data = (scrub_secrets("\n".join(lines)) + "\n").encode("utf-8")
-    path = report.out_dir / CHAIN_FILE
-    # A run killed mid-write left its temporary file, and nothing else ever clears it;
-    # only a dead process's are removed, as another chain may be writing the index now.
-    remove_stale_temporaries(report.out_dir, CHAIN_FILE)
-    try:
-        if read_regular(path, len(data), follow_links=False) == data:
-            return
-    except OSError:
-        pass  # none yet, or not ours to keep (check_index refused the rest): replaced
-    try:
-        report.out_dir.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, data)
-    except OSError as e:
-        raise UserError(f"{path}: cannot write the chain's index: {os_reason(e)} (every "
-                        "stage's answer is kept; run the same command again once fixed)"
-                        ) from e
-
-
-def check_index(path: Path) -> None:
-    """Refuse a CHAIN.md that is not a regular file: it is this tool's, written whole."""
-    from meta_prompting.store.files import check_own
-
-    check_own(path, folder=False, keeps="the chain's index")
-
-
-def _relative(path: Path, base: Path) -> str:
-    try:
-        return path.relative_to(base).as_posix()
-    except ValueError:
-        return path.as_posix()

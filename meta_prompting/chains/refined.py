@@ -18,8 +18,8 @@ from meta_prompting.chains.chain import (
     WOULD_RUN,
     ChainReport,
     StageResult,
-    _relative,
 )
+from meta_prompting.chains.index import _relative
 
 if TYPE_CHECKING:
     from meta_prompting.chains.chainfile import Stage

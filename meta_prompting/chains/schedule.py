@@ -32,7 +32,8 @@ class Refusing:
         raise NeedsModel
 
 
-def schedule(chain: Chain, one: Any, results: dict[str, StageResult], jobs: int) -> None:
+def schedule(chain: Chain, one: Any, results: dict[str, StageResult], jobs: int,
+             on_state: Any = None) -> None:
     """Run each stage once all it comes after are done; stages that call the model run
     side by side, at most `jobs` at once.
 
@@ -62,8 +63,15 @@ def schedule(chain: Chain, one: Any, results: dict[str, StageResult], jobs: int)
         except BaseException as e:  # noqa: BLE001 - re-raised in the main thread
             return StageResult(by_name[name], FAILED, repr(e)), e
 
+    told: set[str] = set()
+
+    def state(name: str, said: str) -> None:
+        if on_state is not None:
+            on_state(name, said)
+
     def worker() -> None:
         while (name := todo.get()) is not None:
+            state(name, "running")
             done.put((name, *attempt(name, probe=False)))
 
     def finish(name: str, result: StageResult, error: BaseException | None) -> None:
@@ -86,6 +94,10 @@ def schedule(chain: Chain, one: Any, results: dict[str, StageResult], jobs: int)
                     threads[-1].start()
                 todo.put(name)
                 running += 1
+                for child in chain.children(name):  # now it waits on a call in flight
+                    if child not in told:
+                        told.add(child)
+                        state(child, f"waiting for {', '.join(sorted(waiting[child]))}")
         if len(results) < len(chain.stages):
             while True:
                 try:

@@ -38,7 +38,7 @@ def read_stage(folder: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def keep_stage(result: StageResult) -> None:
+def keep_stage(result: StageResult, upstream: dict[str, StageResult] | None = None) -> None:
     """Write the stage's record if what it says changed; a failure to write is not the
     stage's (its answer is kept): the next run writes it."""
     from meta_prompting.chains.chain import RAN
@@ -54,7 +54,7 @@ def keep_stage(result: StageResult) -> None:
         # "cached" and must leave the record as it was ("made" in its header).
         "ok": result.ok,
         "answer": _relative(sample.answer_path, out) if sample else None,
-        "answer_sha256": _answer_sha256(sample) if sample else None,
+        "answer_sha256": answer_sha256(sample) if sample else None,
         "scorecard": _relative(result.graded.path, out)
         if result.graded is not None and result.graded.path else None,
         "passed": None if result.graded is None or result.graded.scorecard is None
@@ -62,6 +62,9 @@ def keep_stage(result: StageResult) -> None:
         "sessions": result.sessions,
         # What the stages it comes after handed on is in its prompt: the key covers it.
         "after": [a.stage for a in result.stage.after],
+        # Their answers as handed: a dry run can tell "upstream changed" from the rest.
+        "handed": {name: answer_sha256(r.sample) if r.sample is not None else None
+                   for name, r in (upstream or {}).items()},
     }
     # A run killed mid-write left its temporary file, and nothing else clears it; only
     # a dead process's go, as another chain may be writing this record now.
@@ -84,7 +87,7 @@ def keep_stage(result: StageResult) -> None:
         pass
 
 
-def _answer_sha256(sample: Sample) -> str | None:
+def answer_sha256(sample: Sample) -> str | None:
     """The answer as handed on (a person's edit included); None if it went meanwhile."""
     from meta_prompting.errors import UserError
     from meta_prompting.runs.run import read_answer

@@ -125,6 +125,15 @@ def grade(ctx: Context, request: GradeRequest) -> GradeReport:
                 s, session, rubric, request.judges, judge_name, own)]
         return GradeReport(built, ran, (), request.judges, estimate_plan(chosen.model, plan))
     judge_model = ctx.open_model(request.judge_model)
+    say = ctx.events.progress
+    if say:  # what the tool can check itself is said before a judge is paid
+        from meta_prompting.grading.structure import lacks_line, missing_headings
+        from meta_prompting.runs.run import read_answer
+
+        for s in ran.samples:
+            if s.ok and (missing := missing_headings(session.prompt, read_answer(s))):
+                who = "imported answer" if s.number == 0 else f"sample {s.number}"
+                say(f"  {who} {lacks_line(missing)}")
     tasks = [partial(grade_sample, s, session, rubric, request.judges, judge_name, judge_model,
                      ctx.timeout, own) for s in ran.samples if s.ok]
     return GradeReport(built, ran, tuple(run_all(ctx.jobs, tasks)), request.judges)

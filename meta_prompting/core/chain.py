@@ -47,7 +47,8 @@ def chain(ctx: Context, request: ChainRequest) -> ChainReport:
     run_options = RunOptions(jobs=ctx.jobs, timeout=ctx.timeout, dry_run=request.dry_run,
                              command=request.command, progress=events.progress,
                              on_wait=events.run_waiting, on_notice=events.notice,
-                             fresh_stages=request.fresh_stages, budget=ctx.budget)
+                             fresh_stages=request.fresh_stages, budget=ctx.budget,
+                             on_stage=events.stage)
     grading = GradeOptions(request.rubric, request.judges, judge_model=request.judge_model)
     chosen = settings(ctx, request.max_tokens)
     return run_chain(ctx.lib, request.chain, request.project, options, run_options, chosen,

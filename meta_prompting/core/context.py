@@ -76,6 +76,7 @@ class Events(NamedTuple):
     text: Callable[[str], None] | None = None  # one answer, as it streams
     make_part: MakeText | None = None  # a person makes each missing part (the wizard)
     revise: Revise | None = None  # a person revises each refinement (the wizard)
+    stage: Callable[[str, str], None] | None = None  # a chain stage's state: "running"...
 
 
 class Context(NamedTuple):

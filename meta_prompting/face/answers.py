@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from meta_prompting.errors import EXIT_INCOMPLETE, UsageError
+from meta_prompting.face import streams
 from meta_prompting.face.costs import budget_json, cost_lines
 from meta_prompting.face.exits import exit_of
 from meta_prompting.face.requests import progress
@@ -142,9 +143,16 @@ def run_chain(root: Path, args: argparse.Namespace, print_json: PrintJson) -> in
     if limit is not None and args.budget is not None:
         request = request._replace(command=f"{request.command} --budget {limit:g}")
     quiet = ctx._replace(events=ctx.events._replace(progress=None, run_waiting=None))
-    report, held = held_to(limit, ctx.model.name, args.dry_run, lambda estimate, budget: run(
-        quiet if estimate else ctx._replace(budget=budget),
-        request._replace(dry_run=True) if estimate else request), lambda r: r.estimate)
+    from meta_prompting.face.board import close_board, open_board
+
+    board = None if args.quiet or args.json or args.dry_run else open_board()  # states in place
+    live = ctx._replace(events=ctx.events._replace(stage=board.set if board else None))
+    try:
+        report, held = held_to(limit, ctx.model.name, args.dry_run, lambda estimate, budget: run(
+            quiet if estimate else live._replace(budget=budget),
+            request._replace(dry_run=True) if estimate else request), lambda r: r.estimate)
+    finally:
+        close_board(board)
     report = report._replace(command=finishing(report.command, limit, held))
     from meta_prompting.face.threshold import chain_held_back, chain_pass_rate, gated_exit
 
@@ -175,5 +183,4 @@ def _stream(text: str) -> None:
     # The model's words reach a terminal: an escape sequence in them could retitle it,
     # clear it or fill the clipboard. Each control character is escaped on its own, so
     # a sequence cut across pieces is as harmless as a whole one.
-    sys.stdout.write(printable(text, lines=True))
-    sys.stdout.flush()
+    streams.stream(printable(text, lines=True))

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from meta_prompting.errors import (
-    EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
     EXIT_USER_ERROR,
@@ -46,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
 def _run(argv: list[str]) -> int:
     # Until the flags parse, a usage error is JSON if --json is among them.
     want_json = "--json" in argv[:argv.index("--")] if "--" in argv else "--json" in argv
+    args = None
     try:
         args = make_parser().parse_args(argv)
         want_json = args.json
@@ -53,7 +53,9 @@ def _run(argv: list[str]) -> int:
     except SystemExit as e:  # --help and --version print and exit 0
         return int(e.code or 0)
     except KeyboardInterrupt:
-        return _fail("Stopped by user", EXIT_INTERRUPTED, want_json, prefix="")
+        from meta_prompting.face.interrupt import stopped
+
+        return stopped(argv, args, want_json, _print_json)
     except UsageError as e:
         return _fail(f"{e} (see --help)", EXIT_USAGE, want_json)
     except MetaPromptingError as e:
@@ -95,6 +97,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from meta_prompting.face.ledger import show_spent
 
         return show_spent(root, args)
+    if args.runs is not None:
+        from meta_prompting.face.history import show_runs
+
+        return show_runs(root, args, _print_json)
     if args.report:
         from meta_prompting.face.report import report as make_report
 
@@ -108,6 +114,11 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return run_chain(root, args, _print_json)
     wants_build = not (args.list or args.generate_missing)
+    if wants_build and args.goal is None and args.project is not None:
+        from meta_prompting.face.recall import recall_goal
+        from meta_prompting.face.requests import progress
+
+        recall_goal(root, args, progress)  # nothing retyped: the toolkit's own goal
     if wants_build and (args.goal is None or args.project is None):
         if args.fresh or args.fresh_stage:
             raise UsageError("--fresh names a kept run: give --goal and --project with it")
@@ -131,6 +142,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from meta_prompting.face import show
 
         listings = list_goals(_plain_context(root, library), ListRequest(args.goal))
+        if args.project:  # what a person asking about a project wants: its goals' parts
+            from meta_prompting.face.history import list_project
+
+            return list_project(root, args, library, listings, _print_json)
         if args.json:
             _print_json(show.list_json(library, listings))
         else:

@@ -31,6 +31,10 @@ examples:
   every goal and its parts; validate the whole library (for CI):
     %(prog)s --list
     %(prog)s --check
+  a project's kept runs, newest first; then one of them whole; run its last task again:
+    %(prog)s --runs --project payments-review
+    %(prog)s --runs 4db4e82dbeb0 --project payments-review
+    %(prog)s --project payments-review --run
   start your own library here from the built-in one, to edit and extend:
     %(prog)s --init
   generate every missing part of the library, five at a time:
@@ -98,7 +102,8 @@ def make_parser(name: str | None = None) -> argparse.ArgumentParser:
                         help="the toolkit's folder name under output/")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--list", action="store_true",
-                      help="list every goal, its parts and their status")
+                      help="list every goal, its parts and their status (with --project: "
+                           "the project's goal)")
     mode.add_argument("--check", action="store_true",
                       help="validate goal_map.json and every part; exit 1 on a problem")
     mode.add_argument("--generate-missing", action="store_true",
@@ -107,6 +112,10 @@ def make_parser(name: str | None = None) -> argparse.ArgumentParser:
     mode.add_argument("--spent", action="store_true",
                       help="the ledger: tokens and cost by day, goal and model, summed from "
                            "the records under output/ (or --project's)")
+    mode.add_argument("--runs", nargs="?", const="", metavar="RUN",
+                      help="--project's kept runs, newest first: date, task, model, verdict, "
+                           "samples passed, tokens, seconds, cost; with RUN, what it was "
+                           "asked and where its answers are")
     mode.add_argument("--init", nargs="?", const=".", metavar="DIR",
                       help="copy the built-in library into DIR (default: here) to start "
                            "your own; never overwrites a file")

@@ -87,6 +87,8 @@ def chain_request(ctx: Context, args: argparse.Namespace, chain: Chain) -> Chain
     command += ci_suffix(args)
     if args.judge_model is not None:
         command += f" --judge-model {shlex.quote(args.judge_model)}"
+    if args.max_tokens:  # part of every stage's key: without it, every stage runs anew
+        command += f" --max-tokens {args.max_tokens}"
     return ChainRequest(chain, args.project, args.grade_with, args.judges,
                         args.judge_model, frozenset(args.fresh_stage), args.max_tokens,
                         args.dry_run, args.force, dict(args.describe),
@@ -115,6 +117,13 @@ def _filling(args: argparse.Namespace) -> tuple[Filling | None, str]:
         task = read_task(args.task, args.task_file)
     if args.run and args.no_generate:
         raise UsageError("--run and --no-generate: a run calls the model")
+    recalled = None
+    if task is None and args.run and args.project is not None:
+        from meta_prompting.face.recall import last_filling
+        from meta_prompting.library.goals import find_root as root_of
+
+        recalled = last_filling(root_of(args.root), args, progress)  # nothing retyped
+        task = recalled.task
     if task is None:
         if args.run:
             flag = "--grade" if args.grade else "--run"
@@ -130,6 +139,8 @@ def _filling(args: argparse.Namespace) -> tuple[Filling | None, str]:
 
     evidence = collect(args.evidence, task, everything=args.evidence_all,
                        skip=(find_root(args.root) / OUTPUT,))
+    if recalled is not None and not (args.evidence or args.evidence_diff):
+        evidence = evidence._replace(filling=recalled)
     if args.evidence_diff is not None:
         from meta_prompting.evidence.diff import add_diff
 
@@ -138,7 +149,8 @@ def _filling(args: argparse.Namespace) -> tuple[Filling | None, str]:
         if not (args.quiet or args.json):
             progress(f"  {note}")
     flags = (f" --task {shlex.quote(args.task)}" if args.task is not None
-             else f" --task-file {shlex.quote(args.task_file)}")
+             else f" --task-file {shlex.quote(args.task_file)}" if args.task_file is not None
+             else "")  # a recalled task is recalled again by the same command
     flags += "".join(f" --evidence {shlex.quote(p)}" for p in args.evidence)
     if args.evidence_all and args.evidence:
         flags += " --evidence-all"

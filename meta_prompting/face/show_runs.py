@@ -126,6 +126,12 @@ def grade(report: GradeReport) -> None:
                 out.print(escape(f"FAIL {_who(g.sample)}: {_card_path(g)}"), soft_wrap=True)
                 for line in _fixes(g.scorecard):
                     out.print(escape(f"  {line}"), soft_wrap=True)
+    from meta_prompting.grading.structure import lacks_line
+
+    for g in report.graded:  # beside its scorecard: what the tool checked itself
+        if g.missing:
+            out.print(escape(f"Structure: {_who(g.sample)} {lacks_line(g.missing)} "
+                             "(checked by the tool before judging)"), soft_wrap=True)
 
 
 def other_settings(graded: Graded) -> list[str]:
@@ -218,6 +224,12 @@ def chain(report: ChainReport) -> None:
     for r in report.results:  # a reason is read whole, not folded in a cell
         if r.reason and r.status != "would run":
             write(f"{r.stage.name} {r.status}: {r.reason}")
+        if r.lacks:  # handed on all the same: the sections it has
+            from meta_prompting.grading.structure import lacks_line
+
+            write(f"{r.stage.name} warning: its answer {lacks_line(r.lacks)}")
+        if r.why:  # a dry run: why it would run, and what grading it would do
+            write(f"{r.stage.name}: {r.why}")
         if r.status == "failed grade" and r.graded is not None and r.graded.path is not None:
             write(f"{r.stage.name} scorecard: {_card_path(r.graded)} (the Fix: line under "
                   "each failing criterion says what the request lacks)")

@@ -16,9 +16,16 @@ from meta_prompting.errors import EXIT_USER_ERROR
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell shows when any CLI's reader left
 
 
-# threading's own lock, without threading's import (a build that says nothing is meant
-# to cost about three bare Python start-ups, and threading is a tenth of one).
-_SAYING = _thread.allocate_lock()
+# threading's own re-entrant lock, without threading's import (a build that says
+# nothing is meant to cost about three bare Python start-ups, and threading is a tenth
+# of one); re-entered by a status board drawing what is said above it.
+_SAYING = _thread.RLock()
+
+
+class Above:
+    """What takes over stderr's last lines (face.board): said lines go above it."""
+
+    def above(self, line: str) -> None: ...
 
 
 def say(line: str) -> None:
@@ -30,11 +37,53 @@ def say(line: str) -> None:
     if sys.stderr is None:
         return
     with _SAYING:
+        if _Stream.board is not None:
+            _Stream.board.above(line)
+            return
         try:
             sys.stderr.write(line + "\n")
             sys.stderr.flush()
         except OSError:
             pass  # stderr is gone or full: nobody is there to read the line
+
+
+class _Stream:
+    """An answer streaming to stdout: whether its last line is open, and whether the
+    command was stopped (a model thread's late pieces then show nothing more)."""
+
+    open_line = False
+    stopped = False
+    board: Above | None = None  # a live status board on stderr, while a chain runs
+
+
+def stream(text: str) -> None:
+    """A piece of a streamed answer on stdout, as it comes."""
+    with _SAYING:
+        if _Stream.stopped or not text:
+            return
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        _Stream.open_line = not text.endswith("\n")
+
+
+def hold(board: Above | None) -> None:
+    """Hand stderr's last lines to `board` (None: give them back)."""
+    with _SAYING:
+        _Stream.board = board
+
+
+def end_stream() -> None:
+    """Stop showing a streamed answer; end its line, so what is said next starts on
+    one of its own (never "...6c9Stopped by user")."""
+    with _SAYING:
+        _Stream.stopped = True
+        if _Stream.open_line:
+            _Stream.open_line = False
+            try:
+                sys.stdout.write("\n")
+                sys.stdout.flush()
+            except OSError:
+                pass
 
 
 def set_up() -> None:

@@ -183,9 +183,17 @@ def schema(rubric: Rubric) -> dict[str, Any]:
     }
 
 
-def judge_prompt(rubric: Rubric, system: str, request: str, answer: str) -> str:
-    documents = (Document("persona", system), Document("request", request),
-                 Document("answer", answer))
+def judge_prompt(rubric: Rubric, system: str, request: str, answer: str,
+                 missing: tuple[str, ...] = ()) -> str:
+    """The judge's request; `missing`, the headings the answer lacks, adds the tool's
+    check as evidence (none missing: the request as before, so kept scorecards stand)."""
+    documents: tuple[Document, ...] = (Document("persona", system),
+                                       Document("request", request),
+                                       Document("answer", answer))
+    if missing:
+        from meta_prompting.grading.structure import check_document
+
+        documents += (check_document(request, missing),)
     return render_prompt(rubric.sections,
                          Filling(JUDGE_TASK.format(question=rubric.question), documents),
                          JUDGE_FRAME)

@@ -34,7 +34,7 @@ from meta_prompting.grading.grade import (
     schema,
 )
 from meta_prompting.models.keys import holds_key, scrub_data
-from meta_prompting.runs.run import Sample, Session, read_answer
+from meta_prompting.runs.run import Sample, Session, read_answer, run_lock
 from meta_prompting.store import record as records
 from meta_prompting.store.files import (
     RECORD_LIMIT,
@@ -67,6 +67,7 @@ class Graded(NamedTuple):
     reason: str | None = None
     path: Path | None = None
     how: str = ""  # store.record's status when it differs from the word's (another process)
+    missing: tuple[str, ...] = ()  # headings of the output format the answer lacks
 
     @property
     def state(self) -> str:
@@ -147,10 +148,12 @@ def grade_sample(sample: Sample, session: Session, rubric: Rubric, judges: int, 
     (--grade-with) is kept beside it as `scorecard-<rubric>.json`. `look_only`: the
     kept one or None, nothing locked or asked (a chain decides on its main thread).
     """
+    from meta_prompting.grading.structure import missing_headings
     from meta_prompting.store.step import StepFailed, ensure, run_all
 
     answer = read_answer(sample)
-    prompt = judge_prompt(rubric, session.system, session.prompt, answer)
+    missing = missing_headings(session.prompt, answer)  # checked here, told to the judge
+    prompt = judge_prompt(rubric, session.system, session.prompt, answer, missing)
     key = scorecard_key(rubric, prompt, model, judges)
     stem = scorecard_stem(rubric, own, judges)
     path = sample.folder / f"{stem}.json"
@@ -179,7 +182,8 @@ def grade_sample(sample: Sample, session: Session, rubric: Rubric, judges: int, 
         return None
 
     if look_only:
-        return look()
+        found = look()
+        return found._replace(missing=missing) if found is not None else None
     assert judge_model is not None
 
     def make() -> Graded:
@@ -202,7 +206,9 @@ def grade_sample(sample: Sample, session: Session, rubric: Rubric, judges: int, 
         record = scrub_data(record)
         record["sha256"] = record_hash(record)
         try:
-            markdown = render_markdown(card, sample, path.with_suffix(".md").name)
+            from meta_prompting.grading.card_text import render_markdown
+
+            markdown = render_markdown(card, sample, path.with_suffix(".md").name, missing)
             publish_scorecard(path, markdown.encode("utf-8"),
                               (json.dumps(record, indent=2) + "\n").encode("utf-8"))
         except OSError as e:
@@ -210,12 +216,13 @@ def grade_sample(sample: Sample, session: Session, rubric: Rubric, judges: int, 
         return Graded(sample, GRADED, card, path=path)
 
     try:
-        how, graded = ensure(sample.folder.parent / f".{sample.run_id}.{stem}.lock", look,
+        how, graded = ensure(run_lock(sample.folder.parent, sample.run_id, f".{stem}"), look,
                              make, timeout=timeout * 2 + 30,
                              what=f"the scorecard of {sample.run_id}",
                              clean=lambda: clear_dead_writes(path))
     except StepFailed as e:
-        return Graded(sample, NOT_GRADED, reason=records.reason_of(e))
+        return Graded(sample, NOT_GRADED, reason=records.reason_of(e), missing=missing)
+    graded = graded._replace(missing=missing)
     return graded._replace(how=records.OTHER) if how == records.OTHER else graded
 
 
@@ -250,11 +257,14 @@ def planned_judgments(sample: Sample, session: Session, rubric: Rubric, judges: 
 
     if not sample.ok and sample.status != "would run":
         return []
+    from meta_prompting.grading.structure import missing_headings
+
     if sample.status == "would run":
         answer = "x" * assumed_answer_chars(session.settings.max_tokens)
     else:
         answer = read_answer(sample)
-    prompt = judge_prompt(rubric, session.system, session.prompt, answer)
+    prompt = judge_prompt(rubric, session.system, session.prompt, answer,
+                          missing_headings(session.prompt, answer))
     stem = scorecard_stem(rubric, own, judges)
     try:
         kept = json.loads(read_regular(sample.folder / f"{stem}.json", RECORD_LIMIT,
@@ -326,39 +336,6 @@ def clear_dead_writes(path: Path) -> None:
         remove_stale_temporaries(path.parent, name, live_writers=False)
 
 
-def render_markdown(card: Scorecard, sample: Sample, name: str = "scorecard.md") -> str:
-    """scorecard.md: the same verdicts for a person, with every quote and fix."""
-    k = len(card.judgments)
-    lines = [f"# Scorecard: {'PASS' if card.passed else 'FAIL'}", "",
-             f"Answer: {sample.run_id}/answer.md. Rubric: {card.rubric.goal}. Judges: {k}.",
-             "", "| Criterion | Verdict | Votes |", "| --- | --- | --- |"]
-    parent = sample.record.get("refined_from")
-    if isinstance(parent, dict) and isinstance(parent.get("parent"), str):
-        # A refined attempt: its request carried the fixes of its parent's scorecard.
-        lines[3:3] = [f"Attempt {parent.get('attempt')}, refined from attempt "
-                      f"{parent.get('parent_attempt')}: [its scorecard]"
-                      f"(../{parent['parent']}/{name}).", ""]
-    for name in card.rubric.criteria:
-        verdict = "PASS" if card.criterion_passes(name) else "FAIL"
-        lines.append(f"| {name} | {verdict} | {card.votes(name)}/{k} |")
-    lines += ["", f"Final question: {card.rubric.question} "
-                  f"{'YES' if card.path_votes * 2 > k else 'NO'} ({card.path_votes}/{k})", ""]
-    for i, judgment in enumerate(card.judgments, 1):
-        lines += [f"## Judge {i} ({judgment.model})", ""]
-        for v in judgment.verdicts:
-            support = "" if v.supported else " (UNSUPPORTED: a quote is not in the answer)"
-            lines += [f"### {v.criterion}: {v.verdict}{support}", "", v.reasoning, ""]
-            for quote in v.quotes or ("(no quote)",):
-                lines += ["\n".join(f"> {line}" for line in quote.splitlines() or [""]), ""]
-            if v.fix:
-                lines += [f"Fix: {v.fix}", ""]
-        lines += [f"Path forward: {judgment.path_forward}. {judgment.path_reason}", ""]
-        if judgment.requests > 1:
-            lines += [f"({judgment.requests} requests: an invalid judgment or one quoting "
-                      "what is not in the answer was asked of a fresh judge again.)", ""]
-    return "\n".join(lines)
-
-
 def _to_dict(card: Scorecard, key: str, model: str, answer: str) -> dict[str, Any]:
     from meta_prompting.models.prices import cost_of
 
@@ -400,7 +377,8 @@ def _graded_dict(g: Graded) -> dict[str, Any]:
     card = g.scorecard
     out: dict[str, Any] = {"run_id": g.sample.run_id, "status": g.status, "reason": g.reason,
                            "edited": g.sample.edited, "verdict_edited": g.edited,
-                           "scorecard": str(g.path) if g.path else None}
+                           "scorecard": str(g.path) if g.path else None,
+                           "missing_headings": list(g.missing)}
     if card is not None:
         k = len(card.judgments)
         out.update(passed=card.passed, criteria=[

@@ -133,9 +133,14 @@ class InitReport(NamedTuple):
     kept: tuple[str, ...]  # already there: left alone
 
 
+# Keeps what the tool makes beside the parts (locks, cut-short writes) out of git status.
+PARTS_IGNORE = f"{COMPONENTS}/.gitignore"
+
+
 def library_files(root: Path) -> list[str]:
-    """The files that make up a library, relative to it: the map, the jobs, the parts."""
-    found = [name for name in (MAP_FILE, JOBS_FILE) if (root / name).is_file()]
+    """The files that make up a library, relative to it: the map, the jobs, the parts'
+    .gitignore and the parts."""
+    found = [name for name in (MAP_FILE, JOBS_FILE, PARTS_IGNORE) if (root / name).is_file()]
     for folder in FOLDERS.values():
         try:
             names = sorted(os.listdir(root / COMPONENTS / folder))

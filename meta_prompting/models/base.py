@@ -7,6 +7,7 @@ kept in records. Everything here is pure and cheap to import.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -18,6 +19,10 @@ TextSink = Callable[[str], None]
 
 # Token counts by kind, as every record keeps them; None where a provider does not say.
 USAGE_KINDS = ("prompt", "answer", "thinking", "cached", "total")
+# A limit to try after an answer cut off at the model's own default whose size it did
+# not say: larger than most local servers' default, within every hosted model's.
+FALLBACK_LIMIT = 8192
+_TRY = re.compile(r"give a larger --max-tokens \([^)]*?try (\d+)\)")
 
 
 @dataclass(frozen=True)
@@ -64,3 +69,27 @@ class Model(Protocol):
 def usage_of(**counts: int | None) -> dict[str, int | None]:
     """Pure: counts in the record's order, every kind present (None: not said)."""
     return {kind: counts.get(kind) for kind in USAGE_KINDS}
+
+
+def cut_off_advice(limit: int | None, used: int | None) -> str:
+    """Pure: what follows "cut off at the token limit (MAX_TOKENS)": a larger limit,
+    filled in, so the command that finishes the job is not cut off again.
+
+    `used` is the answer and thinking tokens the model spent before it stopped: with no
+    --max-tokens, the model's default limit is about that, so twice it is larger.
+    """
+    if limit:
+        now, larger = f"now {limit}", limit * 2
+    elif used:
+        now, larger = f"now the model's default, reached at {used:,} tokens", used * 2
+    else:
+        now, larger = "now the model's default", FALLBACK_LIMIT
+    # A thinking model spends the limit on thoughts first (python-genai #811).
+    return ("; thinking tokens count toward the limit too: give a larger --max-tokens "
+            f"({now}; try {larger}), or ask for a shorter answer")
+
+
+def suggested_limit(reason: str) -> int | None:
+    """Pure: the larger --max-tokens a reason from `cut_off_advice` names, if any."""
+    found = _TRY.search(reason)
+    return int(found.group(1)) if found else None

@@ -94,6 +94,15 @@ def raw_answer(response: Any, text: str | None = None) -> str:
     return text
 
 
+def _spent(response: Any) -> int | None:
+    """The answer and thinking tokens a response says were spent; None if it says none."""
+    usage = getattr(response, "usage_metadata", None)
+    counts = [getattr(usage, f, None) for f in ("candidates_token_count",
+                                                 "thoughts_token_count")]
+    known = [n for n in counts if isinstance(n, int)]
+    return sum(known) if known else None
+
+
 def text_of(response: Any) -> str:
     """The text parts of a response (or a streamed chunk), without "thought" parts:
     a thinking model's reasoning is not the answer."""
@@ -134,16 +143,16 @@ def reply_of(response: Any, text: str, model: str) -> Reply:
     return Reply(text, "STOP", counts, _first_line(str(version)) or model, PROVIDER)
 
 
-def refused_reason(e: GenerationError, max_tokens: int | None) -> str:
-    """Why an answer was refused, scrubbed (its words may quote the service), with what to
-    do when it was cut off at the token limit."""
+def refused_reason(e: GenerationError, max_tokens: int | None, used: int | None = None
+                   ) -> str:
+    """Why an answer was refused, scrubbed (its words may quote the service), with a
+    larger limit filled in when it was cut off at the token limit (`used`: the tokens
+    the model spent before it stopped, when the reply says)."""
     why = scrub_secrets(str(e))
     if "MAX_TOKENS" in why:
-        # A thinking model spends the limit on thoughts first (python-genai #811).
-        now = (f"now {max_tokens}; try {max_tokens * 2}" if max_tokens
-               else "now the model's default")
-        why += ("; thinking tokens count toward the limit too: give a larger "
-                f"--max-tokens ({now}), or ask for a shorter answer")
+        from meta_prompting.models.base import cut_off_advice
+
+        why += cut_off_advice(max_tokens, used)
     return why
 
 
@@ -254,6 +263,7 @@ class GeminiModel:
         With `on_text`, the answer streams to it as it comes; a stream that ends
         without STOP is refused like a cut-off answer."""
         pieces: list[str] = []
+        last: Any = None  # the last response: a cut-off answer's tokens say its limit
         try:
             client = self._get_client()
             config = generation_config(request)
@@ -290,7 +300,7 @@ class GeminiModel:
                         raise GenerationError("the model returned no answer (an empty stream)")
                     text = raw_answer(last, "".join(pieces))
         except GenerationError as e:
-            raise GenerationError(refused_reason(e, request.max_tokens)) from e
+            raise GenerationError(refused_reason(e, request.max_tokens, _spent(last))) from e
         except Exception as e:  # noqa: BLE001 - every SDK failure becomes a reason
             raise GenerationError(scrub_secrets(self.explain(e))) from e
         return reply_of(last, text, self.model)

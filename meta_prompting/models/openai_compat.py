@@ -142,7 +142,7 @@ class OpenAICompatModel:
             text = (getattr(getattr(choice, "message", None), "content", None) or "")
             reason = getattr(choice, "finish_reason", None)
             return self._reply(text, reason, getattr(response, "usage", None),
-                               getattr(response, "model", None))
+                               getattr(response, "model", None), options.get("max_tokens"))
         from meta_prompting.models.keys import StreamScrubber
 
         shown = StreamScrubber(on_text)
@@ -171,13 +171,18 @@ class OpenAICompatModel:
         if "reason" not in last:
             raise GenerationError("the stream ended before the answer did (no finish reason)")
         return self._reply("".join(pieces), last["reason"], last.get("usage"),
-                           last.get("model"))
+                           last.get("model"), options.get("max_tokens"))
 
-    def _reply(self, text: str, reason: str | None, usage: Any, version: str | None) -> Reply:
+    def _reply(self, text: str, reason: str | None, usage: Any, version: str | None,
+               limit: int | None) -> Reply:
         finish = FINISH.get(str(reason), str(reason).upper())
         if finish == "MAX_TOKENS":
-            raise GenerationError("the answer was cut off at the token limit (MAX_TOKENS); "
-                                  "give a larger --max-tokens")
+            from meta_prompting.models.base import cut_off_advice
+
+            spent = getattr(usage, "completion_tokens", None)  # reasoning tokens included
+            raise GenerationError("the answer was cut off at the token limit (MAX_TOKENS)"
+                                  + cut_off_advice(limit, spent if isinstance(spent, int)
+                                                   else None))
         if finish != "STOP":
             raise GenerationError(f"the model stopped without a usable answer ({finish})")
         check_no_key(text)

@@ -61,9 +61,12 @@ class Outcome(NamedTuple):
 
 
 def lock_path(library: Library, part: Part) -> Path:
-    """Beside where the part will be written (the top writable layer), wherever a lower
-    layer holds it: a --regenerate never writes into the installed package."""
-    return library.folder(part.kind) / f".{part.name}.lock"
+    """In the parts bin the part will be written to (the top writable layer's), wherever
+    a lower layer holds it: a --regenerate never writes into the installed package."""
+    from meta_prompting.store.lock import lock_file
+
+    folder = library.folder(part.kind)
+    return lock_file(folder.parent, f"{folder.name}.{part.name}")
 
 
 def describe(part: Part, goal: Goal, given: Mapping[str, str], jobs: dict[str, str]) -> str:

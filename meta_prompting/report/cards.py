@@ -37,6 +37,7 @@ class Card(NamedTuple):
     edited: bool = False  # the verdict was edited by hand
     problem: str | None = None
     answer_sha256: str | None = None  # the answer as it was graded
+    usd: float | None = None  # what its judges cost, when the record says
 
     def votes(self, criterion: str) -> tuple[int, int]:
         """(judges whose PASS stands, judges), as grading counts them: a PASS whose
@@ -63,9 +64,12 @@ def read_card(path: Path) -> Card:
         criteria = tuple(dict.fromkeys(v.criterion for j in judges for v in j.verdicts))
     passed = data.get("passed") if isinstance(data.get("passed"), bool) else None
     graded = data.get("answer_sha256")
+    cost = data.get("cost")
+    usd = cost.get("usd") if isinstance(cost, dict) else None
     return Card(path.name, str(data.get("rubric", "?")), criteria, str(data.get("question", "")),
                 judges, passed, edited, None if judges else f"{path.name}: no judgments",
-                graded if isinstance(graded, str) else None)
+                graded if isinstance(graded, str) else None,
+                float(usd) if isinstance(usd, (int, float)) else None)
 
 
 def requote(card: Card, answer: str) -> Card:

@@ -14,6 +14,7 @@ import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from meta_prompting.chains.index import parse_index
 from meta_prompting.report.cards import Card, read_card, requote
 from meta_prompting.report.records import read_json, read_text
 from meta_prompting.report.records import total as _total
@@ -135,29 +136,6 @@ def gather_project(library: Library, name: str, folder: Path,
         description, source = (found.group(1) if found else ""), CHAIN_INDEX
     return Project(name, folder, None, ChainView(description, source, tuple(stages),
                                                  tuple(problems)))
-
-
-_ROW = re.compile(r"^\|\s*\d+\s*\|(.*)\|\s*$")
-_RUN_LINK = re.compile(r"\]\([^)]*?runs/([^/)]+)/answer\.md\)")
-STATUSES = ("failed grade", "would run", "cached", "ran", "failed", "blocked")
-
-
-def parse_index(text: str) -> dict[str, tuple[str, str, str, str | None]]:
-    """CHAIN.md's rows: stage -> (goal, status, reason, run id handed on)."""
-    rows: dict[str, tuple[str, str, str, str | None]] = {}
-    for line in text.splitlines():
-        if not (m := _ROW.match(line)):
-            continue
-        cells = [c.strip() for c in m.group(1).split("|")]
-        if len(cells) < 3:
-            continue
-        state = cells[2]
-        status = next((s for s in STATUSES if state == s or state.startswith(s + ":")),
-                      "unknown")
-        reason = state[len(status) + 1:].strip() if status != "unknown" else state
-        link = _RUN_LINK.search(cells[3]) if len(cells) > 3 else None
-        rows[cells[0]] = (cells[1], status, reason, link.group(1) if link else None)
-    return rows
 
 
 def _load_named_chain(library: Library, index: str) -> tuple[Any | None, str | None]:

@@ -18,12 +18,13 @@ def set_aside(runs: Path, rid: str, progress: Callable[[str], None] | None = Non
     """Move a kept run out of the way (renamed, never deleted: an edit in it is the
     person's), so the same command makes the run anew. Under the run's lock, so no run
     making it at the same time is moved half-made; None when there was none."""
+    from meta_prompting.runs.run import run_lock
     from meta_prompting.store.step import StepFailed, locked
 
     folder = runs / rid
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     try:
-        with locked(runs / f".{rid}.lock", timeout=30, what=f"run {rid}"):
+        with locked(run_lock(runs, rid), timeout=30, what=f"run {rid}"):
             if not os.path.lexists(folder):
                 return None
             aside = runs / f"{rid}.replaced-{stamp}"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from meta_prompting import __version__
 from meta_prompting.errors import UserError
+from meta_prompting.runs.requests import keep_request
 from meta_prompting.runs.run import (
     FAILED,
     IMPORTED,
@@ -22,6 +23,7 @@ from meta_prompting.runs.run import (
     _look,
     check_runs,
     keep,
+    run_lock,
 )
 from meta_prompting.store import record as records
 from meta_prompting.store.files import sha256_bytes
@@ -76,13 +78,14 @@ def import_answer(out_dir: Path, session: Session, given: str, command: str,
         record = {"tool": TOOL, "version": __version__, "run_id": rid, "sample": 0,
                   "imported": True, "source": Path(given).name, "inputs": session.key,
                   "sha256": {**sha, "answer": digest}, "date": records.now(),
+                  "request": keep_request(out_dir, session),
                   records.HEADER: records.header(records.ANSWER, session.key, sha,
                                                  status=records.WRITTEN)}
         keep(folder, text, record)
         return Sample(0, rid, folder, IMPORTED, record=record, how=records.WRITTEN)
 
     try:
-        how, sample = ensure(runs / f".{rid}.lock", lambda: _look(folder, 0), make,
+        how, sample = ensure(run_lock(runs, rid), lambda: _look(folder, 0), make,
                              timeout=30, what=f"run {rid}", clean=lambda: _clean(runs, folder))
         sample = sample._replace(how=records.OTHER) if how == records.OTHER else sample
     except (StepFailed, OSError) as e:

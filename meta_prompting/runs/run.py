@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from meta_prompting import __version__
 from meta_prompting.errors import GenerationError, UserError
 from meta_prompting.runs import MAX_SAMPLES
+from meta_prompting.runs.requests import keep_request
 from meta_prompting.store import record as records
 from meta_prompting.store.files import (
     RECORD_LIMIT,
@@ -146,10 +147,20 @@ class RunOptions(NamedTuple):
     on_notice: Callable[[str], None] | None = None  # retries and rate-limit waits
     fresh: tuple[int, ...] = ()  # --fresh: these samples' kept runs set aside, made anew
     fresh_stages: frozenset[str] = frozenset()  # --fresh-stage: a chain's stages made anew
+    # A chain stage's state changed (name, state); None: said as a progress line.
+    on_stage: Callable[[str, str], None] | None = None
 
 
 def run_id(key: str, number: int) -> str:
     return f"{key[:12]}-{number}"
+
+
+def run_lock(runs: Path, rid: str, what: str = "") -> Path:
+    """The lock of run `rid` (or of `what` in it, e.g. ".scorecard"): in the toolkit's
+    hidden .locks/, never among the runs people browse."""
+    from meta_prompting.store.lock import lock_file
+
+    return lock_file(runs.parent, f"run-{rid}{what}")
 
 
 def existing_numbers(runs: Path, key: str) -> list[int]:
@@ -277,6 +288,7 @@ def _ensure_run(runs: Path, session: Session, number: int, options: RunOptions,
         if made_by:
             record.update(made_by)
         try:
+            record["request"] = keep_request(runs.parent, session)
             keep(folder, answer.text, record)
         except OSError as e:
             return Sample(number, rid, folder, FAILED, records.reason_of(e, folder))
@@ -287,7 +299,7 @@ def _ensure_run(runs: Path, session: Session, number: int, options: RunOptions,
 
     waiting = options.on_wait
     try:
-        how, sample = ensure(runs / f".{rid}.lock", lambda: _look(folder, number), make,
+        how, sample = ensure(run_lock(runs, rid), lambda: _look(folder, number), make,
                              timeout=options.timeout + 30, what=f"run {rid}",
                              clean=lambda: _clean(runs, folder),
                              on_wait=(lambda: waiting(rid)) if waiting else None)
@@ -427,10 +439,18 @@ def read_answer(sample: Sample) -> str:
 
 
 def larger_limit(command: str, reasons: list[str]) -> str:
-    """Pure: `command` with --max-tokens doubled when an answer was cut off by it."""
-    if not any("MAX_TOKENS" in r for r in reasons):
+    """Pure: `command` asking for the larger --max-tokens a cut-off answer's reason
+    names (given or not before): following it must not be cut off again."""
+    from meta_prompting.models.base import suggested_limit
+
+    wanted = max((n for r in reasons if (n := suggested_limit(r))), default=None)
+    if wanted is None:
         return command
-    return re.sub(r"--max-tokens (\d+)", lambda m: f"--max-tokens {int(m[1]) * 2}", command)
+    given = re.search(r" --max-tokens (\d+)", command)
+    if given is None:
+        return f"{command} --max-tokens {wanted}"
+    larger = max(wanted, int(given[1]))
+    return command[:given.start()] + f" --max-tokens {larger}" + command[given.end():]
 
 
 def _count(n: int, word: str) -> str:

@@ -117,6 +117,8 @@ class NotRegularFile(OSError):
     """A path that is not a regular file where one was expected: never opened to read."""
 
 
+# Each toolkit's hidden folder of what its runs were asked (runs.requests).
+REQUESTS = ".requests"
 _KINDS = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
           (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"),
           (stat.S_ISDIR, "a folder"), (stat.S_ISLNK, "a symbolic link"),

@@ -1,7 +1,9 @@
 """The lock of one thing that can race: cheap to import, as a first build takes one.
 
-On POSIX the lock is flock on the lock file, as filelock takes it (so a run of 0.2.0,
-which used filelock, is waited for); filelock's ~40 ms import is paid only elsewhere.
+On POSIX the lock is flock on the lock file, as filelock takes it; filelock's ~40 ms
+import is paid only elsewhere. The lock files live in a hidden .locks/ of the toolkit
+or parts bin they guard (earlier versions kept them beside what they guarded, so a
+run of one of those is not waited for: finish it before starting this one).
 """
 
 from __future__ import annotations
@@ -12,6 +14,18 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from meta_prompting.store.files import os_reason
+
+# Every lock of a toolkit (its files, each run, each scorecard) or of a parts bin is a
+# file in this hidden folder of it: out of the folders people browse (runs/, the parts),
+# and out of git status wherever they are kept (its own .gitignore ignores it all).
+LOCKS = ".locks"
+_IGNORE_ALL = b"# meta-prompting's locks (empty files, kept between runs)\n*\n"
+
+
+def lock_file(folder: Path, name: str) -> Path:
+    """The lock `name` of what `folder` (a toolkit, or a parts bin) keeps: one path for
+    one guarded thing, so two processes that need it take the same lock."""
+    return folder / LOCKS / f"{name}.lock"
 
 
 class StepFailed(Exception):
@@ -27,12 +41,39 @@ def locked(lock_file: Path, *, timeout: float, what: str,
            on_wait: Callable[[], None] | None = None) -> Iterator[None]:
     """Hold `lock_file` (made if need be); StepFailed when busy past `timeout`."""
     try:
-        lock_file.parent.mkdir(parents=True, exist_ok=True)
+        if lock_file.parent.name == LOCKS:
+            _make_locks(lock_file.parent)
+        else:
+            lock_file.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise StepFailed(f"cannot create {lock_file.parent}: {os_reason(e)}") from e
     hold = _flock if os.name == "posix" else _filelock
     with hold(lock_file, timeout, what, on_wait):
         yield
+
+
+def _make_locks(folder: Path) -> None:
+    """The hidden .locks/ folder, made whole with its .gitignore (one rename): a folder
+    another process made first is theirs, and as good."""
+    if os.path.isdir(folder):
+        return
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = folder.with_name(f"{LOCKS}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    os.mkdir(tmp)
+    try:
+        fd = os.open(tmp / ".gitignore", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        with os.fdopen(fd, "wb") as f:
+            f.write(_IGNORE_ALL)
+        try:
+            os.rename(tmp, folder)
+        except OSError:
+            if not os.path.isdir(folder):
+                raise
+    finally:
+        if os.path.lexists(tmp):
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 # How often a waiting run looks at a busy lock again (filelock's own default).

@@ -285,9 +285,13 @@ def _existing(out: Path) -> dict[str, str]:
         return found
     except OSError as e:
         raise UserError(f"{out}: cannot read: {os_reason(e)}") from e
+    from meta_prompting.store.files import REQUESTS
+    from meta_prompting.store.lock import LOCKS
+
     for entry in entries:
-        if is_temporary(entry.name):
-            continue  # a write cut short by a crash; never taken for a file
+        if is_temporary(entry.name) or entry.name in (LOCKS, REQUESTS):
+            continue  # a write cut short by a crash, the locks, the requests: never a
+            # person's file
         if entry.is_file(follow_symlinks=False):
             try:
                 found[entry.name] = sha256_bytes(read_regular(entry.path, TOOLKIT_LIMIT,

@@ -263,10 +263,10 @@ def assemble(library: Library, plan: Plan, filled: list[Filled], command: str,
     files, actions, manifest = decide()  # a conflict is reported at once, without a lock
     if all(a.action == "unchanged" for a in actions) and manifest_is(plan.out, manifest):
         return files, actions
-    from meta_prompting.store.lock import StepFailed, locked
+    from meta_prompting.store.lock import StepFailed, lock_file, locked
 
     try:
-        with locked(plan.out.parent / f".{plan.out.name}.lock", timeout=options.supply.timeout + 30,
+        with locked(lock_file(plan.out, "toolkit"), timeout=options.supply.timeout + 30,
                     what=f"the project {plan.project}"):
             check_goal_change(plan, options)
             files, actions, manifest = decide()

@@ -96,18 +96,7 @@ def render_prompt(sections: Sections, filling: Filling | None, frame: Frame = TO
     """The user turn: the template (no filling) or the prompt ready to send."""
     steps, output_format = split_output_format(sections.protocol)
     task = filling.task.strip("\n") if filling else TASK_PLACEHOLDER
-    if filling is None:
-        evidence = EVIDENCE_PLACEHOLDER
-        inner: list[str] = [evidence]
-    elif filling.documents:
-        inner = [filling.task, *(d.text for d in filling.documents)]
-        doc_tag = pick_tag("document", inner)
-        evidence = "\n\n".join(
-            f'<{doc_tag} name="{_attribute(d.name)}">\n{d.text.rstrip(chr(10))}\n</{doc_tag}>'
-            for d in filling.documents)
-    else:
-        evidence = NO_EVIDENCE
-        inner = [evidence]
+    evidence, inner = _evidence(filling)
     blocks = [("evidence", evidence, inner), (frame.protocol, as_section(steps), [steps])]
     if sections.constraints:
         rules = [RULES_INTRO, *(as_section(c) for c in sections.constraints)]
@@ -124,6 +113,52 @@ def render_prompt(sections: Sections, filling: Filling | None, frame: Frame = TO
         out += [f"<{tag}>", body, f"</{tag}>", ""]
     out.append(frame.closing)
     return "\n".join(out) + "\n"
+
+
+def _evidence(filling: Filling | None) -> tuple[str, list[str]]:
+    """The evidence block's text, and the texts its tag must avoid."""
+    if filling is None:
+        return EVIDENCE_PLACEHOLDER, [EVIDENCE_PLACEHOLDER]
+    if not filling.documents:
+        return NO_EVIDENCE, [NO_EVIDENCE]
+    inner = [filling.task, *(d.text for d in filling.documents)]
+    doc_tag = pick_tag("document", inner)
+    return "\n\n".join(
+        f'<{doc_tag} name="{_attribute(d.name)}">\n{d.text.rstrip(chr(10))}\n</{doc_tag}>'
+        for d in filling.documents), inner
+
+
+def read_filling(prompt: str) -> Filling | None:
+    """The task and evidence documents a filled prompt was made from, or None when they
+    cannot be read back exactly (a prompt edited by hand past recognition).
+
+    Every tag avoids every text a person supplied, so the outermost tags are ours, and
+    what is read is checked by rendering it again: the same evidence block and task.
+    """
+    task = person_blocks(prompt).get("task")
+    opening = re.search(r"^<(evidence(?:-\d+)?)>\n", prompt, re.MULTILINE)
+    if task is None or opening is None:
+        return None
+    end = prompt.find(f"\n</{opening.group(1)}>\n", opening.end() - 1)
+    if end < 0:
+        return None
+    block = prompt[opening.end():end]
+    documents: list[Document] = []
+    if block != NO_EVIDENCE:
+        tag = re.match(r'<(document(?:-\d+)?) name="', block)
+        if tag is None:
+            return None
+        found = re.finditer(rf'<{tag.group(1)} name="([^"\n]*)">\n(.*?)\n</{tag.group(1)}>'
+                            r"(?:\n\n|$)", block, re.DOTALL)
+        documents = [Document(_unattribute(m.group(1)), m.group(2) + "\n") for m in found]
+    filling = Filling(task, tuple(documents))
+    if _evidence(filling)[0] != block:
+        return None
+    return filling
+
+
+def _unattribute(value: str) -> str:
+    return value.replace("&lt;", "<").replace("&quot;", '"').replace("&amp;", "&")
 
 
 def pick_tag(base: str, texts: list[str]) -> str:
@@ -160,12 +195,26 @@ def person_blocks(template: str) -> dict[str, str]:
     closings = list(re.finditer(r"\n</evidence(?:-\d+)?>\n", template))
     if opening and closings and closings[-1].start() >= opening.end() - 1:
         found["evidence"] = template[opening.end():closings[-1].start()]
-    tasks = list(re.finditer(r"^<task(?:-\d+)?>\n", template, re.MULTILINE))
+    opened = task_opening(template)
     close = template.rfind("\n</task")
-    if tasks and close >= tasks[-1].end() - 1:
-        found["task"] = template[tasks[-1].end():close]
+    if opened is not None and close >= opened - 1:
+        found["task"] = template[opened:close]
     return {k: v for k, v in found.items()
             if v.strip() and v.strip() not in (TASK_PLACEHOLDER, EVIDENCE_PLACEHOLDER)}
+
+
+def task_opening(prompt: str) -> int | None:
+    """Where the task block's text starts: after the opening of the tag the last block
+    closes with. A task may hold a line "<task>" itself; the tag it got then is one no
+    text holds, so its first opening is the real one."""
+    close = prompt.rfind("\n</task")  # str methods: a prompt may be megabytes long
+    tag = prompt[close + 3:prompt.find(">", close)] if close >= 0 else "task"
+    if not re.fullmatch(r"task(?:-\d+)?", tag):
+        tag = "task"
+    if prompt.startswith(f"<{tag}>\n"):
+        return len(tag) + 3
+    found = prompt.find(f"\n<{tag}>\n")
+    return found + len(tag) + 4 if found >= 0 else None
 
 
 def refill(template: str, blocks: dict[str, str]) -> str:
