@@ -297,14 +297,18 @@ def survey(scenario: str, root: Path) -> tuple[dict[str, dict[str, bytes]], list
                 elif p.name not in ("answer.md", "run.json", "scorecard.md", "scorecard.json"):
                     problems.append(f"{where}/{p.name} does not belong in a run folder")
             if "scorecard.json" in files:
+                # The .json is the commit and the .md is renamed in after it
+                # (grading.scorecard.publish_scorecard): a kill between the two renames,
+                # which another grade's kill can land in, leaves the .json alone, and the
+                # next look writes the .md from it without asking a judge.
                 if "scorecard.md" not in files:
-                    problems.append(f"{where}/scorecard.json is kept without scorecard.md")
+                    leftovers.append("scorecard.json whose .md is not yet renamed in")
                 try:
                     json.loads((entry / "scorecard.json").read_text())["key"]
                 except (ValueError, KeyError, TypeError):
                     problems.append(f"{where}/scorecard.json is not a whole scorecard")
-                kept[f"{label}:scorecard"] = {f: (entry / f).read_bytes()
-                                              for f in ("scorecard.md", "scorecard.json")}
+                kept[f"{label}:scorecard"] = {"scorecard.json":
+                                              (entry / "scorecard.json").read_bytes()}
             elif "scorecard.md" in files:
                 leftovers.append("scorecard.md without .json")
     out = root / "output"

@@ -490,3 +490,20 @@ def test_a_quote_from_anywhere_but_the_answer_never_passes(
     code, out, _ = grade(capsys, lib)
     assert code == 4 and "(quote not in the answer)" in out
     assert not any(v["supported"] for v in scorecard(lib)["judgments"][0]["verdicts"])
+
+
+def test_a_scorecard_json_whose_md_was_not_yet_renamed_in_gets_its_md_without_a_judge(
+        capsys: pytest.CaptureFixture[str], lib: Path, fake_gemini: FakeGemini) -> None:
+    """The state a kill between the .json's rename and the .md's leaves (another
+    grade's kill can land there: found by bench/resume_stress.py under load): the .json
+    is the commit, so the next look writes the .md from it and asks no judge."""
+    grading(fake_gemini)
+    assert grade(capsys, lib)[0] == 0
+    [md] = (lib / "output/s/runs").glob("*/scorecard.md")
+    written, record = md.read_bytes(), md.with_suffix(".json").read_bytes()
+    md.unlink()
+    asked = fake_gemini.count
+    code, out, err = grade(capsys, lib)
+    assert code == 0, out + err
+    assert fake_gemini.count == asked  # kept: no answer, no judge
+    assert md.read_bytes() == written and md.with_suffix(".json").read_bytes() == record

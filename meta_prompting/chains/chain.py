@@ -286,7 +286,8 @@ def run_stage(library: Library, stage: Stage, project: str, base: Path,
         graded = grade_sample(sample, session, rubric, grading.judges,
                               grading.judge_model or settings.model, judge_model,
                               run_options.timeout,
-                              rubric.goal == library.goal(stage.goal).rubric)
+                              rubric.goal == library.goal(stage.goal).rubric,
+                              repair=not run_options.dry_run)
         if graded.scorecard is None:
             return StageResult(stage, FAILED, f"its grade could not be made: {graded.reason}",
                                sample=None, graded=graded, out_dir=built.out_dir,

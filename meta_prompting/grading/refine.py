@@ -267,7 +267,7 @@ def _kept_grade(sample: Sample, session: Session, rubric: Rubric, judges: int,
 
     graded = grade_sample(sample, session, rubric, judges, judge_name,
                           _NoCall(judge_model.name, judge_model.provider),
-                          run_options.timeout, own)
+                          run_options.timeout, own, repair=False)
     return graded if graded.scorecard is not None else None
 
 

@@ -134,19 +134,21 @@ def rubric_goal(library: Library, goal: str, grade_with: str | None) -> str:
 @overload
 def grade_sample(sample: Sample, session: Session, rubric: Rubric, judges: int, model: str,
                  judge_model: Model | None, timeout: float, own: bool = ...,
-                 look_only: Literal[False] = ...) -> Graded: ...
+                 look_only: Literal[False] = ..., repair: bool = ...) -> Graded: ...
 @overload
 def grade_sample(sample: Sample, session: Session, rubric: Rubric, judges: int, model: str,
                  judge_model: Model | None, timeout: float, own: bool = ...,
-                 look_only: bool = ...) -> Graded | None: ...
+                 look_only: bool = ..., repair: bool = ...) -> Graded | None: ...
 def grade_sample(sample: Sample, session: Session, rubric: Rubric, judges: int, model: str,
                  judge_model: Model | None, timeout: float, own: bool = True,
-                 look_only: bool = False) -> Graded | None:
+                 look_only: bool = False, repair: bool = True) -> Graded | None:
     """One answer's scorecard: found when kept for the same inputs, else made once.
 
     `own`: the rubric is the one the goal names, kept as `scorecard.json`; another one
     (--grade-with) is kept beside it as `scorecard-<rubric>.json`. `look_only`: the
     kept one or None, nothing locked or asked (a chain decides on its main thread).
+    `repair`: a kept scorecard.json whose .md a kill kept from being renamed in gets its
+    .md (False in a dry run, which writes nothing).
     """
     from meta_prompting.grading.structure import missing_headings
     from meta_prompting.store.step import StepFailed, ensure, run_all
@@ -223,7 +225,28 @@ def grade_sample(sample: Sample, session: Session, rubric: Rubric, judges: int, 
     except StepFailed as e:
         return Graded(sample, NOT_GRADED, reason=records.reason_of(e), missing=missing)
     graded = graded._replace(missing=missing)
+    if repair and graded.status == CACHED and graded.scorecard is not None:
+        _restore_markdown(graded, path, missing)
     return graded._replace(how=records.OTHER) if how == records.OTHER else graded
+
+
+def _restore_markdown(graded: Graded, path: Path, missing: tuple[str, ...]) -> None:
+    """scorecard.md again from its kept .json: publish_scorecard renames the .md in after
+    the .json (the commit), so a kill between the two renames leaves the .json alone.
+    Derived, so written whole at any time; a failure leaves it to the next look."""
+    markdown = path.with_suffix(".md")
+    if os.path.lexists(markdown):
+        return
+    from meta_prompting.grading.card_text import render_markdown
+
+    assert graded.scorecard is not None
+    text = render_markdown(graded.scorecard, graded.sample, markdown.name, missing)
+    try:
+        # the killed grade's .md, still aside: a dead process's, so nobody's now
+        remove_stale_temporaries(path.parent, markdown.name)
+        write_atomic(markdown, text.encode("utf-8"))
+    except OSError:
+        pass  # the grade stands on its .json; the next look writes the .md
 
 
 def _tokens(card: Scorecard) -> dict[str, int | None]:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from meta_prompting.store.files import (
     REQUESTS,
     TOOLKIT_LIMIT,
+    clear_dead_temporaries,
     read_regular,
     sha256_bytes,
     write_new,
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
 PROMPT_FILE = "02_PROMPT.md"
 _NAME = re.compile(r"[0-9a-f]{64}")
+_cleared: set[Path] = set()  # the toolkits whose .requests this process has cleared
 
 
 def keep_request(toolkit: Path, session: Session) -> dict[str, str]:
@@ -41,6 +43,12 @@ def keep_request(toolkit: Path, session: Session) -> dict[str, str]:
         data = text.encode("utf-8")
         digest = sha256_bytes(data)
         path = toolkit / REQUESTS / f"{digest}.md"
+        if toolkit not in _cleared:
+            # A run killed mid-write left its temporary file, whether or not another run
+            # then kept the same request: once a process, a dead process's go (a living
+            # one may be writing the same request now).
+            _cleared.add(toolkit)
+            clear_dead_temporaries(toolkit / REQUESTS)
         if not os.path.lexists(path):
             path.parent.mkdir(parents=True, exist_ok=True)
             write_new(path, data)

@@ -296,6 +296,31 @@ def os_reason(e: BaseException) -> str:
     return str(e)
 
 
+_TEMPORARY = re.compile(rf"\..+\.(\d+)\.[0-9a-f]{{8}}{re.escape(TMP_SUFFIX)}")
+
+
+def clear_dead_temporaries(folder: Path) -> int:
+    """Remove every temporary file in `folder` that a process now gone left (write_atomic's
+    and write_new's names); those of living processes stay. Returns how many went."""
+    removed = 0
+    try:
+        entries = os.listdir(folder)
+    except OSError:
+        return 0
+    for entry in entries:
+        found = _TEMPORARY.fullmatch(entry)
+        if found is None or len(found.group(1)) > 10 or int(found.group(1)) > MAX_PID:
+            continue
+        if _alive(int(found.group(1))):
+            continue
+        try:
+            os.unlink(folder / entry)
+            removed += 1
+        except OSError:
+            pass
+    return removed
+
+
 def remove_stale_temporaries(folder: Path, name: str, *, live_writers: bool = True) -> int:
     """Remove the temporary files a killed write of `folder/name` left behind.
 
@@ -345,7 +370,17 @@ def write_new(path: Path, data: bytes) -> bool:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}{TMP_SUFFIX}")
     if os.path.lexists(path):
         return False
-    write_atomic(tmp, data)
+    # Written in place, not through write_atomic: a temporary of a temporary is a name
+    # remove_stale_temporaries(folder, path.name) would not know, left for good by a kill.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        os.unlink(tmp)
+        raise
     try:
         # link() refuses to replace an existing name, so a file made meanwhile survives.
         os.link(tmp, path)
@@ -355,12 +390,14 @@ def write_new(path: Path, data: bytes) -> bool:
         if os.path.lexists(path):
             return False
         os.replace(tmp, path)
+        fsync_dir(path.parent)
         return True
     finally:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+    fsync_dir(path.parent)
     return True
 
 
