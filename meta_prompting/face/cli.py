@@ -110,6 +110,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         from meta_prompting.report.face import report as make_report
 
         return make_report(root, args, _print_json)
+    from meta_prompting.face.show_batch import batch_cli, wants_batch
+
+    if wants_batch(args, root):  # a batch job's work, or one an interactive run must not redo
+        code = batch_cli(root, args, lambda fill: _options(args, fill), progress=_progress,
+                         print_json=_print_json)
+        if code is not None:
+            return code
     if args.tasks is not None:
         from meta_prompting.tasks.face import run_tasks_cli
 

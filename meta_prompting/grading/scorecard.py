@@ -201,19 +201,21 @@ def rubric_goal(library: Library, goal: str, grade_with: str | None) -> str:
 @overload
 def grade_sample(sample: Sample, session: Session, rubric: Rubric, judges: int, model: str,
                  judge_model: Model | None, timeout: float, own: bool = ...,
-                 look_only: Literal[False] = ...) -> Graded: ...
+                 look_only: Literal[False] = ..., batch: str | None = ...) -> Graded: ...
 @overload
 def grade_sample(sample: Sample, session: Session, rubric: Rubric, judges: int, model: str,
                  judge_model: Model | None, timeout: float, own: bool = ...,
-                 look_only: bool = ...) -> Graded | None: ...
+                 look_only: bool = ..., batch: str | None = ...) -> Graded | None: ...
 def grade_sample(sample: Sample, session: Session, rubric: Rubric, judges: int, model: str,
                  judge_model: Model | None, timeout: float, own: bool = True,
-                 look_only: bool = False) -> Graded | None:
+                 look_only: bool = False, batch: str | None = None) -> Graded | None:
     """One answer's scorecard: found when kept for the same inputs, else made once.
 
     `own`: the rubric is the one the goal names, kept as `scorecard.json`; another one
     (--grade-with) is kept beside it as `scorecard-<rubric>.json`. `look_only`: the
     kept one or None, nothing locked or asked (a chain decides on its main thread).
+    `batch`: the batch job whose judgments `judge_model` replays: named in the header,
+    and priced at the batch rate unless a judgment had to be asked again interactively.
     """
     from meta_prompting.store.step import StepFailed, ensure, run_all
 
@@ -260,13 +262,15 @@ def grade_sample(sample: Sample, session: Session, rubric: Rubric, judges: int, 
         except GenerationError as e:
             return Graded(sample, NOT_GRADED, reason=records.reason_of(e))
         card = Scorecard(rubric, tuple(judged))
-        record = _to_dict(card, key, model, answer)
+        record = _to_dict(card, key, model, answer, batch is not None and getattr(
+            judge_model, "batch_only", True))
         record[records.HEADER] = records.header(
             records.SCORECARD, key, {"answer": record["answer_sha256"],
                                      "rubric": card.rubric.sha256,
                                      "prompt": sha256_bytes(prompt.encode("utf-8"))},
             status=records.MADE, model=model, provider=judge_model.provider,
-            tokens=_tokens(card), seconds=time.monotonic() - start, cost=record.get("cost"))
+            tokens=_tokens(card), seconds=None if batch else time.monotonic() - start,
+            cost=record.get("cost"), batch=batch)
         record = scrub_data(record)
         record["sha256"] = record_hash(record)
         try:
@@ -427,7 +431,8 @@ def render_markdown(card: Scorecard, sample: Sample, name: str = "scorecard.md")
     return "\n".join(lines)
 
 
-def _to_dict(card: Scorecard, key: str, model: str, answer: str) -> dict[str, Any]:
+def _to_dict(card: Scorecard, key: str, model: str, answer: str,
+             batch: bool = False) -> dict[str, Any]:
     from meta_prompting.models.prices import cost_of
 
     return {
@@ -445,7 +450,7 @@ def _to_dict(card: Scorecard, key: str, model: str, answer: str) -> dict[str, An
                        "path_reason": j.path_reason, "requests": j.requests,
                        "verdicts": [{**v._asdict(), "quotes": list(v.quotes)}
                                     for v in j.verdicts]} for j in card.judgments],
-        "cost": cost_of(model, [(j.tokens, j.model) for j in card.judgments]),
+        "cost": cost_of(model, [(j.tokens, j.model) for j in card.judgments], batch=batch),
         "date": records.now(),
     }
 
