@@ -170,3 +170,211 @@ def test_an_expired_or_failed_job_is_reported_and_its_requests_submitted_again(
     finish_all(fake_gemini)
     assert run(capsys, tasks_cmd(lib, tasks, "--batch"))[0] == EXIT_OK
     assert len(run_records(lib)) == 3 and fake_gemini.counts["generateContent"] == 0
+
+
+def test_wait_polls_with_a_progress_line_then_collects_and_reports_as_usual(
+        capsys: pytest.CaptureFixture[str], lib: Path, tmp_path: Path,
+        fake_gemini: FakeGemini) -> None:
+    fake_gemini.batches.advance_on_get = True  # PENDING -> RUNNING -> SUCCEEDED, a poll each
+    tasks = write_tasks(tmp_path / "t", SIX)
+    code, out, err = run(capsys, tasks_cmd(lib, tasks, "--batch", "--wait"))
+    assert code == EXIT_OK, out + err
+    [name] = fake_gemini.batches.jobs
+    assert f"batch {name}: PENDING, ? of ? requests done" in err \
+        or f"batch {name}: PENDING, 0 of 6 requests done" in err
+    assert f"batch {name}: RUNNING" in err and "elapsed" in err
+    assert "6 rows: 6 ran" in out or "6 rows: 6 cached" in out
+    assert fake_gemini.counts["batchGenerateContent"] == 1
+    assert fake_gemini.counts["generateContent"] == 0
+    # Two polls, then the ended job read once more for its results.
+    assert fake_gemini.counts["batches.get"] == 3 and len(run_records(lib)) == 6
+
+
+def test_an_interactive_run_never_makes_what_a_live_job_holds(
+        capsys: pytest.CaptureFixture[str], lib: Path, tmp_path: Path,
+        fake_gemini: FakeGemini) -> None:
+    tasks = write_tasks(tmp_path / "t", SIX[:2])
+    assert run(capsys, tasks_cmd(lib, tasks, "--batch"))[0] == EXIT_SUBMITTED
+    [name] = fake_gemini.batches.jobs
+    for flags in (["--no-batch"], []):  # a plain run looks at the project's live jobs too
+        code, out, err = run(capsys, tasks_cmd(lib, tasks, *flags))
+        assert code == 1 and f"in the project's batch job {name} (PENDING)" in err
+        assert "paid for twice" in err and "--cancel-batch" in err
+    assert fake_gemini.counts["generateContent"] == 0 and run_records(lib) == []
+    fake_gemini.batches.finish(name)
+    code, out, err = run(capsys, tasks_cmd(lib, tasks, "--no-batch"))
+    assert code == EXIT_OK, out + err  # the ended job collected first: nothing made twice
+    assert fake_gemini.counts["generateContent"] == 0 and len(run_records(lib)) == 2
+    assert "2 rows: 2 cached" in out
+
+
+def test_batches_lists_the_jobs_and_cancel_batch_frees_their_requests(
+        capsys: pytest.CaptureFixture[str], lib: Path, tmp_path: Path,
+        fake_gemini: FakeGemini) -> None:
+    tasks = write_tasks(tmp_path / "t", SIX)
+    assert run(capsys, tasks_cmd(lib, tasks, "--batch"))[0] == EXIT_SUBMITTED
+    [name] = fake_gemini.batches.jobs
+    listing = ["--root", str(lib), "-p", "many", "--batches"]
+    code, out, err = run(capsys, listing)
+    assert code == EXIT_OK
+    assert out.splitlines()[0].split() == ["name", "state", "requests", "created", "collected"]
+    assert out.splitlines()[1].split()[:3] == [name, "pending", "6"]
+    code, out, err = run(capsys, ["--root", str(lib), "-p", "many", "--cancel-batch", name])
+    assert code == EXIT_OK and f"Cancelled {name} (6 request(s))" in err
+    assert fake_gemini.batches.job(name).state.endswith("CANCELLED")
+    code, out, err = run(capsys, ["--root", str(lib), "-p", "many", "--cancel-batch", name])
+    assert code == 1 and "collected already" in err
+    code, out, err = run(capsys, tasks_cmd(lib, tasks, "--batch"))
+    assert code == EXIT_SUBMITTED and fake_gemini.counts["batchGenerateContent"] == 2
+    assert len(list(fake_gemini.batches.jobs.values())[-1].items) == 6
+    code, out, err = run(capsys, listing + ["--json"])
+    jobs = json.loads(out)["jobs"]
+    assert [j["state"] for j in jobs] == ["CANCELLED", "PENDING"]
+    assert jobs[0]["collected"] and jobs[0]["kept"] == 0
+    code, out, err = run(capsys, ["--root", str(lib), "-p", "many", "--cancel-batch", "nope"])
+    assert code == 1 and "not a job of this project" in err
+
+
+def test_one_task_samples_go_as_one_job_and_the_collecting_run_shows_them_kept(
+        capsys: pytest.CaptureFixture[str], lib: Path, fake_gemini: FakeGemini) -> None:
+    argv = ["--root", str(lib), "-g", "AUDIT", "-p", "one", "--model", MODEL,
+            "--task", "Review it.", "--samples", "3", "--batch"]
+    code, out, err = run(capsys, argv)
+    assert code == EXIT_SUBMITTED, out + err
+    assert "--samples 3 --batch" in out.splitlines()[-1]
+    [job] = fake_gemini.batches.jobs.values()
+    assert len(job.items) == 3 and len({i.key for i in job.items}) == 3
+    fake_gemini.batches.finish(job.name)
+    code, out, err = run(capsys, argv)
+    assert code == EXIT_OK, out + err
+    assert out.count("cached") == 3 and fake_gemini.counts["generateContent"] == 0
+    assert len(run_records(lib, "one")) == 3
+
+
+def test_a_dry_run_says_what_one_job_would_hold_and_its_cost_at_the_batch_rate(
+        capsys: pytest.CaptureFixture[str], lib: Path, tmp_path: Path,
+        fake_gemini: FakeGemini) -> None:
+    tasks = write_tasks(tmp_path / "t", SIX)
+    code, out, err = run(capsys, tasks_cmd(lib, tasks, "--batch", "--dry-run"))
+    assert code == EXIT_OK, out + err
+    assert "Would submit one batch job of 6 request(s) (6 answer(s), 0 judgment(s))" in out
+    assert "at the batch rate (x0.5): $" in out and "Dry run: nothing sent" in out
+    code, out, err = run(capsys, tasks_cmd(lib, tasks, "--batch", "--dry-run", "--json"))
+    data = json.loads(out)["batch"]
+    interactive = json.loads(run(capsys, tasks_cmd(lib, tasks, "--dry-run", "--json"))[1])
+    assert data["requests"] == 6
+    assert data["estimate"]["usd"] == pytest.approx(interactive["tasks"]["estimate"]["usd"] / 2)
+    assert fake_gemini.count == 0 and not (lib / "output/many/.batches").exists()
+
+
+def test_refused_in_one_line_before_anything_is_sent(
+        capsys: pytest.CaptureFixture[str], lib: Path, tmp_path: Path,
+        fake_gemini: FakeGemini, monkeypatch: pytest.MonkeyPatch) -> None:
+    tasks = write_tasks(tmp_path / "t", SIX[:1])
+    code, out, err = run(capsys, tasks_cmd(lib, tasks, "--wait"))
+    assert code == 2 and "--wait waits for a batch job" in err
+    code, out, err = run(capsys, tasks_cmd(lib, tasks, "--batch", "--no-batch"))
+    assert code == 2
+    code, out, err = run(capsys, tasks_cmd(lib, tasks, "--batch", "--budget", "1"))
+    assert code == 2 and "--budget" in err
+    argv = tasks_cmd(lib, tasks, "--batch")
+    argv[argv.index(MODEL)] = "ollama:llama3.2"
+    code, out, err = run(capsys, argv)
+    assert code == 1 and "not a Gemini model" in err
+    monkeypatch.delenv("GEMINI_API_KEY")
+    code, out, err = run(capsys, tasks_cmd(lib, tasks, "--batch"))
+    assert code == 1 and "--batch:" in err and "GEMINI_API_KEY" in err
+    assert fake_gemini.count == 0 and not (lib / "output/many/.batches").exists()
+
+
+def scorecards(lib: Path, project: str = "many") -> list[dict[str, Any]]:
+    runs = lib / "output" / project / "runs"
+    return [json.loads(p.read_text()) for p in sorted(runs.glob("*/scorecard*.json"))]
+
+
+@pytest.mark.parametrize("judges", [1, 3])
+def test_grades_are_a_second_wave_each_judge_a_request_keyed_by_run_and_judge(
+        capsys: pytest.CaptureFixture[str], lib: Path, tmp_path: Path,
+        fake_gemini: FakeGemini, judges: int) -> None:
+    judged(fake_gemini, failing=("r2",))
+    tasks = write_tasks(tmp_path / "t", SIX[:3])
+    argv = tasks_cmd(lib, tasks, "--grade", "--judges", str(judges), "--batch")
+    code, out, err = run(capsys, argv)
+    assert code == EXIT_SUBMITTED, out + err
+    assert "Scorecards waiting for their answers (the next job): 3." in out
+    finish_all(fake_gemini)
+    code, out, err = run(capsys, argv)  # collects the answers, submits their judgments
+    assert code == EXIT_SUBMITTED, out + err
+    assert fake_gemini.counts["batchGenerateContent"] == 2
+    second = list(fake_gemini.batches.jobs.values())[-1]
+    keys = sorted(i.key for i in second.items)
+    assert len(keys) == 3 * judges
+    answers = sorted(r["run_id"] for r in run_records(lib))
+    stem = "scorecard" if judges == 1 else f"scorecard-{judges}j"
+    assert keys == sorted(f"{a}/{stem}/{j}" for a in answers for j in range(1, judges + 1))
+    assert all(i.request["generationConfig"].get("responseJsonSchema")
+               or i.request["generationConfig"].get("responseSchema") for i in second.items)
+    finish_all(fake_gemini)
+    code, out, err = run(capsys, argv)
+    assert code == 4, out + err  # r2's answer fails its scorecard, as interactively
+    assert "3 rows: 3 cached; graded: 2 pass, 1 fail" in out
+    assert fake_gemini.counts["generateContent"] == 0
+    cards = scorecards(lib)
+    assert len(cards) == 3 and all(len(c["judgments"]) == judges for c in cards)
+    assert all(c["record"]["batch"] == second.name for c in cards)
+    from meta_prompting.models.prices import cost_of
+
+    for c in cards:
+        full = cost_of(MODEL, [(j["tokens"], j["model"]) for j in c["judgments"]])["usd"]
+        assert c["cost"]["usd"] == pytest.approx(full / 2)
+    fake_gemini.reset()
+    assert run(capsys, argv)[0] == 4 and fake_gemini.count == 0
+    assert run(capsys, argv[:-1])[0] == 4 and fake_gemini.count == 0  # the same, interactively
+
+
+def test_a_judgment_to_ask_again_is_asked_at_once_and_a_failed_judge_resubmits_its_card(
+        capsys: pytest.CaptureFixture[str], lib: Path, tmp_path: Path,
+        fake_gemini: FakeGemini) -> None:
+    judged(fake_gemini)
+    respond = fake_gemini.responder
+    assert respond is not None
+
+    def invalid_in_batch(record: Any) -> Any:  # row r1's judge answers no JSON in the job
+        if record.action == "batchRequest" and record.response_schema is not None \
+                and "Review case 1." in record.prompt:
+            from tests.fake_gemini import ok
+
+            return ok("I cannot judge this.")
+        return respond(record)
+
+    fake_gemini.responder = invalid_in_batch
+    tasks = write_tasks(tmp_path / "t", SIX[:3])
+    argv = tasks_cmd(lib, tasks, "--grade", "--judges", "3", "--batch")
+    assert run(capsys, argv)[0] == EXIT_SUBMITTED
+    finish_all(fake_gemini)
+    assert run(capsys, argv)[0] == EXIT_SUBMITTED  # the judgments' wave
+    second = list(fake_gemini.batches.jobs.values())[-1]
+    r3 = [i.key for i in second.items if "Review case 3." in json.dumps(i.request)]
+    fake_gemini.batches.fail_keys = {r3[1]: error(500, "INTERNAL", "judge lost")}
+    finish_all(fake_gemini)
+    code, out, err = run(capsys, argv)
+    assert code == EXIT_INCOMPLETE, out + err
+    # r1's three invalid judgments were asked again at once, interactively (two fresh
+    # requests each at most): its scorecard is whole; r3's is not made, its 3 judges wait.
+    assert 3 <= fake_gemini.counts["generateContent"] <= 6
+    [card] = [c for c in scorecards(lib) if all(j["requests"] > 1 for j in c["judgments"])]
+    assert card["record"]["batch"] == second.name  # made by the job, asked again at once:
+    from meta_prompting.models.prices import cost_of  # priced at the full rate, not guessed
+
+    assert card["cost"]["usd"] == pytest.approx(cost_of(MODEL, [
+        (j["tokens"], j["model"]) for j in card["judgments"]])["usd"])
+    assert len(scorecards(lib)) == 2
+    assert "judge lost" in out and "asked again with its scorecard's other judgments" in out
+    fake_gemini.batches.fail_keys = {}
+    asked = fake_gemini.counts["generateContent"]
+    assert run(capsys, argv)[0] == EXIT_SUBMITTED
+    assert sorted(i.key for i in list(fake_gemini.batches.jobs.values())[-1].items) \
+        == sorted(r3)
+    finish_all(fake_gemini)
+    assert run(capsys, argv)[0] == EXIT_OK
+    assert len(scorecards(lib)) == 3 and fake_gemini.counts["generateContent"] == asked

@@ -167,9 +167,12 @@ def _collect(out: Path, client: GeminiBatch, job: Job, work: Work) -> Job:
 def _submit(out: Path, client: GeminiBatch, todo: list[Piece], command: str,
             problems: list[str]) -> Job:
     """The intent recorded, the job created, its name recorded: in that order."""
+    from datetime import datetime, timezone
+
     from meta_prompting.models.gemini_batch import NotCreated
 
-    date = now()
+    # To the microsecond: jobs are listed in the order they were submitted.
+    date = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     limits = {p.request.max_tokens for p in todo}
     job = Job(journal.display_name(out.name, date), client.model,
               tuple(p.key for p in todo), date, command,

@@ -134,7 +134,7 @@ def has_live(out: Path) -> bool:
 
 def display_name(project: str, date: str) -> str:
     """Unique per submit: the project, the date and 8 random hex digits."""
-    stamp = date.replace("-", "").replace(":", "")
+    stamp = date[:19].replace("-", "").replace(":", "") + "Z"
     return f"mp-{project[:40]}-{stamp}-{os.urandom(4).hex()}"
 
 

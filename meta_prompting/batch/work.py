@@ -22,6 +22,7 @@ from meta_prompting.models.base import ModelRequest, Notice, Reply, TextSink
 from meta_prompting.store.record import ANSWER
 
 if TYPE_CHECKING:
+    from meta_prompting.grading.grade import Judgment, Rubric
     from meta_prompting.models.base import Model
     from meta_prompting.runs.run import RunOptions
     from meta_prompting.tasks.plan import Grading, RowPlan
@@ -105,38 +106,56 @@ def _card_keeper(plan: RowPlan, run_id: str, grading: Grading,
         from meta_prompting.grading.scorecard import grade_sample
 
         sample = next(s for s in plan.kept if s.run_id == run_id)
+        replayed = Replayed(replies, judge)
         graded = grade_sample(sample, plan.session, grading.rubric, grading.judges,
-                              grading.judge, Replayed(replies, judge), grading.timeout,
-                              grading.own, batch=job)
+                              grading.judge, replayed, grading.timeout, grading.own,
+                              batch=job, judge_with=replayed.judge)
         return None if graded.scorecard is not None else graded.reason or "not graded"
 
     return keep
 
 
 class Replayed:
-    """A judge `Model` that answers with a batch's replies, one per call, then (for a
-    judgment asked again) with the interactive judge `fallback` opens."""
+    """A scorecard's judges answered by a batch's replies: each judge takes one (`judge`,
+    in place of grading.grade.judge). A reply that is not a valid judgment, or quotes
+    what the answer does not say, is asked of a fresh judge at once, interactively
+    (`fallback`), as an interactive judge's would be; both requests are kept."""
 
     def __init__(self, replies: list[Reply], fallback: Callable[[], Model] | None) -> None:
         import threading
 
         self._replies = list(replies)
         self._fallback = fallback
-        self._lock = threading.Lock()  # the K judges ask from K threads
+        self._lock = threading.Lock()  # the K judges run on K threads
         self.asked_again = 0
         self.name = "batch"
         self.provider = replies[0].provider if replies else "gemini"
 
-    def complete(self, request: ModelRequest, *, on_text: TextSink | None = None,
-                 on_notice: Notice | None = None) -> Reply:
+    def judge(self, model: Model, rubric: Rubric, prompt: str, answer: str) -> Judgment:
+        from meta_prompting.grading.grade import add_tokens, judge, parse_judgment
+
         with self._lock:
-            if self._replies:
-                return self._replies.pop(0)
+            reply = self._replies.pop(0)
+        try:
+            judged = parse_judgment(reply.text, rubric, answer, reply.named_version,
+                                    reply.usage)
+            if judged.supported:
+                return judged._replace(requests=1, tokens=reply.usage)
+        except ValueError:
+            pass
+        with self._lock:
             self.asked_again += 1
         if self._fallback is None:
             raise GenerationError("a judgment must be asked again and no judge is at hand")
-        return self._fallback().complete(request)
+        fresh = judge(self._fallback(), rubric, prompt, answer)
+        return fresh._replace(requests=fresh.requests + 1,
+                              tokens=add_tokens(reply.usage, fresh.tokens))
+
+    def complete(self, request: ModelRequest, *, on_text: TextSink | None = None,
+                 on_notice: Notice | None = None) -> Reply:
+        raise GenerationError("a batch's judgments are replayed by judge(), not asked")
 
     @property
     def batch_only(self) -> bool:
+        """Every judgment came from the batch (priced at the batch rate)."""
         return self.asked_again == 0

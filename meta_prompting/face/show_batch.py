@@ -38,7 +38,8 @@ _CLASHES = (("--answer", "answer"), ("--again", "again"), ("--fresh", "fresh"),
 def wants_batch(args: argparse.Namespace, root: Path) -> bool:
     """Whether the batch side looks first: asked for, or a live job in the project that
     an interactive command must not pay for twice (cheap when there is none)."""
-    if args.batch or args.no_batch or args.batches or args.cancel_batch is not None:
+    if args.batch or args.no_batch or args.wait or args.batches or \
+            args.cancel_batch is not None:
         return True
     if args.project is None or args.dry_run or not (
             args.run or args.samples or args.grade or args.tasks or args.chain):
@@ -236,7 +237,7 @@ def _dry_run(source: Source, model: str, command: str, args: argparse.Namespace,
     if held:
         write(f"{held} request(s) are in a live batch job: never submitted twice.")
     if work.waiting:
-        write(f"{work.waiting} scorecard(s) wait for their answers: a later job.")
+        write(f"Scorecards waiting for their answers (a later job): {work.waiting}.")
     write("Dry run: nothing sent, nothing written.")
     return EXIT_OK
 
@@ -297,7 +298,7 @@ def show(look: Look, command: str, interactive: str) -> None:
     for problem in look.problems:
         write(f"Problem: {problem}")
     if look.waiting:
-        write(f"{look.waiting} scorecard(s) wait for their answers: the next job.")
+        write(f"Scorecards waiting for their answers (the next job): {look.waiting}.")
     if look.live:
         write("Collect it with the same command (exit 5 until it has ended):")
         sys.stdout.write(f"  {printable(command)}\n")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, overload
@@ -53,6 +54,8 @@ if TYPE_CHECKING:
     from meta_prompting.runs.run import RunOptions, RunReport, Settings
     from meta_prompting.toolkit.build import BuildOptions, BuildReport
 
+# One judge's judgment: (judge model, rubric, judge prompt, answer) -> Judgment.
+JudgeCall = Callable[["Model", Rubric, str, str], Judgment]
 EXIT_FAILS_SCORECARD = 4  # made for CI: an answer was graded and did not pass
 # The words of each status, as people read them (defined once, in store.record).
 CACHED = records.word(records.SCORECARD, records.KEPT)
@@ -201,21 +204,25 @@ def rubric_goal(library: Library, goal: str, grade_with: str | None) -> str:
 @overload
 def grade_sample(sample: Sample, session: Session, rubric: Rubric, judges: int, model: str,
                  judge_model: Model | None, timeout: float, own: bool = ...,
-                 look_only: Literal[False] = ..., batch: str | None = ...) -> Graded: ...
+                 look_only: Literal[False] = ..., batch: str | None = ...,
+                 judge_with: JudgeCall | None = ...) -> Graded: ...
 @overload
 def grade_sample(sample: Sample, session: Session, rubric: Rubric, judges: int, model: str,
                  judge_model: Model | None, timeout: float, own: bool = ...,
-                 look_only: bool = ..., batch: str | None = ...) -> Graded | None: ...
+                 look_only: bool = ..., batch: str | None = ...,
+                 judge_with: JudgeCall | None = ...) -> Graded | None: ...
 def grade_sample(sample: Sample, session: Session, rubric: Rubric, judges: int, model: str,
                  judge_model: Model | None, timeout: float, own: bool = True,
-                 look_only: bool = False, batch: str | None = None) -> Graded | None:
+                 look_only: bool = False, batch: str | None = None,
+                 judge_with: JudgeCall | None = None) -> Graded | None:
     """One answer's scorecard: found when kept for the same inputs, else made once.
 
     `own`: the rubric is the one the goal names, kept as `scorecard.json`; another one
     (--grade-with) is kept beside it as `scorecard-<rubric>.json`. `look_only`: the
     kept one or None, nothing locked or asked (a chain decides on its main thread).
-    `batch`: the batch job whose judgments `judge_model` replays: named in the header,
-    and priced at the batch rate unless a judgment had to be asked again interactively.
+    `batch`: the batch job whose judgments `judge_with` (one call a judge) replays:
+    named in the header, and priced at the batch rate unless `judge_model` says a
+    judgment had to be asked again interactively (its `batch_only`).
     """
     from meta_prompting.store.step import StepFailed, ensure, run_all
 
@@ -258,7 +265,8 @@ def grade_sample(sample: Sample, session: Session, rubric: Rubric, judges: int, 
             return Graded(sample, NOT_GRADED, reason=f"{sample.answer_path} holds the API "
                           "key (or part of it); take it out to grade it")
         try:
-            judged = run_all(judges, [partial(judge, judge_model, rubric, prompt, answer)] * judges)
+            judged = run_all(judges, [partial(judge_with or judge, judge_model, rubric, prompt,
+                                              answer)] * judges)
         except GenerationError as e:
             return Graded(sample, NOT_GRADED, reason=records.reason_of(e))
         card = Scorecard(rubric, tuple(judged))
