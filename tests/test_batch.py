@@ -301,7 +301,7 @@ def test_grades_are_a_second_wave_each_judge_a_request_keyed_by_run_and_judge(
     argv = tasks_cmd(lib, tasks, "--grade", "--judges", str(judges), "--batch")
     code, out, err = run(capsys, argv)
     assert code == EXIT_SUBMITTED, out + err
-    assert "Scorecards waiting for their answers (the next job): 3." in out
+    assert "Waiting for this job's results first: 3 scorecards (a later job)." in out
     finish_all(fake_gemini)
     code, out, err = run(capsys, argv)  # collects the answers, submits their judgments
     assert code == EXIT_SUBMITTED, out + err

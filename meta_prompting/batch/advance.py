@@ -34,6 +34,7 @@ class Look(NamedTuple):
     held: int  # of those, requests a live job holds (never submitted twice)
     waiting: int  # results waiting for an earlier wave (a scorecard's answer)
     problems: tuple[str, ...]  # what could not be looked at or submitted, and why
+    later: str = "scorecard"  # what waits (Work.later)
 
     @property
     def live(self) -> tuple[Job, ...]:
@@ -81,7 +82,8 @@ def advance(out: Path, client: GeminiBatch, make_work: Callable[[], Work], *,
             jobs.append(submitted)
     remaining = work.pieces
     return Look(tuple(jobs), tuple(collected), submitted, remaining,
-                sum(p.group in held_groups for p in remaining), work.waiting, tuple(problems))
+                sum(p.group in held_groups for p in remaining), work.waiting, tuple(problems),
+                work.later)
 
 
 def _reattach(out: Path, client: GeminiBatch, job: Job, problems: list[str]) -> Job:

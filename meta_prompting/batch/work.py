@@ -48,6 +48,7 @@ class Work(NamedTuple):
     pieces: tuple[Piece, ...]
     keepers: dict[str, Keep]
     waiting: int = 0
+    later: str = "scorecard"  # what waits: scorecards (of answers to come), or stages
 
     @property
     def keys(self) -> frozenset[str]:

@@ -110,7 +110,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         from meta_prompting.report.face import report as make_report
 
         return make_report(root, args, _print_json)
-    from meta_prompting.face.show_batch import batch_cli, wants_batch
+    from meta_prompting.face.batch_cli import batch_cli, wants_batch
 
     if wants_batch(args, root):  # a batch job's work, or one an interactive run must not redo
         code = batch_cli(root, args, lambda fill: _options(args, fill), progress=_progress,
