@@ -23,6 +23,7 @@ from meta_prompting.errors import GenerationError, UserError
 from meta_prompting.store.record import now
 
 if TYPE_CHECKING:
+    from meta_prompting.models.base import Reply
     from meta_prompting.models.gemini_batch import GeminiBatch
 
 
@@ -55,9 +56,10 @@ class Look(NamedTuple):
 
 
 def advance(out: Path, client: GeminiBatch, make_work: Callable[[], Work], *,
-            command: str, timeout: float, submit: bool = True) -> Look:
+            command: str, timeout: float, submit: bool = True, threads: int = 8) -> Look:
     """One look (see the module); `make_work` says what the command lacks, from the
-    store alone, and is asked again after results were kept."""
+    store alone, and is asked again after results were kept. A job's results are kept
+    on at most `threads` threads (--jobs)."""
     work = make_work()
     problems: list[str] = []
     collected: list[Job] = []
@@ -70,7 +72,7 @@ def advance(out: Path, client: GeminiBatch, make_work: Callable[[], Work], *,
             if job.live and job.name and not job.ended:
                 jobs[i] = job = _poll(out, client, job, problems)
             if job.live and job.ended and job.name and work.keys & set(job.keys):
-                jobs[i] = job = _collect(out, client, job, work)
+                jobs[i] = job = _collect(out, client, job, work, threads)
                 collected.append(job)
         if collected:
             work = make_work()  # what is kept now is not asked again: the next wave
@@ -120,7 +122,7 @@ def _poll(out: Path, client: GeminiBatch, job: Job, problems: list[str]) -> Job:
     return polled
 
 
-def _collect(out: Path, client: GeminiBatch, job: Job, work: Work) -> Job:
+def _collect(out: Path, client: GeminiBatch, job: Job, work: Work, jobs: int) -> Job:
     """Keep each result this command needs, by key; the job then marked collected.
     Killed half-way, nothing is marked: the next look collects it again, and each
     result kept by now stands (the store's own look finds it)."""
@@ -140,20 +142,27 @@ def _collect(out: Path, client: GeminiBatch, job: Job, work: Work) -> Job:
         if key in pieces:
             groups.setdefault(pieces[key].group, []).append(pieces[key])
     failures: dict[str, str] = {}
-    kept = 0
-    for group, members in groups.items():
+    ready: list[tuple[list[Piece], list[Reply]]] = []
+    for members in groups.values():
         results = [got.results.get(p.key) for p in members]
         replies = [r for r in results if isinstance(r, Reply)]
-        if len(replies) < len(members):
-            for p, r in zip(members, results, strict=True):
-                failures[p.key] = (r.reason if isinstance(r, Failure) else lost) \
-                    if not isinstance(r, Reply) else "asked again with its scorecard's other " \
-                    "judgments"
+        if len(replies) == len(members):
+            ready.append((members, replies))
             continue
-        try:
-            why = work.keepers[group](replies, job.name)
-        except UserError as e:  # in the way since it was planned (a FIFO, a link)
-            why = str(e)
+        for p, r in zip(members, results, strict=True):
+            failures[p.key] = (r.reason if isinstance(r, Failure) else lost) \
+                if not isinstance(r, Reply) else "asked again with its scorecard's other " \
+                "judgments"
+    from functools import partial
+
+    from meta_prompting.store.step import run_all
+
+    name = job.name
+    # Side by side, as interactive answers are kept: each keep is mostly fsyncs.
+    whys = run_all(jobs, [partial(_keep, work, members[0].group, replies, name)
+                          for members, replies in ready])
+    kept = 0
+    for (members, _), why in zip(ready, whys, strict=True):
         if why:
             failures.update({p.key: why for p in members})
         else:
@@ -164,6 +173,13 @@ def _collect(out: Path, client: GeminiBatch, job: Job, work: Work) -> Job:
                   kept=kept, dropped=dropped, failures=failures)
     journal.save(out, job)
     return job
+
+
+def _keep(work: Work, group: str, replies: list[Reply], job: str) -> str | None:
+    try:
+        return work.keepers[group](replies, job)
+    except UserError as e:  # in the way since it was planned (a FIFO, a link)
+        return str(e)
 
 
 def _submit(out: Path, client: GeminiBatch, todo: list[Piece], command: str,
@@ -196,7 +212,7 @@ def _submit(out: Path, client: GeminiBatch, todo: list[Piece], command: str,
 
 
 def follow(out: Path, client: GeminiBatch, make_work: Callable[[], Work], *, command: str,
-           timeout: float, wait: bool, submit: bool = True,
+           timeout: float, wait: bool, submit: bool = True, threads: int = 8,
            on_poll: Callable[[Look, float], None] | None = None,
            sleep: Callable[[float], None] = time.sleep) -> Look:
     """`advance`, once; with `wait`, again and again until no job is live: each wave
@@ -207,7 +223,7 @@ def follow(out: Path, client: GeminiBatch, make_work: Callable[[], Work], *, com
     troubled = 0
     while True:
         look = advance(out, client, make_work, command=command, timeout=timeout,
-                       submit=submit)
+                       submit=submit, threads=threads)
         troubled = troubled + 1 if look.problems else 0
         if not wait or look.failures or not look.live or troubled >= 5:
             return look

@@ -97,7 +97,7 @@ def batch_cli(root: Path, args: argparse.Namespace,
     quiet = args.quiet or args.json
     look = follow(source.out, client, source.make_work, command=command,
                   timeout=args.timeout + 30, wait=args.batch and args.wait,
-                  submit=args.batch,
+                  submit=args.batch, threads=args.jobs,
                   on_poll=None if quiet else lambda look, took: progress_lines(
                       look, took, progress))
     if not args.batch:  # --no-batch, or a plain run with a live job in the project
