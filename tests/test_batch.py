@@ -215,8 +215,11 @@ def test_batches_lists_the_jobs_and_cancel_batch_frees_their_requests(
     assert run(capsys, tasks_cmd(lib, tasks, "--batch"))[0] == EXIT_SUBMITTED
     [name] = fake_gemini.batches.jobs
     listing = ["--root", str(lib), "-p", "many", "--batches"]
+    record = next((lib / "output/many/.batches").glob("*.json"))
+    dead = record.with_name(f".{record.name}.999999.0123abcd.tmp")  # a write killed mid-way
+    dead.write_text("{")
     code, out, err = run(capsys, listing)
-    assert code == EXIT_OK
+    assert code == EXIT_OK and not dead.exists()  # found by tests/test_batch_stress.py
     assert out.splitlines()[0].split() == ["name", "state", "requests", "created", "collected"]
     assert out.splitlines()[1].split()[:3] == [name, "pending", "6"]
     code, out, err = run(capsys, ["--root", str(lib), "-p", "many", "--cancel-batch", name])
@@ -378,3 +381,22 @@ def test_a_judgment_to_ask_again_is_asked_at_once_and_a_failed_judge_resubmits_i
     finish_all(fake_gemini)
     assert run(capsys, argv)[0] == EXIT_OK
     assert len(scorecards(lib)) == 3 and fake_gemini.counts["generateContent"] == asked
+
+
+def test_a_kept_scorecard_whose_markdown_a_kill_left_aside_is_made_whole_by_a_look(
+        capsys: pytest.CaptureFixture[str], lib: Path, tmp_path: Path,
+        fake_gemini: FakeGemini) -> None:
+    """Found by tests/test_batch_stress.py: a kill between publish_scorecard's two renames
+    (the .json in place, the .md still aside) left the .md missing for good, and its
+    temporary file too. A look at the kept scorecard now restores both, asking nothing."""
+    judged(fake_gemini)
+    tasks = write_tasks(tmp_path / "t", SIX[:1])
+    assert run(capsys, tasks_cmd(lib, tasks, "--grade"))[0] == EXIT_OK
+    [card] = (lib / "output/many/runs").glob("*/scorecard.md")
+    text = card.read_text()
+    card.unlink()
+    dead = card.with_name(".scorecard.md.999999.0123abcd.tmp")
+    dead.write_text(text[:10])
+    asked = fake_gemini.count
+    assert run(capsys, tasks_cmd(lib, tasks, "--grade"))[0] == EXIT_OK
+    assert card.read_text() == text and not dead.exists() and fake_gemini.count == asked

@@ -71,9 +71,13 @@ def advance(out: Path, client: GeminiBatch, make_work: Callable[[], Work], *,
                 jobs[i] = job = _reattach(out, client, job, problems)
             if job.live and job.name and not job.ended:
                 jobs[i] = job = _poll(out, client, job, problems)
-            if job.live and job.ended and job.name and work.keys & set(job.keys):
-                jobs[i] = job = _collect(out, client, job, work, threads)
-                collected.append(job)
+            if job.live and job.ended and job.name:
+                if work.keys & set(job.keys):
+                    jobs[i] = job = _collect(out, client, job, work, threads)
+                    collected.append(job)
+                elif job.command == command:  # its results are kept (a run killed after
+                    jobs[i] = job = job.but(collected=now(), dropped=len(job.keys))
+                    journal.save(out, job)  # keeping them, before marking it): done
         if collected:
             work = make_work()  # what is kept now is not asked again: the next wave
         live = {k for j in jobs if j.live for k in j.keys}

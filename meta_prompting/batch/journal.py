@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
@@ -23,11 +24,18 @@ from pathlib import Path
 from typing import Any
 
 from meta_prompting.errors import UserError
-from meta_prompting.store.files import RECORD_LIMIT, os_reason, read_regular, write_atomic
+from meta_prompting.store.files import (
+    RECORD_LIMIT,
+    os_reason,
+    read_regular,
+    remove_stale_temporaries,
+    write_atomic,
+)
 
 FOLDER = ".batches"
 INTENT = "INTENT"  # recorded, not yet known to be created
 NOT_CREATED = "NOT_CREATED"  # known never made: its keys are free
+_TEMPORARY = re.compile(r"\.(.+\.json)\.\d+\.[0-9a-f]{8}\.tmp")  # write_atomic's names
 ENDED = frozenset({"SUCCEEDED", "FAILED", "CANCELLED", "EXPIRED", "PARTIALLY_SUCCEEDED",
                    NOT_CREATED})
 
@@ -93,12 +101,14 @@ def load(out: Path) -> list[Job]:
     (it may hold a live job's keys: guessing could pay twice)."""
     folder = folder_of(out)
     try:
-        names = sorted(n for n in os.listdir(folder)
-                       if n.endswith(".json") and not n.startswith("."))
+        entries = os.listdir(folder)
     except FileNotFoundError:
         return []
     except OSError as e:
         raise UserError(f"{folder}: cannot be read: {os_reason(e)}") from e
+    names = sorted(n for n in entries if n.endswith(".json") and not n.startswith("."))
+    for written in {m.group(1) for n in entries if (m := _TEMPORARY.fullmatch(n))}:
+        remove_stale_temporaries(folder, written)  # a dead process's write, killed mid-way
     jobs = []
     for name in names:
         path = folder / name

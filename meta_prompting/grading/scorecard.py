@@ -247,7 +247,10 @@ def grade_sample(sample: Sample, session: Session, rubric: Rubric, judges: int, 
                 return Graded(sample, EDITED, requote(_from_dict(rubric, data), answer),
                               path=path)
             if data.get("key") == key:
-                return Graded(sample, CACHED, _from_dict(rubric, data), path=path)
+                card = _from_dict(rubric, data)
+                if not os.path.lexists(path.with_suffix(".md")):
+                    _restore_markdown(path, card, sample)
+                return Graded(sample, CACHED, card, path=path)
         except (TypeError, KeyError, AttributeError, ValueError) as e:
             if edited:
                 return Graded(sample, NOT_GRADED, reason=f"{path} was edited by hand and "
@@ -394,6 +397,18 @@ def publish_scorecard(path: Path, markdown: bytes, record: bytes) -> None:
             os.unlink(aside)
         except FileNotFoundError:
             pass
+
+
+def _restore_markdown(path: Path, card: Scorecard, sample: Sample) -> None:
+    """A kept scorecard.json whose .md is gone: killed between publish_scorecard's two
+    renames (or deleted). The .md is a view of the .json: written again whole, and the
+    dead writer's temporary cleared (a live one's is left: it writes the same text)."""
+    markdown = path.with_suffix(".md")
+    remove_stale_temporaries(path.parent, markdown.name)
+    try:
+        write_atomic(markdown, render_markdown(card, sample, markdown.name).encode("utf-8"))
+    except OSError:
+        pass  # a view: the next look tries again
 
 
 def clear_dead_writes(path: Path) -> None:
