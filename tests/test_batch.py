@@ -400,3 +400,33 @@ def test_a_kept_scorecard_whose_markdown_a_kill_left_aside_is_made_whole_by_a_lo
     asked = fake_gemini.count
     assert run(capsys, tasks_cmd(lib, tasks, "--grade"))[0] == EXIT_OK
     assert card.read_text() == text and not dead.exists() and fake_gemini.count == asked
+
+
+def test_quiet_keeps_one_line_to_go_on_and_json_is_one_document(
+        capsys: pytest.CaptureFixture[str], lib: Path, tmp_path: Path,
+        fake_gemini: FakeGemini) -> None:
+    tasks = write_tasks(tmp_path / "t", SIX[:2])
+    code, out, err = run(capsys, tasks_cmd(lib, tasks, "--batch", "-q"))
+    assert code == EXIT_SUBMITTED and out == ""
+    assert err.count("\n") == 1 and "submitted; to collect, run again:" in err
+    assert err.rstrip().endswith("--batch")
+    code, out, err = run(capsys, tasks_cmd(lib, tasks, "--batch", "--json"))
+    data = json.loads(out)
+    assert code == EXIT_SUBMITTED and data["exit_code"] == EXIT_SUBMITTED
+    [name] = fake_gemini.batches.jobs
+    assert data["batch"]["live"] == [name] and data["batch"]["submitted"] is None
+    assert data["batch"]["jobs"][0]["requests"] == 2
+    fake_gemini.batches.finish(name)
+    code, out, err = run(capsys, tasks_cmd(lib, tasks, "--batch", "--json"))
+    assert code == EXIT_OK and json.loads(out)["tasks"]["summary"]["rows"] == 2
+
+
+def test_one_task_given_with_batch_alone_is_run_in_the_job(
+        capsys: pytest.CaptureFixture[str], lib: Path, fake_gemini: FakeGemini) -> None:
+    argv = ["--root", str(lib), "-g", "AUDIT", "-p", "one", "--model", MODEL,
+            "--task", "Review it.", "--batch"]
+    code, out, err = run(capsys, argv)
+    assert code == EXIT_SUBMITTED and "--run --batch" in out.splitlines()[-1]
+    fake_gemini.batches.finish(next(iter(fake_gemini.batches.jobs)))
+    code, out, err = run(capsys, argv)
+    assert code == EXIT_OK and "sample 1: cached" in out and len(run_records(lib, "one")) == 1

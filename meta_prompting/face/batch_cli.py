@@ -79,6 +79,10 @@ def batch_cli(root: Path, args: argparse.Namespace,
         if clash:
             raise UsageError(f"--batch with {', '.join(clash)}: not supported yet; leave "
                              "it out (or make it interactively with --no-batch)")
+    if args.batch and not args.dry_run:  # before anything is built or sent
+        from meta_prompting.models import default_model
+
+        _check_model(args.model or default_model())
     source, command, model = _source(root, args, options)
     if source.make_work is None:
         return None  # the toolkit is incomplete: the usual command says so and how
@@ -91,8 +95,6 @@ def batch_cli(root: Path, args: argparse.Namespace,
     from meta_prompting.batch.advance import follow
     from meta_prompting.models.gemini_batch import GeminiBatch
 
-    if args.batch:
-        _check_model(model)
     client = GeminiBatch(_bare(model), timeout=args.timeout)
     quiet = args.quiet or args.json
     look = follow(source.out, client, source.make_work, command=command,
@@ -111,8 +113,11 @@ def batch_cli(root: Path, args: argparse.Namespace,
         print_json({"ok": True, "exit_code": code, "batch": look_json(look, command)})
     elif not args.quiet:
         show(look, command, interactive(command))
-    elif code == EXIT_INCOMPLETE:
-        sys.stderr.write(f"incomplete; to finish, run again: {command}\n")
+    else:  # the one line -q keeps: what to run next
+        from meta_prompting.face.show import printable
+
+        said = "submitted; to collect" if code == EXIT_SUBMITTED else "incomplete; to finish"
+        sys.stderr.write(printable(f"{source.out}/: {said}, run again: {command}") + "\n")
     return code
 
 
@@ -154,6 +159,8 @@ def _source(root: Path, args: argparse.Namespace, options: Callable[[bool], Buil
                          "lacks: give one")
     if args.goal is None or args.project is None:
         raise UsageError("--batch needs --goal and --project")
+    if args.batch:
+        args.run = True  # --batch with a task runs it (in the job)
     built = options(True)  # reads --task and --evidence (and says what a walk left out)
     check_ci_flags(args)
     library = load_library(root)
@@ -213,6 +220,11 @@ def _check_model(model: str) -> None:
     if parse_spec(model).provider != "gemini":
         raise UserError(f"--batch uses Gemini's Batch service; {model} is not a Gemini "
                         "model (leave out --batch for it)")
+    from meta_prompting.models.keys import use_vertex
+
+    if use_vertex():
+        raise UserError("--batch uses the Gemini Developer API's Batch service; Vertex AI "
+                        "batches read from Cloud Storage (leave out --batch there)")
     why = blocker()
     if why:
         raise UserError(f"--batch: {why}")
@@ -237,7 +249,8 @@ def _guard(look: Look, command: str, args: argparse.Namespace) -> int | None:
         f"{look.held} of the requests this command would make are in the project's batch "
         f"job {jobs or why}: made now, they would be paid for twice. Collect them with "
         f"`{batch}` (add --wait to stay until they end), or cancel the job with "
-        f"--cancel-batch NAME -p {args.project} first")
+        f"--cancel-batch {look.live[0].name if look.live else 'NAME'} -p {args.project} "
+        "first")
 
 
 def jobs_cli(root: Path, args: argparse.Namespace,
