@@ -430,3 +430,21 @@ def test_one_task_given_with_batch_alone_is_run_in_the_job(
     fake_gemini.batches.finish(next(iter(fake_gemini.batches.jobs)))
     code, out, err = run(capsys, argv)
     assert code == EXIT_OK and "sample 1: cached" in out and len(run_records(lib, "one")) == 1
+
+
+def test_one_task_graded_takes_two_jobs_and_ends_as_grade_does(
+        capsys: pytest.CaptureFixture[str], lib: Path, fake_gemini: FakeGemini) -> None:
+    judged(fake_gemini)
+    argv = ["--root", str(lib), "-g", "AUDIT", "-p", "one", "--model", MODEL,
+            "--task", "Review case 1.", "--samples", "2", "--grade", "--batch"]
+    assert run(capsys, argv)[0] == EXIT_SUBMITTED
+    finish_all(fake_gemini)
+    code, out, err = run(capsys, argv)
+    assert code == EXIT_SUBMITTED, out + err
+    assert len(list(fake_gemini.batches.jobs.values())[-1].items) == 2  # two judgments
+    finish_all(fake_gemini)
+    code, out, err = run(capsys, argv)
+    assert code == EXIT_OK, out + err
+    assert "2 of 2 answers pass the scorecard" in out
+    assert fake_gemini.counts["generateContent"] == 0
+    assert len(scorecards(lib, "one")) == 2

@@ -18,7 +18,8 @@ pytestmark = pytest.mark.usefixtures("fast_retries")
 @pytest.fixture(autouse=True)
 def held_jobs(fake_gemini: FakeGemini) -> None:
     fake_gemini.batches.advance_on_get = False
-    fake_gemini.default = ok(ANSWER)
+    # Answers are ANSWER; a judge (a schema request) gets the schema's instance.
+    fake_gemini.responder = lambda r: None if r.response_schema else ok(ANSWER)
 
 
 def run(capsys: pytest.CaptureFixture[str], argv: list[str]) -> tuple[int, str, str]:
@@ -64,3 +65,31 @@ def test_a_chain_of_four_stages_completes_in_two_waves(
     fake_gemini.reset()
     assert run(capsys, argv)[0] == EXIT_OK and fake_gemini.count == 0
     assert run(capsys, argv[:-1])[0] == EXIT_OK and fake_gemini.count == 0
+
+
+def test_a_graded_stage_is_judged_in_the_next_job_and_what_follows_after_it_passes(
+        capsys: pytest.CaptureFixture[str], lib: Path, tmp_path: Path,
+        fake_gemini: FakeGemini) -> None:
+    from tests.test_chain import write_chain
+
+    stages = [{"name": "state", "goal": "SIMULATE", "task": "Simulate state.", "grade": True,
+               "attempts": 2},
+              {"name": "synthesis", "goal": "SYNTH", "task": "Merge.", "after": ["state"]}]
+    path = write_chain(tmp_path / "chains", {"stages": stages})
+    fake_gemini.schema_overrides = {"quotes": ["Write a journal line per item."]}
+    argv = ["--root", str(lib), "--chain", str(path), "--project", "p",
+            "--model", "gemini-2.5-flash", "--judges", "3", "--batch"]
+    kinds = []
+    for _ in range(3):
+        code, out, err = run(capsys, argv)
+        assert code == EXIT_SUBMITTED, out + err
+        job = list(fake_gemini.batches.jobs.values())[-1]
+        kinds.append(sorted(i.key.split("/")[0] + ("/judge" if i.key.count("/") > 1 else "")
+                            for i in job.items))
+        finish_all(fake_gemini)
+    assert kinds == [["state"], ["state/judge"] * 3, ["synthesis"]]
+    code, out, err = run(capsys, argv)
+    assert code == EXIT_OK, out + err
+    assert "PASS" in out and fake_gemini.counts["generateContent"] == 0
+    [card] = (lib / "output/p/state/runs").glob("*/scorecard-3j.json")
+    assert json.loads(card.read_text())["record"]["batch"] == list(fake_gemini.batches.jobs)[1]
