@@ -93,3 +93,20 @@ def test_a_graded_stage_is_judged_in_the_next_job_and_what_follows_after_it_pass
     assert "PASS" in out and fake_gemini.counts["generateContent"] == 0
     [card] = (lib / "output/p/state/runs").glob("*/scorecard-3j.json")
     assert json.loads(card.read_text())["record"]["batch"] == list(fake_gemini.batches.jobs)[1]
+
+
+def test_a_plain_chain_run_never_makes_a_stage_a_live_job_holds(
+        capsys: pytest.CaptureFixture[str], lib: Path, tmp_path: Path,
+        fake_gemini: FakeGemini) -> None:
+    path = four_stages(tmp_path / "chains")
+    argv = ["--root", str(lib), "--chain", str(path), "--project", "p",
+            "--model", "gemini-2.5-flash"]
+    assert run(capsys, [*argv, "--batch"])[0] == EXIT_SUBMITTED
+    code, out, err = run(capsys, argv)
+    assert code == 1 and "3 of the requests" in err and "paid for twice" in err
+    assert fake_gemini.counts["generateContent"] == 0
+    finish_all(fake_gemini)
+    code, out, err = run(capsys, argv)  # collects the three, then asks for the synthesis
+    assert code == EXIT_OK, out + err
+    assert fake_gemini.counts["generateContent"] == 1
+    assert fake_gemini.counts["batchGenerateContent"] == 1

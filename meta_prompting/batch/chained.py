@@ -33,16 +33,17 @@ if TYPE_CHECKING:
 
 
 def chain_source(library: Library, chain: Chain, project: str, build_options: BuildOptions,
-                 run_options: RunOptions, settings: Settings, grading: GradeOptions
-                 ) -> Source:
-    """The chain's next wave, planned again each time it is asked."""
+                 run_options: RunOptions, settings: Settings, grading: GradeOptions,
+                 batch: bool = True) -> Source:
+    """The chain's next wave, planned again each time it is asked. Not `batch` (an
+    interactive run looking at live jobs): refined stages are left out, not refused."""
     from meta_prompting.chains.chain import check_fillings
     from meta_prompting.grading.grade import read_rubric
     from meta_prompting.grading.scorecard import rubric_goal
     from meta_prompting.toolkit.assemble import project_dir
 
     refined = [s.name for s in chain.stages if s.refine]
-    if refined:
+    if refined and batch:
         raise UserError(f"--batch: stage {refined[0]} refines its answer (refine), one "
                         "attempt after another: not supported yet; run the chain without "
                         "--batch")
@@ -74,7 +75,7 @@ class _Planner:
         keepers: dict[str, Keep] = {}
         waiting = 0
         for stage in self.chain.stages:
-            if any(a.stage not in results for a in stage.after):
+            if stage.refine or any(a.stage not in results for a in stage.after):
                 waiting += 1  # after a stage this wave makes (or that waits itself)
                 continue
             upstream = {a.stage: results[a.stage] for a in stage.after}

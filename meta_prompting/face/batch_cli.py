@@ -209,7 +209,7 @@ def _chain_source(root: Path, args: argparse.Namespace, options: BuildOptions,
                              command=command)
     grading = GradeOptions(args.grade_with, args.judges, judge_model=args.judge_model)
     return chain_source(library, chain, args.project, options, run_options, settings,
-                        grading), command, settings.model
+                        grading, batch=args.batch), command, settings.model
 
 
 def _check_model(model: str) -> None:
