@@ -260,7 +260,7 @@ def test_a_dry_run_says_what_one_job_would_hold_and_its_cost_at_the_batch_rate(
     tasks = write_tasks(tmp_path / "t", SIX)
     code, out, err = run(capsys, tasks_cmd(lib, tasks, "--batch", "--dry-run"))
     assert code == EXIT_OK, out + err
-    assert "Would submit one batch job of 6 request(s) (6 answer(s), 0 judgment(s))" in out
+    assert "Would submit one batch job of 6 requests (6 answers)" in out
     assert "at the batch rate (x0.5): $" in out and "Dry run: nothing sent" in out
     code, out, err = run(capsys, tasks_cmd(lib, tasks, "--batch", "--dry-run", "--json"))
     data = json.loads(out)["batch"]

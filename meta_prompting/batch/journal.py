@@ -96,9 +96,10 @@ def path_of(out: Path, job: Job) -> Path:
     return folder_of(out) / f"{job.display_name}.json"
 
 
-def load(out: Path) -> list[Job]:
+def load(out: Path, tidy: bool = True) -> list[Job]:
     """Every job of the project, oldest first. A record that cannot be read is refused
-    (it may hold a live job's keys: guessing could pay twice)."""
+    (it may hold a live job's keys: guessing could pay twice). `tidy`: clear what a dead
+    process's killed writes left (not in a dry run)."""
     folder = folder_of(out)
     try:
         entries = os.listdir(folder)
@@ -107,7 +108,7 @@ def load(out: Path) -> list[Job]:
     except OSError as e:
         raise UserError(f"{folder}: cannot be read: {os_reason(e)}") from e
     names = sorted(n for n in entries if n.endswith(".json") and not n.startswith("."))
-    for written in {m.group(1) for n in entries if (m := _TEMPORARY.fullmatch(n))}:
+    for written in {m.group(1) for n in entries if tidy and (m := _TEMPORARY.fullmatch(n))}:
         remove_stale_temporaries(folder, written)  # a dead process's write, killed mid-way
     jobs = []
     for name in names:

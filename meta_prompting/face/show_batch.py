@@ -30,7 +30,7 @@ def show_dry_run(source: Source, model: str, command: str, args: argparse.Namesp
 
     assert source.make_work is not None
     work = source.make_work()
-    live = {k for j in journal.load(source.out) if j.live for k in j.keys}
+    live = {k for j in journal.load(source.out, tidy=False) if j.live for k in j.keys}
     todo = [p for p in work.pieces if p.key not in live]
     held = len(work.pieces) - len(todo)
     planned = [Planned(ANSWER if p.kind == ANSWER else JUDGMENT,
@@ -53,8 +53,10 @@ def show_dry_run(source: Source, model: str, command: str, args: argparse.Namesp
 
     write = writer()
     if todo:
-        write(f"Would submit one batch job of {len(todo)} request(s) ({answers} answer(s), "
-              f"{len(todo) - answers} judgment(s)) to {model}'s Batch service.")
+        kinds = [plural(n, w) for n, w in ((answers, "answer"), (len(todo) - answers,
+                                                                  "judgment")) if n]
+        write(f"Would submit one batch job of {plural(len(todo), 'request')} "
+              f"({', '.join(kinds)}) to {model}'s Batch service.")
         write(f"Estimated cost at the batch rate (x{table.batch:g}): "
               f"{money(estimate['usd'])} (estimate: about 4 characters a token, each "
               f"answer at the --max-tokens limit or 2,000 tokens)")
