@@ -8,17 +8,45 @@ the bare fetch any client must do (GET the job over one kept connection and json
 it; for the file job, the download too, each line json.loads'ed). The figure is the
 median over rounds of (collect - fetch) / 1,000: our work per request, beyond the wire.
 Correctness check (exit 1 if wrong): 1,000 Replies, on their own keys, from each job.
-Usage: python bench/batch_collect.py [--quick] [--rounds N]
+
+Then the same through the command line, end to end: a tasks file of 1,000 rows sent
+as one job with `--tasks --batch` (exit 5), the job ended at the fake, and the project
+folder kept as it stood. Paired round by round: `--tasks --batch` collecting the job
+(the folder restored first, untimed: poll, read, match, keep 1,000 run folders whole,
+mark the job collected, then the usual --tasks run writing RESULTS.md) against the same
+command once every answer is kept and the job collected (which sends nothing). The
+figure is (collect - kept) / 1,000: what collecting adds per request, through the CLI.
+For scale, the same 1,000 answers made interactively by --tasks (in another project,
+emptied before each round) against the fake, which answers at once: no network
+latency, so a floor for the interactive path.
+Checks: 1 job, 0 interactive calls, 1,000 run folders each naming the job.
+Usage: python bench/batch_collect.py [--quick] [--rounds N] [--rows N]
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
+import tempfile
 import time
+from pathlib import Path
 
-from common import Row, Table, command_line, finish, median, ms, paired, parse_args
+from common import (
+    Row,
+    Table,
+    command_line,
+    finish,
+    gen_env,
+    machine,
+    median,
+    ms,
+    paired,
+    parse_args,
+    run,
+)
+from tasks import tasks_command, workspace
 
 from tests.fake_gemini import FAKE_API_KEY, FakeGemini, ok  # after common (sys.path)
 from tests.sdk_line import httpx
@@ -92,10 +120,74 @@ def measure(rounds: int) -> Table:
     return table
 
 
+def through_cli(rows: int, rounds: int) -> Table:
+    table = Table(f"Batch collect through the CLI: --tasks --batch, {rows:,} rows "
+                  f"(median of {rounds} paired rounds)", command_line())
+    model = ("--model", "gemini-2.5-flash")
+    with tempfile.TemporaryDirectory() as tmp, FakeGemini(
+            responder=lambda rec: ok(ANSWER + rec.prompt[-40:])) as fake:
+        fake.batches.advance_on_get = False
+        work = workspace(Path(tmp) / "w", rows)
+        env = gen_env(fake.base_url)
+        command = tasks_command("batch", *model, "--batch")
+        _, code = run(command, env, cwd=work, timeout=900, check=False)
+        [name] = fake.batches.jobs
+        fake.batches.finish(name)
+        project = work / "lib" / "output" / "batch"
+        saved = Path(tmp) / "saved"
+        shutil.copytree(project, saved, symlinks=True)
+        submitted = fake.counts
+
+        def collect() -> float:
+            shutil.rmtree(project)
+            shutil.copytree(saved, project, symlinks=True)
+            return run(command, env, cwd=work, timeout=900)[0]
+
+        def kept() -> float:
+            return run(command, env, cwd=work, timeout=900)[0]
+
+        alone = work / "lib" / "output" / "alone"
+
+        def interactive() -> float:  # for scale: the same answers asked one by one
+            shutil.rmtree(alone, ignore_errors=True)
+            return run(tasks_command("alone", *model), env, cwd=work, timeout=900)[0]
+
+        before = fake.counts["generateContent"]
+        got = paired({"collect": collect, "kept": kept, "interactive": interactive}, rounds)
+        asked = fake.counts["generateContent"] - before
+        counts = fake.counts
+        counts["generateContent"] -= asked  # the interactive runs' own
+        runs = [json.loads((p / "run.json").read_text())
+                for p in (project / "runs").iterdir() if not p.name.startswith(".")]
+    per = [(c - k) / rows for c, k in zip(got["collect"], got["kept"], strict=True)]
+    table.rows += [
+        Row(f"--tasks --batch collecting a {rows:,}-request job", ms(median(got["collect"]))),
+        Row("the same, every answer kept and the job collected", ms(median(got["kept"]))),
+        Row("collecting: added per request", f"{median(per) * 1e6:.0f} us",
+            median(got["collect"]) / median(got["kept"]), note="(ratio: collect / kept)"),
+        Row(f"for scale: --tasks making the {rows:,} answers interactively (info)",
+            ms(median(got["interactive"])),
+            median(got["interactive"]) / median(got["collect"]),
+            note="(ratio: interactive / collect; the fake answers at once)"),
+        Row(f"submit: exit 5, 1 job of {rows:,} requests, 0 interactive", "",
+            check=code == 5 and submitted["batchGenerateContent"] == 1
+            and len(fake.batches.jobs[name].items) == rows
+            and submitted["generateContent"] == 0),
+        Row(f"collected: {rows:,} run folders naming the job, still 1 job, 0 interactive",
+            "", check=len(runs) == rows and all(r["record"]["batch"] == name for r in runs)
+            and counts["batchGenerateContent"] == 1 and counts["generateContent"] == 0),
+    ]
+    table.notes.append(f"{machine()}; the project folder restored before each collect "
+                       "(untimed); each collect polls once and reads the job once")
+    return table
+
+
 def main() -> int:
-    args = parse_args(__doc__)
+    args = parse_args(__doc__, lambda p: p.add_argument("--rows", type=int,
+                                                         help="CLI rows (default 1000)"))
     rounds = args.rounds or (5 if args.quick else 15)
-    return finish([measure(rounds)], args.json_out)
+    rows = args.rows or (200 if args.quick else N)
+    return finish([measure(rounds), through_cli(rows, max(3, rounds // 2))], args.json_out)
 
 
 if __name__ == "__main__":

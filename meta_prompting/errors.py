@@ -7,6 +7,7 @@ EXIT_USER_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INCOMPLETE = 3  # the toolkit was written, with placeholders for parts it lacks
 EXIT_FAILS_SCORECARD = 4  # made for CI: an answer was graded and did not pass
+EXIT_SUBMITTED = 5  # handed to a batch service: run the same command again to collect
 EXIT_INTERRUPTED = 130
 
 

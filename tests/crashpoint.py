@@ -12,6 +12,7 @@ the Nth time the process reaches them (counted across threads):
   scorecard  scorecard.md is written aside, scorecard.json written but not renamed
   index      CHAIN.md's (or --tasks' RESULTS.md's or results.jsonl's) new text is
              written to its temporary file, not yet renamed
+  created    a batch job was created (its name is in memory), its name not yet recorded
 
 Usage: MP_CRASH_AT=answer:2 python tests/crashpoint.py orchestrator-args...
 Without MP_CRASH_AT it is orchestrator.py. Nothing here changes what the product does
@@ -30,7 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-POINTS = ("lock", "call", "answer", "publish", "published", "scorecard", "index")
+POINTS = ("lock", "call", "answer", "publish", "published", "scorecard", "index", "created")
 
 
 class Crasher:
@@ -73,6 +74,17 @@ def install(spec: str) -> Crasher:
         return answer
 
     GeminiModel.complete = complete  # type: ignore[method-assign]
+
+    from meta_prompting.models.gemini_batch import GeminiBatch
+
+    real_submit = GeminiBatch.submit
+
+    def submit(self: GeminiBatch, *args: Any, **kwargs: Any) -> Any:
+        made = real_submit(self, *args, **kwargs)
+        crasher.hit("created")
+        return made
+
+    GeminiBatch.submit = submit  # type: ignore[method-assign]
 
     import meta_prompting.store.files as files
 

@@ -34,6 +34,7 @@ LAYERS: tuple[frozenset[str], ...] = tuple(frozenset(x.split()) for x in (
     "runs",  # answers
     "grading",  # scorecards, refinement
     "chains tasks",  # stages in graph order; a tasks file's rows
+    "batch",  # the missing work of a run, a tasks file or a chain, through the Batch service
     "core report",  # the one core (typed requests, one context); the HTML report
     "face",  # the command line, its output, the wizard
     "__main__",

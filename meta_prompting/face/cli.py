@@ -105,6 +105,15 @@ def _dispatch(args: argparse.Namespace) -> int:
         from meta_prompting.face.report import report as make_report
 
         return make_report(root, args, _print_json)
+    from meta_prompting.face.flags import wants_batch
+
+    if wants_batch(args, root):  # a batch job's work, or one an interactive run must not redo
+        from meta_prompting.face.batch_cli import batch_cli
+        from meta_prompting.face.requests import progress
+
+        code = batch_cli(root, args, progress=progress, print_json=_print_json)
+        if code is not None:
+            return code
     if args.tasks is not None:
         from meta_prompting.face.tasks import run_tasks_cli
 

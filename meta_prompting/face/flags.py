@@ -10,6 +10,7 @@ import argparse
 import os
 import shlex
 import sys
+from pathlib import Path
 from typing import NoReturn
 
 from meta_prompting import __version__
@@ -42,7 +43,8 @@ examples:
 
 exit codes: 0 done, 1 error, 2 bad flags, 3 incomplete (a part, a run,
 a grade or a stage could not be made: run the same command again), 4 a
-graded answer failed the scorecard, 130 interrupted, 141 output closed.
+graded answer failed the scorecard, 5 submitted to the Batch service (run
+the same command again to collect), 130 interrupted, 141 output closed.
 """
 
 
@@ -235,6 +237,26 @@ def make_parser(name: str | None = None) -> argparse.ArgumentParser:
                            "(id, task or task_file, evidence), rows side by side (--jobs); "
                            "running it again makes only what is missing. Writes "
                            "output/<project>/RESULTS.md and results.jsonl")
+    batch = parser.add_argument_group(
+        "Gemini's Batch service (the batch price; results within 24 hours)",
+        "e.g. %(prog)s -g AUDIT -p reviews --tasks tasks.jsonl --batch  (again to collect)")
+    batch.add_argument("--batch", action="store_true",
+                       help="send what --run, --samples, --grade, --tasks or --chain lacks "
+                            "to the Batch service as one job, then exit 5; the same command "
+                            "again collects it (and submits the next wave: judgments, later "
+                            "stages). A request is never submitted twice")
+    batch.add_argument("--wait", action="store_true",
+                       help="with --batch: stay and poll (a progress line on stderr) until "
+                            "every wave is collected")
+    batch.add_argument("--no-batch", action="store_true",
+                       help="make what is missing with interactive calls; refused while a "
+                            "batch job of the project holds any of it")
+    batch.add_argument("--batches", action="store_true",
+                       help="list --project's batch jobs: name, state, requests, created, "
+                            "collected")
+    batch.add_argument("--cancel-batch", metavar="NAME",
+                       help="cancel --project's batch job NAME (batches/ID); the next "
+                            "--batch run submits its requests again")
     return parser
 
 
@@ -395,3 +417,18 @@ def check_model(given: str | None, flag: str = "--model") -> None:
             where = flag if given else "META_PROMPTING_MODEL"
             raise UserError(f"{where} holds the API key (or part of it), not a model name; "
                             "nothing was written or sent")
+
+
+def wants_batch(args: argparse.Namespace, root: Path) -> bool:
+    """Whether the batch side looks first: asked for, or a live job in the project that
+    an interactive command must not pay for twice (cheap when there is none)."""
+    if args.batch or args.no_batch or args.wait or args.batches or \
+            args.cancel_batch is not None:
+        return True
+    if args.project is None or args.dry_run or not (
+            args.run or args.samples or args.grade or args.tasks or args.chain):
+        return False
+    from meta_prompting.batch.journal import has_live
+    from meta_prompting.library.layers import OUTPUT
+
+    return has_live(root / OUTPUT / args.project)

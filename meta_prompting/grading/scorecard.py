@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, overload
@@ -52,6 +53,8 @@ if TYPE_CHECKING:
     from meta_prompting.runs.run import RunReport
     from meta_prompting.toolkit.build import BuildReport
 
+# One judge's judgment: (judge model, rubric, judge prompt, answer) -> Judgment.
+JudgeCall = Callable[["Model", Rubric, str, str], Judgment]
 # The words of each status, as people read them (defined once, in store.record).
 CACHED = records.word(records.SCORECARD, records.KEPT)
 GRADED = records.word(records.SCORECARD, records.MADE)
@@ -134,14 +137,17 @@ def rubric_goal(library: Library, goal: str, grade_with: str | None) -> str:
 @overload
 def grade_sample(sample: Sample, session: Session, rubric: Rubric, judges: int, model: str,
                  judge_model: Model | None, timeout: float, own: bool = ...,
-                 look_only: Literal[False] = ..., repair: bool = ...) -> Graded: ...
+                 look_only: Literal[False] = ..., repair: bool = ...,
+                 batch: str | None = ..., judge_with: JudgeCall | None = ...) -> Graded: ...
 @overload
 def grade_sample(sample: Sample, session: Session, rubric: Rubric, judges: int, model: str,
                  judge_model: Model | None, timeout: float, own: bool = ...,
-                 look_only: bool = ..., repair: bool = ...) -> Graded | None: ...
+                 look_only: bool = ..., repair: bool = ..., batch: str | None = ...,
+                 judge_with: JudgeCall | None = ...) -> Graded | None: ...
 def grade_sample(sample: Sample, session: Session, rubric: Rubric, judges: int, model: str,
                  judge_model: Model | None, timeout: float, own: bool = True,
-                 look_only: bool = False, repair: bool = True) -> Graded | None:
+                 look_only: bool = False, repair: bool = True, batch: str | None = None,
+                 judge_with: JudgeCall | None = None) -> Graded | None:
     """One answer's scorecard: found when kept for the same inputs, else made once.
 
     `own`: the rubric is the one the goal names, kept as `scorecard.json`; another one
@@ -149,6 +155,9 @@ def grade_sample(sample: Sample, session: Session, rubric: Rubric, judges: int, 
     kept one or None, nothing locked or asked (a chain decides on its main thread).
     `repair`: a kept scorecard.json whose .md a kill kept from being renamed in gets its
     .md (False in a dry run, which writes nothing).
+    `batch`: the batch job whose judgments `judge_with` (one call a judge) replays:
+    named in the header, and priced at the batch rate unless `judge_model` says a
+    judgment had to be asked again interactively (its `batch_only`).
     """
     from meta_prompting.grading.structure import missing_headings
     from meta_prompting.store.step import StepFailed, ensure, run_all
@@ -185,7 +194,11 @@ def grade_sample(sample: Sample, session: Session, rubric: Rubric, judges: int, 
 
     if look_only:
         found = look()
-        return found._replace(missing=missing) if found is not None else None
+        if found is None:
+            return None
+        if repair and found.status == CACHED and found.scorecard is not None:
+            _restore_markdown(found, path, missing)
+        return found._replace(missing=missing)
     assert judge_model is not None
 
     def make() -> Graded:
@@ -194,17 +207,20 @@ def grade_sample(sample: Sample, session: Session, rubric: Rubric, judges: int, 
             return Graded(sample, NOT_GRADED, reason=f"{sample.answer_path} holds the API "
                           "key (or part of it); take it out to grade it")
         try:
-            judged = run_all(judges, [partial(judge, judge_model, rubric, prompt, answer)] * judges)
+            judged = run_all(judges, [partial(judge_with or judge, judge_model, rubric, prompt,
+                                              answer)] * judges)
         except GenerationError as e:
             return Graded(sample, NOT_GRADED, reason=records.reason_of(e))
         card = Scorecard(rubric, tuple(judged))
-        record = _to_dict(card, key, model, answer)
+        record = _to_dict(card, key, model, answer, batch is not None and getattr(
+            judge_model, "batch_only", True))
         record[records.HEADER] = records.header(
             records.SCORECARD, key, {"answer": record["answer_sha256"],
                                      "rubric": card.rubric.sha256,
                                      "prompt": sha256_bytes(prompt.encode("utf-8"))},
             status=records.MADE, model=model, provider=judge_model.provider,
-            tokens=_tokens(card), seconds=time.monotonic() - start, cost=record.get("cost"))
+            tokens=_tokens(card), seconds=None if batch else time.monotonic() - start,
+            cost=record.get("cost"), batch=batch)
         record = scrub_data(record)
         record["sha256"] = record_hash(record)
         try:
@@ -359,7 +375,8 @@ def clear_dead_writes(path: Path) -> None:
         remove_stale_temporaries(path.parent, name, live_writers=False)
 
 
-def _to_dict(card: Scorecard, key: str, model: str, answer: str) -> dict[str, Any]:
+def _to_dict(card: Scorecard, key: str, model: str, answer: str,
+             batch: bool = False) -> dict[str, Any]:
     from meta_prompting.models.prices import cost_of
 
     return {
@@ -377,7 +394,7 @@ def _to_dict(card: Scorecard, key: str, model: str, answer: str) -> dict[str, An
                        "path_reason": j.path_reason, "requests": j.requests,
                        "verdicts": [{**v._asdict(), "quotes": list(v.quotes)}
                                     for v in j.verdicts]} for j in card.judgments],
-        "cost": cost_of(model, [(j.tokens, j.model) for j in card.judgments]),
+        "cost": cost_of(model, [(j.tokens, j.model) for j in card.judgments], batch=batch),
         "date": records.now(),
     }
 

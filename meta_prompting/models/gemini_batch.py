@@ -56,6 +56,11 @@ REQUEST_LEVEL = ("systemInstruction", "safetySettings", "tools", "toolConfig",
                  "cachedContent", "labels", "serviceTier")
 
 
+class NotCreated(GenerationError):
+    """The job was certainly not made (refused, or never sent): its requests are free.
+    Any other GenerationError from submit leaves it unknown: look for it by name."""
+
+
 @dataclass(frozen=True)
 class JobStatus:
     """A job as the service last described it; counts are None when it did not say."""
@@ -176,18 +181,21 @@ class GeminiBatch:
             raise ValueError("submit needs requests with unique, non-empty keys and a "
                              "display name")
         if use_vertex():
-            raise GenerationError("the Batch service is used through the Gemini Developer "
-                                  "API only (Vertex AI batches read from Cloud Storage)")
+            raise NotCreated("the Batch service is used through the Gemini Developer "
+                             "API only (Vertex AI batches read from Cloud Storage)")
         data = "".join(json.dumps({"key": key, "request": rest_request(request)}) + "\n"
                        for key, request in requests).encode("utf-8")
         if holds_key(data.decode("utf-8") + display_name):  # a job keeps them 48 hours
-            raise GenerationError("a request holds the API key; nothing was submitted")
+            raise NotCreated("a request holds the API key; nothing was submitted")
         input_file = None
         if len(data) < self.inline_limit:
             src: Any = [{"contents": request.user, "config": generation_config(request),
                          "metadata": {"key": key}} for key, request in requests]
         else:
-            input_file = src = self._upload(data, display_name)
+            try:
+                input_file = src = self._upload(data, display_name)
+            except GenerationError as e:  # no create was sent: no job
+                raise NotCreated(str(e)) from e.__cause__
         return Submitted(self._create(src, display_name), display_name, len(requests),
                          input_file)
 
@@ -331,7 +339,7 @@ class GeminiBatch:
                                                            config=config))
         except GenerationError as e:
             if isinstance(e.__cause__, errors.ClientError):
-                raise  # refused: no job was made
+                raise NotCreated(str(e)) from e.__cause__  # refused: no job was made
             made = self.find(display_name)  # an answer lost on the way: look before failing
             if not made:
                 raise

@@ -260,18 +260,20 @@ def ensure_sample(runs: Path, session: Session, number: int, options: RunOptions
     return _ensure_run(runs, session, number, options, ask, said=on_text is not None)
 
 
-def keep_answer(runs: Path, session: Session, number: int, reply: Reply, seconds: float,
-                options: RunOptions, made_by: dict[str, Any] | None = None) -> Sample:
+def keep_answer(runs: Path, session: Session, number: int, reply: Reply,
+                seconds: float | None, options: RunOptions,
+                made_by: dict[str, Any] | None = None, *, batch: str | None = None) -> Sample:
     """A reply made elsewhere (a batch job's) kept as sample `number`, as an interactive
     call's is, under the same lock: unless one is kept already, which then stands (the
-    reply is dropped). `made_by` is added to run.json (e.g. the batch job's name)."""
+    reply is dropped). `made_by` is added to run.json; `batch` names the batch job
+    (batches/ID) that made it: in the record's header, and priced at the batch rate."""
     return _ensure_run(runs, session, number, options, lambda: (reply, seconds),
-                       said=True, made_by=made_by)
+                       said=True, made_by=made_by, batch=batch)
 
 
 def _ensure_run(runs: Path, session: Session, number: int, options: RunOptions,
-                ask: Callable[[], tuple[Reply, float]], said: bool,
-                made_by: dict[str, Any] | None = None) -> Sample:
+                ask: Callable[[], tuple[Reply, float | None]], said: bool,
+                made_by: dict[str, Any] | None = None, batch: str | None = None) -> Sample:
     from meta_prompting.store.step import StepFailed, ensure
 
     rid = run_id(session.key, number)
@@ -282,7 +284,7 @@ def _ensure_run(runs: Path, session: Session, number: int, options: RunOptions,
             answer, seconds = ask()
         except GenerationError as e:
             return Sample(number, rid, folder, FAILED, records.reason_of(e))
-        record = _record(session, rid, number, answer, seconds)
+        record = _record(session, rid, number, answer, seconds, batch)
         if options.lineage:
             record["refined_from"] = options.lineage
         if made_by:
@@ -329,12 +331,15 @@ def keep(folder: Path, text: str, record: dict[str, Any]) -> None:
 
 
 def _record(session: Session, rid: str, number: int, answer: Reply,
-            seconds: float) -> dict[str, Any]:
+            seconds: float | None, batch: str | None = None) -> dict[str, Any]:
+    """run.json. `seconds` is None for a batch's answer: the service says how long the
+    job took, not each request."""
     from meta_prompting.models.prices import cost_of
 
     sha = {"system": sha256_bytes(session.system.encode("utf-8")),
            "prompt": sha256_bytes(session.prompt.encode("utf-8"))}
-    cost = cost_of(session.settings.model, [(answer.usage, answer.model_version)])
+    cost = cost_of(session.settings.model, [(answer.usage, answer.model_version)],
+                   batch=batch is not None)
     return {
         "tool": TOOL, "version": __version__, "run_id": rid, "sample": number,
         "inputs": session.key, "model": session.settings.model,
@@ -343,13 +348,13 @@ def _record(session: Session, rid: str, number: int, answer: Reply,
         "settings": session.settings.as_dict(),
         "tokens": answer.usage, "cost": cost,
         "finish_reason": answer.finish_reason,
-        "seconds": round(seconds, 3),
+        "seconds": None if seconds is None else round(seconds, 3),
         "sha256": {**sha, "answer": sha256_bytes(answer.text.encode("utf-8"))},
         "date": records.now(),
         records.HEADER: records.header(
             records.ANSWER, session.key, sha, status=records.MADE,
             model=answer.model_version, provider=answer.provider, tokens=answer.usage,
-            seconds=seconds, cost=cost),
+            seconds=seconds, cost=cost, batch=batch),
     }
 
 

@@ -64,18 +64,20 @@ def status_of(kind: str, shown: str) -> str:
 def header(kind: str, key: str, inputs: dict[str, str], *, status: str,
            model: str | None = None, provider: str | None = None,
            tokens: dict[str, int | None] | None = None,
-           seconds: float | None = None, cost: dict[str, Any] | None = None
-           ) -> dict[str, Any]:
+           seconds: float | None = None, cost: dict[str, Any] | None = None,
+           batch: str | None = None) -> dict[str, Any]:
     """The header of one record: `inputs` maps each input's name to its sha256; `cost`
-    as models.prices.cost_of gives it (the caller prices: the store knows no prices)."""
+    as models.prices.cost_of gives it (the caller prices: the store knows no prices).
+    `batch`: the batch job (batches/ID) that made it, when a batch service did."""
     if status not in STATUSES:
         raise ValueError(f"unknown status {status!r}")
+    made_by = {"batch": batch} if batch else {}
     return {
         "kind": kind, "key": key, "inputs": dict(inputs), "model": model,
         "provider": provider, "tokens": dict(tokens) if tokens else None,
         "cost": cost,
         "seconds": None if seconds is None else round(seconds, 3),
-        "date": now(), "tool_version": __version__, "status": status,
+        "date": now(), "tool_version": __version__, "status": status, **made_by,
     }
 
 

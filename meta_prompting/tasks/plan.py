@@ -44,6 +44,7 @@ class Grading(NamedTuple):
     judge_given: str | None  # --judge-model as given
     own: bool  # the goal's own rubric (scorecard.json), not --grade-with's
     timeout: float
+    repair: bool = True  # a kept scorecard's .md a kill left aside is written (not dry runs)
 
 
 class Need(NamedTuple):
@@ -281,7 +282,23 @@ def _with_grades(plan: RowPlan, grading: Grading) -> RowPlan:
     for sample in plan.kept:
         card = grade_sample(sample, plan.session, grading.rubric, grading.judges,
                             grading.judge, None, grading.timeout, grading.own,
-                            look_only=True)
+                            look_only=True, repair=grading.repair)
         if card is not None:
             graded[sample.run_id] = card
     return plan._replace(graded=graded)
+
+
+def plan_session(session: Session, runs: Path, samples: int,
+                 grading: Grading | None = None) -> RowPlan:
+    """One task's plan (--run, --samples, --grade), decided as a row's is: for a caller
+    that hands the work elsewhere (a batch job) instead of making it."""
+    from meta_prompting.runs.run import check_runs
+
+    check_runs(runs)
+    key = session.key
+    numbers, imported = _listing(runs).get(key[:12], ((), ()))
+    plan = RowPlan(0, Row("task", 0, None, None, ()), session, runs, key,
+                   _samples(runs, key, numbers, samples, grading is not None))
+    if grading is not None:
+        plan = _with_grades(plan._replace(imported=_imported(runs, imported)), grading)
+    return plan

@@ -200,7 +200,8 @@ def _grading(library: Library, goal: str, settings: Settings, run_options: RunOp
     rubric: Rubric = read_rubric(library, rubric_goal(library, goal, options.rubric))
     own = rubric.goal == library.goal(goal).rubric
     return Grading(rubric, options.judges, options.judge_model or settings.model,
-                   options.judge_model, own, run_options.timeout)
+                   options.judge_model, own, run_options.timeout,
+                   repair=not run_options.dry_run)
 
 
 def _dry_row(plan: RowPlan, grading: Grading | None) -> RowResult:
