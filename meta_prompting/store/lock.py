@@ -19,7 +19,7 @@ from meta_prompting.store.files import os_reason
 # file in this hidden folder of it: out of the folders people browse (runs/, the parts),
 # and out of git status wherever they are kept (its own .gitignore ignores it all).
 LOCKS = ".locks"
-_IGNORE_ALL = b"# meta-prompting's locks (empty files, kept between runs)\n*\n"
+_IGNORE_ALL = b"*\n# meta-prompting's locks (empty files, kept between runs)\n"
 
 
 def lock_file(folder: Path, name: str) -> Path:
@@ -53,27 +53,20 @@ def locked(lock_file: Path, *, timeout: float, what: str,
 
 
 def _make_locks(folder: Path) -> None:
-    """The hidden .locks/ folder, made whole with its .gitignore (one rename): a folder
-    another process made first is theirs, and as good."""
-    if os.path.isdir(folder):
+    """The hidden .locks/ folder with its .gitignore. Made in place, not published from a
+    temporary folder: a kill mid-way must leave nothing no later run would clear, and an
+    empty .locks/ is as good a home for locks. The .gitignore is one write of a new file
+    (which a kill does not tear), made by whichever run first finds it missing."""
+    ignore = folder / ".gitignore"
+    if os.path.lexists(ignore):
         return
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = folder.with_name(f"{LOCKS}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-    os.mkdir(tmp)
+    folder.mkdir(parents=True, exist_ok=True)
     try:
-        fd = os.open(tmp / ".gitignore", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        with os.fdopen(fd, "wb") as f:
-            f.write(_IGNORE_ALL)
-        try:
-            os.rename(tmp, folder)
-        except OSError:
-            if not os.path.isdir(folder):
-                raise
-    finally:
-        if os.path.lexists(tmp):
-            import shutil
-
-            shutil.rmtree(tmp, ignore_errors=True)
+        fd = os.open(ignore, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        return  # another run's, and the same
+    with os.fdopen(fd, "wb") as f:
+        f.write(_IGNORE_ALL)
 
 
 # How often a waiting run looks at a busy lock again (filelock's own default).
