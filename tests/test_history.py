@@ -162,3 +162,17 @@ def test_a_run_set_aside_by_fresh_is_not_counted_among_the_samples(
     code, out, _ = cli(capsys, lib, "--runs", "-p", "s", "--json")
     [run] = json.loads(out)["runs"]
     assert run["passing"] == "1 sample" and [s["sample"] for s in run["samples"]] == ["1"]
+
+
+@pytest.mark.parametrize("quiet", [(), ("-q",)], ids=["table", "quiet"])
+def test_a_project_with_no_run_kept_says_so_in_one_line(
+        capsys: pytest.CaptureFixture[str], lib: Path, quiet: tuple[str, ...]) -> None:
+    """A project built but never run (or whose only run failed, keeping nothing): a line,
+    not a traceback from a table of headings alone."""
+    assert cli(capsys, lib, "-g", "SIMULATE", "-p", "none")[0] == 0
+    code, out, err = cli(capsys, lib, "--runs", "-p", "none", *quiet)
+    assert code == 0 and "Traceback" not in out + err
+    if quiet:
+        assert out == ""
+    else:
+        assert out.startswith("No runs kept in ") and out.endswith("/output/none/ yet: --run makes one.\n")

@@ -206,6 +206,10 @@ def show_runs(root: Path, args: argparse.Namespace,
         return EXIT_OK
     from meta_prompting.face.show import nice_path, terminal_width, writer
 
+    if not runs:  # no table of headings alone
+        if not args.quiet:
+            writer()(f"No runs kept in {nice_path(folder)}/ yet: --run makes one.")
+        return EXIT_OK
     sys.stdout.write("".join(f"{line}\n" for line in table(runs, terminal_width(),
                                                            args.quiet)))
     if not args.quiet:
