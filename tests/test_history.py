@@ -175,4 +175,5 @@ def test_a_project_with_no_run_kept_says_so_in_one_line(
     if quiet:
         assert out == ""
     else:
-        assert out.startswith("No runs kept in ") and out.endswith("/output/none/ yet: --run makes one.\n")
+        assert out.startswith("No runs kept in ")
+        assert out.endswith("/output/none/ yet: --run makes one.\n")
