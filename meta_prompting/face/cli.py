@@ -105,7 +105,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         from meta_prompting.face.report import report as make_report
 
         return make_report(root, args, _print_json)
-    from meta_prompting.face.flags import wants_batch
+    from meta_prompting.face.batch_gate import wants_batch
 
     if wants_batch(args, root):  # a batch job's work, or one an interactive run must not redo
         from meta_prompting.face.batch_cli import batch_cli

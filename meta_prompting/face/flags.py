@@ -10,7 +10,6 @@ import argparse
 import os
 import shlex
 import sys
-from pathlib import Path
 from typing import NoReturn
 
 from meta_prompting import __version__
@@ -417,18 +416,3 @@ def check_model(given: str | None, flag: str = "--model") -> None:
             where = flag if given else "META_PROMPTING_MODEL"
             raise UserError(f"{where} holds the API key (or part of it), not a model name; "
                             "nothing was written or sent")
-
-
-def wants_batch(args: argparse.Namespace, root: Path) -> bool:
-    """Whether the batch side looks first: asked for, or a live job in the project that
-    an interactive command must not pay for twice (cheap when there is none)."""
-    if args.batch or args.no_batch or args.wait or args.batches or \
-            args.cancel_batch is not None:
-        return True
-    if args.project is None or args.dry_run or not (
-            args.run or args.samples or args.grade or args.tasks or args.chain):
-        return False
-    from meta_prompting.batch.journal import has_live
-    from meta_prompting.library.layers import OUTPUT
-
-    return has_live(root / OUTPUT / args.project)
