@@ -82,7 +82,9 @@ def estimate_line(estimate: dict[str, Any]) -> str:
     from meta_prompting.models.prices import TYPICAL_OUTPUT, load_prices
 
     out = f"{estimate['output_tokens']:,} output tokens"
-    return (f"Estimate: {_calls(estimate)} to {estimate['model']}, about "
+    worst = (f" (the worst case: {estimate['attempts']} attempt(s), every one made and "
+             "judged)" if estimate.get("worst_case") else "")
+    return (f"Estimate{worst}: {_calls(estimate)} to {estimate['model']}, about "
             f"{estimate['prompt_tokens']:,} prompt tokens (4 characters a token) and {out} "
             f"(the --max-tokens limit, else {TYPICAL_OUTPUT:,} a call): "
             f"{money(estimate['usd'])} (estimated; prices checked "
