@@ -168,3 +168,20 @@ def test_a_budget_for_one_attempt_stops_the_loop_and_a_larger_one_finishes_it(
     assert code == 0, out + err
     assert fake_gemini.count == 2  # exactly the missing attempt: its answer and judgment
     assert "attempt 1  FAIL" in out and "(refined from" in out and "PASS at attempt 2" in out
+
+
+def test_a_chain_with_a_refined_stage_estimates_its_worst_case(
+        capsys: pytest.CaptureFixture[str], lib: Path, tmp_path: Path,
+        fake_gemini: FakeGemini) -> None:
+    path = graded(tmp_path)
+    data = json.loads(path.read_text())
+    data["stages"][0]["refine"] = 2
+    path.write_text(json.dumps(data))
+    code, out, err = chain(capsys, lib, path, "--dry-run", "--json")
+    assert code == 0, err
+    estimate = json.loads(out)["estimate"]
+    # the refined stage at most 2 × (1 answer + 1 judgment), the other three 1 answer each
+    assert (estimate["answers"], estimate["judgments"]) == (5, 2) and estimate["worst_case"]
+    code, out, _ = chain(capsys, lib, path, "--dry-run")
+    assert "Estimate (the worst case: every refine attempt made and judged)" in out
+    assert fake_gemini.count == 0

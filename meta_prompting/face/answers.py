@@ -153,7 +153,7 @@ def run_chain(root: Path, args: argparse.Namespace, print_json: PrintJson) -> in
     try:
         report, held = held_to(limit, ctx.model.name, args.dry_run, lambda estimate, budget: run(
             quiet if estimate else live._replace(budget=budget),
-            request._replace(dry_run=True) if estimate else request), lambda r: r.estimate)
+            request._replace(dry_run=True) if estimate else request), lambda r: r.start_estimate)
     finally:
         close_board(board)
     report = report._replace(command=finishing(report.command, limit, held))

@@ -82,8 +82,10 @@ def estimate_line(estimate: dict[str, Any]) -> str:
     from meta_prompting.models.prices import TYPICAL_OUTPUT, load_prices
 
     out = f"{estimate['output_tokens']:,} output tokens"
-    worst = (f" (the worst case: {estimate['attempts']} attempt(s), every one made and "
-             "judged)" if estimate.get("worst_case") else "")
+    attempts = f"{estimate['attempts']} attempt(s), every one" if "attempts" in estimate \
+        else "every refine attempt"
+    worst = f" (the worst case: {attempts} made and judged)" \
+        if estimate.get("worst_case") else ""
     return (f"Estimate{worst}: {_calls(estimate)} to {estimate['model']}, about "
             f"{estimate['prompt_tokens']:,} prompt tokens (4 characters a token) and {out} "
             f"(the --max-tokens limit, else {TYPICAL_OUTPUT:,} a call): "
