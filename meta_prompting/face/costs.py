@@ -95,7 +95,8 @@ def estimate_line(estimate: dict[str, Any]) -> str:
 
 def _calls(estimate: dict[str, Any]) -> str:
     parts = [f"{n} {word}{'s' if n != 1 else ''}" for n, word in (
-        (estimate.get("answers", 0), "answer"), (estimate.get("judgments", 0), "judgment"))
+        (estimate.get("parts", 0), "part"), (estimate.get("answers", 0), "answer"),
+        (estimate.get("judgments", 0), "judgment"))
         if n]
     return " + ".join(parts)
 

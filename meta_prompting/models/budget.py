@@ -20,13 +20,13 @@ from meta_prompting.models.prices import CHARS_PER_TOKEN, TYPICAL_OUTPUT, estima
 if TYPE_CHECKING:
     from meta_prompting.models.base import Model, ModelRequest, Reply
 
-ANSWER, JUDGMENT = "answer", "judgment"
+ANSWER, JUDGMENT, PART = "answer", "judgment", "part"
 
 
 class Planned(NamedTuple):
     """One call a command would make."""
 
-    kind: str  # ANSWER or JUDGMENT
+    kind: str  # ANSWER, JUDGMENT or PART
     prompt_chars: int  # the system instruction and the prompt
     max_tokens: int | None
 
@@ -40,6 +40,7 @@ def estimate_plan(model: str, calls: Iterable[Planned]) -> dict[str, Any]:
     return {"estimated": True, "model": model,
             "answers": sum(c.kind == ANSWER for c in calls),
             "judgments": sum(c.kind == JUDGMENT for c in calls),
+            "parts": sum(c.kind == PART for c in calls),
             "prompt_tokens": sum(math.ceil(c.prompt_chars / CHARS_PER_TOKEN) for c in calls),
             "output_tokens": sum(c.max_tokens or TYPICAL_OUTPUT for c in calls),
             "usd": None if usd is None else round(usd, 8)}
