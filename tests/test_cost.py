@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -118,3 +119,69 @@ def test_a_run_records_and_shows_its_cost_and_an_alias_reply_is_unknown(
     # the fake names the alias itself as the version: no price can be told
     assert main([*base, "-p", "b", "--run", "--model", "gemini-flash-latest"]) == 0
     assert "unknown" in capsys.readouterr().out
+
+
+def refine(capsys: pytest.CaptureFixture[str], lib: Path, *extra: str) -> tuple[int, str, str]:
+    code = main(["--root", str(lib), "-g", "SIMULATE", "-p", "s", "--task",
+                 "Pick a cache design.", "--grade", "--refine", "3", *FLASH, *extra])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_a_dry_run_of_a_refine_loop_estimates_its_worst_case(
+        capsys: pytest.CaptureFixture[str], lib: Path, fake_gemini: FakeGemini) -> None:
+    code, out, err = refine(capsys, lib, "--judges", "3", "--dry-run", "--json")
+    assert code == 0, err
+    estimate = json.loads(out)["estimate"]
+    assert (estimate["answers"], estimate["judgments"]) == (3, 9)  # 3 × (1 answer + 3)
+    assert estimate["worst_case"] and estimate["attempts"] == 3 and estimate["usd"] > 0
+    code, out, _ = refine(capsys, lib, "--judges", "3", "--dry-run")
+    assert "Estimate (the worst case: 3 attempt(s), every one made and judged): " \
+           "3 answers + 9 judgments" in out and "(estimated;" in out
+    assert fake_gemini.count == 0 and not (lib / "output/s").exists()
+
+
+def test_a_budget_for_one_attempt_stops_the_loop_and_a_larger_one_finishes_it(
+        capsys: pytest.CaptureFixture[str], lib: Path, fake_gemini: FakeGemini) -> None:
+    from tests.test_refine import answers, learns
+
+    answers(fake_gemini, learns)  # attempt 1 fails, a refined attempt 2 passes
+    code, out, _ = refine(capsys, lib, "--dry-run", "--json")
+    estimate = json.loads(out)["next_attempt"]
+    assert (estimate["answers"], estimate["judgments"]) == (1, 1)
+    one = math.ceil(estimate["usd"] * 1e8) / 1e8
+    # Below even the first attempt: refused, nothing sent or written.
+    code, out, err = refine(capsys, lib, "--budget", f"{one * 0.9:.8f}")
+    assert code == 1 and "the estimate is $" in err and "1 answer + 1 judgment" in err
+    assert fake_gemini.count == 0 and not (lib / "output/s").exists()
+    # Room for one attempt: attempt 2's estimate on top of what attempt 1 spent is not.
+    code, out, err = refine(capsys, lib, "--budget", f"{one:.8f}")
+    assert code == 3, out + err
+    assert fake_gemini.count == 2  # attempt 1's answer and its judgment
+    assert "attempt 1  FAIL" in out and "Stopped: attempt 2 not started" in out
+    assert "Budget reached" in out and "2 call(s) not sent" in out
+    [command] = [line.strip() for line in out.splitlines() if "--refine 3" in line]
+    larger = float(command.split("--budget ")[1].split()[0])
+    assert larger >= one * 2
+    fake_gemini.reset()
+    code, out, err = refine(capsys, lib, "--budget", str(larger))
+    assert code == 0, out + err
+    assert fake_gemini.count == 2  # exactly the missing attempt: its answer and judgment
+    assert "attempt 1  FAIL" in out and "(refined from" in out and "PASS at attempt 2" in out
+
+
+def test_a_chain_with_a_refined_stage_estimates_its_worst_case(
+        capsys: pytest.CaptureFixture[str], lib: Path, tmp_path: Path,
+        fake_gemini: FakeGemini) -> None:
+    path = graded(tmp_path)
+    data = json.loads(path.read_text())
+    data["stages"][0]["refine"] = 2
+    path.write_text(json.dumps(data))
+    code, out, err = chain(capsys, lib, path, "--dry-run", "--json")
+    assert code == 0, err
+    estimate = json.loads(out)["estimate"]
+    # the refined stage at most 2 × (1 answer + 1 judgment), the other three 1 answer each
+    assert (estimate["answers"], estimate["judgments"]) == (5, 2) and estimate["worst_case"]
+    code, out, _ = chain(capsys, lib, path, "--dry-run")
+    assert "Estimate (the worst case: every refine attempt made and judged)" in out
+    assert fake_gemini.count == 0

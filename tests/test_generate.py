@@ -321,6 +321,30 @@ def test_dry_run_says_what_would_be_generated(
     assert fake_gemini.count == 0 and not (lib / "output").exists()
 
 
+def test_a_dry_run_prices_the_part_calls_and_a_budget_below_it_makes_none(
+        capsys: pytest.CaptureFixture[str], make_library: MakeLibrary,
+        fake_gemini: FakeGemini) -> None:
+    root = make_library(AUDIT, {k: v for k, v in AUDIT_PARTS.items()
+                                if "review" not in k and "brief" not in k})  # 2 missing
+    flash = ("--model", "gemini-2.5-flash")
+    code, out, err = build(capsys, root, *flash, "--dry-run", "--json")
+    assert code == 0, err
+    estimate = json.loads(out)["estimate"]
+    assert (estimate["parts"], estimate["answers"], estimate["judgments"]) == (2, 0, 0)
+    assert estimate["estimated"] and estimate["usd"] > 0
+    code, out, _ = build(capsys, root, *flash, "--dry-run")
+    assert "Estimate: 2 parts to gemini-2.5-flash" in out and "(estimated;" in out
+    before = snapshot(root)
+    code, out, err = build(capsys, root, *flash, "--budget", f"{estimate['usd'] / 2:.8f}")
+    assert code == 1 and "the estimate is $" in err and "(2 parts, estimated)" in err
+    assert len(err.splitlines()) == 1
+    assert fake_gemini.count == 0 and snapshot(root) == before  # nothing written
+    fake_gemini.enqueue(ok("1. Read the diff.\n2. Judge it.\n"), ok("Be brief and exact.\n"))
+    code, out, err = build(capsys, root, *flash, "--budget", f"{estimate['usd'] * 2:.8f}")
+    assert code == 0, out + err
+    assert fake_gemini.count == 2
+
+
 def test_a_conflict_in_the_toolkit_never_stops_the_missing_parts_being_made(
         capsys: pytest.CaptureFixture[str], lib: Path, fake_gemini: FakeGemini) -> None:
     (lib / "output/x").mkdir(parents=True)

@@ -261,7 +261,7 @@ def test_a_bad_refine_in_a_chain_file_is_one_line(
     assert code == 1 and message in err and fake_gemini.count == 0
 
 
-@pytest.mark.parametrize("flag", [["--budget", "1"], ["--junit", "j.xml"],
+@pytest.mark.parametrize("flag", [["--junit", "j.xml"],
                                   ["--min-pass-rate", "0.5"]])
 def test_refine_with_a_flag_it_does_not_honour_yet_is_refused_not_ignored(
         capsys: pytest.CaptureFixture[str], lib: Path, fake_gemini: FakeGemini,

@@ -389,6 +389,28 @@ def test_refine_runs_each_rows_loop_side_by_side(
     assert code == 0 and fake_gemini.count == asked and "2 rows: 2 cached" in out
 
 
+def test_refine_rows_are_estimated_at_their_worst_case_and_held_to_a_budget(
+        capsys: pytest.CaptureFixture[str], lib: Path, tmp_path: Path,
+        fake_gemini: FakeGemini) -> None:
+    judged(fake_gemini, failing=("r1",))
+    tasks = write_tasks(tmp_path / "t", SIX[:2])
+    flags = ("--grade", "--refine", "2", "--model", "gemini-2.5-flash")
+    code, out, err = tasks_run(capsys, lib, tasks, *flags, "--dry-run", "--json")
+    assert code == 0, err
+    estimate = json.loads(out)["tasks"]["estimate"]
+    # 2 rows × at most 2 attempts × (1 answer + 1 judgment)
+    assert (estimate["answers"], estimate["judgments"]) == (4, 4) and estimate["worst_case"]
+    attempt = estimate["usd"] / 4
+    # Below the rows' first attempts: refused whole, nothing sent.
+    code, out, err = tasks_run(capsys, lib, tasks, *flags, "--budget", f"{attempt:.8f}")
+    assert code == 1 and "2 answers + 2 judgments, estimated" in err
+    assert fake_gemini.count == 0 and not kept(lib)
+    # The first attempts fit, and a refined attempt on top of what they spent does too.
+    code, out, err = tasks_run(capsys, lib, tasks, *flags, "--budget", f"{attempt * 3:.8f}")
+    assert code == 0, out + err
+    assert fake_gemini.count == 6 and results(lib)[0]["verdict"] == "PASS"
+
+
 def test_rows_with_the_same_task_and_evidence_are_one_run_made_once(
         capsys: pytest.CaptureFixture[str], lib: Path, tmp_path: Path,
         fake_gemini: FakeGemini) -> None:

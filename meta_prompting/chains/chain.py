@@ -40,6 +40,7 @@ class StageResult(NamedTuple):
     sessions: int = 0  # fresh sessions kept for it (attempts made)
     missing_section: bool = False  # blocked: an answer it needs lacks the section asked for
     planned: tuple[Planned, ...] = ()  # a dry run: the calls it would make
+    first: tuple[Planned, ...] | None = None  # a refined stage's: its next attempt's alone
     attempts: tuple[Any, ...] = ()  # a refined stage's attempts (grading.refine.Attempt)
     why: str | None = None  # a dry run: why it would run, and the grading it would do
     lacks: tuple[str, ...] = ()  # headings of its output format its answer lacks
@@ -94,7 +95,18 @@ class ChainReport(NamedTuple):
     def estimate(self) -> dict[str, Any]:
         from meta_prompting.models.budget import estimate_plan
 
-        return estimate_plan(self.model or "", [c for r in self.results for c in r.planned])
+        worst = any(r.stage.refine and r.planned for r in self.results)
+        return {**estimate_plan(self.model or "", [c for r in self.results for c in r.planned]),
+                **({"worst_case": True} if worst else {})}
+
+    @property
+    def start_estimate(self) -> dict[str, Any]:
+        """What --budget must hold for the chain to start: a refined stage's next attempt,
+        not its worst case (the loop stops at the budget on its own)."""
+        from meta_prompting.models.budget import estimate_plan
+
+        return estimate_plan(self.model or "", [c for r in self.results for c in (
+            r.planned if r.first is None else r.first)])
 
 
 def run_chain(library: Library, chain: Chain, project: str, build_options: BuildOptions,

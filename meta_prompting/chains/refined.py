@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 def run_refined(library: Library, stage: Stage, out_dir: Path, session: Session,
                 run_options: RunOptions, grading: GradeOptions, rubric: Rubric,
                 model: Model, judge_model: Model) -> StageResult:
-    from meta_prompting.grading.refine import INCOMPLETE, NO_PROGRESS, PASSED, refine
+    from meta_prompting.grading.refine import BUDGET, INCOMPLETE, NO_PROGRESS, PASSED, refine
 
     own = rubric.goal == library.goal(stage.goal).rubric
     report = refine(out_dir, session, rubric, grading.judges, model,
@@ -45,8 +45,10 @@ def run_refined(library: Library, stage: Stage, out_dir: Path, session: Session,
         if report.stopped == PASSED and best is not None:
             return StageResult(stage, CACHED, sample=best.sample, graded=best.graded,
                                out_dir=out_dir, sessions=n, attempts=attempts)
-        return StageResult(stage, WOULD_RUN, out_dir=out_dir, attempts=attempts)
-    if report.stopped == INCOMPLETE:
+        # Its estimate is the worst case: every attempt left made and judged.
+        return StageResult(stage, WOULD_RUN, out_dir=out_dir, attempts=attempts,
+                           planned=report.worst_calls, first=report.next_calls)
+    if report.stopped in (INCOMPLETE, BUDGET):
         return StageResult(stage, FAILED, report.reason, out_dir=out_dir, sessions=n,
                            attempts=attempts)
     fresh = any(a.sample.status == "ran" for a in attempts)

@@ -38,7 +38,8 @@ def supply_options(ctx: Context, describe: Mapping[str, str]) -> SupplyOptions:
     events = ctx.events
     return SupplyOptions(ctx.model, generate=ctx.generate, jobs=ctx.jobs, timeout=ctx.timeout,
                          describe=describe, make=events.make_part, progress=events.progress,
-                         on_wait=events.part_waiting, on_notice=events.notice)
+                         on_wait=events.part_waiting, on_notice=events.notice,
+                         budget=ctx.budget)
 
 
 def build_options(ctx: Context, request: BuildRequest) -> BuildOptions:

@@ -39,20 +39,20 @@ def run_toolkit(ctx: Context, args: argparse.Namespace, build: BuildRequest,
     ctx = ctx._replace(events=ctx.events._replace(text=stream))
     request = grade_request(ctx, args, build)
     model = ctx.model.name  # resolved now, before anything is built
+    limit = budget_of(args)
     if args.refine:
-        # Not yet joined: refusing is better than a budget or a JUnit file silently ignored.
-        clash = [f for f, v in (("--budget", args.budget), ("--junit", args.junit),
+        # Not yet joined: refusing is better than a JUnit file silently ignored.
+        clash = [f for f, v in (("--junit", args.junit),
                                 ("--min-pass-rate", args.min_pass_rate)) if v is not None]
         if clash:
             raise UsageError(f"--refine with {' and '.join(clash)}: not supported yet; "
                              "refine first, then grade the kept answers with them")
         from meta_prompting.face.show_refine import refine_toolkit_cli
 
-        return refine_toolkit_cli(ctx, args, request, print_json)
-    limit = budget_of(args)
+        return refine_toolkit_cli(ctx, args, request, print_json, limit)
     if args.grade:
         graded, held = held_to(limit, model, args.dry_run, lambda estimate, budget: answers.grade(
-            ctx._replace(budget=budget), _estimating(request, estimate)), lambda g: g.estimate)
+            ctx._replace(budget=budget), estimating(request, estimate)), lambda g: g.estimate)
         if graded.ran is not None:
             graded = graded._replace(ran=graded.ran._replace(
                 command=finishing(graded.ran.command, limit, held)))
@@ -83,7 +83,7 @@ def run_toolkit(ctx: Context, args: argparse.Namespace, build: BuildRequest,
             show.failed_scorecard((card.path or card.sample.folder).with_suffix(".md"))
         return code
     (built, ran), held = held_to(limit, model, args.dry_run, lambda estimate, budget: answers.run(
-        ctx._replace(budget=budget), _estimating(request, estimate).run),
+        ctx._replace(budget=budget), estimating(request, estimate).run),
         lambda r: r[1].estimate if r[1] else {})
     if ran is not None:
         ran = ran._replace(command=finishing(ran.command, limit, held))
@@ -99,9 +99,12 @@ def run_toolkit(ctx: Context, args: argparse.Namespace, build: BuildRequest,
     return code
 
 
-def _estimating(request: GradeRequest, estimate: bool) -> GradeRequest:
+def estimating(request: GradeRequest, estimate: bool) -> GradeRequest:
     """The request as --budget's first pass asks it: what it would send, sending nothing."""
-    return request._replace(run=request.run._replace(dry_run=True)) if estimate else request
+    if not estimate:
+        return request
+    return request._replace(run=request.run._replace(
+        dry_run=True, build=request.run.build._replace(dry_run=True)))
 
 
 def run_chain(root: Path, args: argparse.Namespace, print_json: PrintJson) -> int:
@@ -150,7 +153,7 @@ def run_chain(root: Path, args: argparse.Namespace, print_json: PrintJson) -> in
     try:
         report, held = held_to(limit, ctx.model.name, args.dry_run, lambda estimate, budget: run(
             quiet if estimate else live._replace(budget=budget),
-            request._replace(dry_run=True) if estimate else request), lambda r: r.estimate)
+            request._replace(dry_run=True) if estimate else request), lambda r: r.start_estimate)
     finally:
         close_board(board)
     report = report._replace(command=finishing(report.command, limit, held))

@@ -178,15 +178,24 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return run_toolkit(ctx, args, build_request(args, filling, again), _print_json)
     from meta_prompting.core.build import build
+    from meta_prompting.face.costs import budget_json, budget_of, cost_lines, finishing, held_to
 
-    report = build(ctx, build_request(args, filling, again))
+    limit, request = budget_of(args), build_request(args, filling, again)
+    # Under --budget the parts' estimate is checked first: over it, nothing is written.
+    model = ctx.model.name if limit is not None else ""  # a complete build loads no model
+    report, held = held_to(limit, model, args.dry_run, lambda estimate, budget: build(
+        ctx._replace(budget=budget), request._replace(dry_run=True) if estimate else request),
+        lambda r: r.estimate)
+    report = report._replace(command=finishing(report.command, limit, held))
     code = exit_of(report)
     if args.json:
-        _print_json({"ok": True, "exit_code": code, **report.to_dict()})
+        _print_json({"ok": True, "exit_code": code, **report.to_dict(),
+                     **budget_json(limit, held)})
     elif not args.quiet:
         from meta_prompting.face import show
 
         show.build(report)
+        cost_lines(report.estimate if args.dry_run and report.planned else None, held)
     elif code:
         from meta_prompting.face import show
 

@@ -82,7 +82,11 @@ def estimate_line(estimate: dict[str, Any]) -> str:
     from meta_prompting.models.prices import TYPICAL_OUTPUT, load_prices
 
     out = f"{estimate['output_tokens']:,} output tokens"
-    return (f"Estimate: {_calls(estimate)} to {estimate['model']}, about "
+    attempts = f"{estimate['attempts']} attempt(s), every one" if "attempts" in estimate \
+        else "every refine attempt"
+    worst = f" (the worst case: {attempts} made and judged)" \
+        if estimate.get("worst_case") else ""
+    return (f"Estimate{worst}: {_calls(estimate)} to {estimate['model']}, about "
             f"{estimate['prompt_tokens']:,} prompt tokens (4 characters a token) and {out} "
             f"(the --max-tokens limit, else {TYPICAL_OUTPUT:,} a call): "
             f"{money(estimate['usd'])} (estimated; prices checked "
@@ -91,7 +95,8 @@ def estimate_line(estimate: dict[str, Any]) -> str:
 
 def _calls(estimate: dict[str, Any]) -> str:
     parts = [f"{n} {word}{'s' if n != 1 else ''}" for n, word in (
-        (estimate.get("answers", 0), "answer"), (estimate.get("judgments", 0), "judgment"))
+        (estimate.get("parts", 0), "part"), (estimate.get("answers", 0), "answer"),
+        (estimate.get("judgments", 0), "judgment"))
         if n]
     return " + ".join(parts)
 

@@ -18,19 +18,40 @@ if TYPE_CHECKING:
 
 
 def refine_toolkit_cli(ctx: Context, args: argparse.Namespace, request: GradeRequest,
-                       print_json: Callable[[dict[str, Any]], None]) -> int:
+                       print_json: Callable[[dict[str, Any]], None], limit: float | None
+                       ) -> int:
+    """--grade --refine N, held to --budget: refused when even the next attempt's
+    estimate passes it; while looping, no attempt started past it."""
     from meta_prompting.core.answers import refine
     from meta_prompting.face import show
+    from meta_prompting.face.answers import estimating
+    from meta_prompting.face.costs import budget_json, cost_lines, finishing, held_to
+    from meta_prompting.grading.refine import refine_estimates
 
-    built, report = refine(ctx, request)
+    model = ctx.model.name
+
+    def work(estimate: bool, budget: Any) -> Any:
+        return refine(ctx._replace(budget=budget), estimating(request, estimate))
+
+    def next_estimate(done: Any) -> dict[str, Any]:
+        return refine_estimates(done[1], model)[1] if done[1] is not None else {}
+
+    (built, report), held = held_to(limit, model, args.dry_run, work, next_estimate)
+    if report is not None:
+        report = report._replace(command=finishing(report.command, limit, held))
+    worst, first = refine_estimates(report, model) if report and args.dry_run else (None, None)
     from meta_prompting.face.exits import exit_of
 
     code = exit_of(report) if report else max(exit_of(built), EXIT_INCOMPLETE)
     if args.json:
         print_json({"ok": True, "exit_code": code, **built.to_dict(),
-                    "refine": report.to_dict() if report else None})
+                    "refine": report.to_dict() if report else None,
+                    **({"estimate": worst, "next_attempt": first} if worst is not None
+                       else {}),
+                    **budget_json(limit, held)})
     elif not args.quiet:
         show_refine(built, report)
+        cost_lines(worst, held)
     elif code == EXIT_INCOMPLETE:
         show.unfinished(built.out_dir, report.command if report else built.command)
     elif code and report and report.result and report.result.graded:
@@ -72,6 +93,7 @@ def attempt_line(attempt: Attempt) -> str:
 def show_refine(built: BuildReport, report: RefineReport | None) -> None:
     from meta_prompting.face import show
     from meta_prompting.grading.refine import (
+        BUDGET,
         INCOMPLETE,
         LIMIT,
         NO_PROGRESS,
@@ -121,6 +143,10 @@ def show_refine(built: BuildReport, report: RefineReport | None) -> None:
             write(f"Its request would carry these refinements (from attempt {n - 1}'s "
                   "scorecard):\n")
             sys.stdout.write(printable(report.next_refinements, lines=True) + "\n")
+    elif report.stopped == BUDGET:
+        write(f"Stopped: {report.reason}. Every attempt made is kept. To finish, run "
+              "it with a larger budget:\n")
+        sys.stdout.write(f"  {printable(report.command)}\n")
     elif report.stopped == INCOMPLETE:
         write(f"Not finished: {report.reason}. Every attempt made is kept. To finish, run "
               "the same command again:\n")

@@ -58,7 +58,7 @@ def run_tasks_cli(root: Path, args: argparse.Namespace,
                            args.dry_run, command)
     report, held = held_to(limit, ctx.model.name, args.dry_run, lambda estimate, budget: (
         run_tasks(ctx._replace(budget=budget), request._replace(dry_run=estimate)
-                  if estimate else request)), lambda r: r.estimate)
+                  if estimate else request)), lambda r: r.start_estimate)
     report = report._replace(command=finishing(report.command, limit, held))
     rate = pass_rate(report)
     code = gated_exit(exit_of(report), rate, args.min_pass_rate)
@@ -95,12 +95,8 @@ def _check_flags(args: argparse.Namespace) -> bool:
     if args.no_generate:
         raise UsageError("--tasks and --no-generate: each row is run, which calls the model")
     grade = args.grade or bool(args.refine)
-    if args.refine:
-        given = [f for f, v in (("--samples", args.samples), ("--budget", args.budget))
-                 if v is not None]
-        if given:
-            raise UsageError(f"--refine with {' and '.join(given)}: a row's refine loop is "
-                             "one answer at a time, and not yet held to a budget")
+    if args.refine and args.samples is not None:
+        raise UsageError("--refine with --samples: a row's refine loop is one answer at a time")
     if args.junit:
         raise UsageError("--junit with --tasks: not supported yet; RESULTS.md and "
                          "results.jsonl hold every row's verdict")

@@ -13,6 +13,11 @@ attempt it was refined from. Re-running walks the kept attempts and makes only w
 is missing; an answer or scorecard a person edited is what the next attempt refines
 from. The loop stops at the first PASS, after N attempts, or when an attempt fails
 exactly the criteria the one before failed (no progress).
+
+Under --budget an attempt (its answer and its judgments) starts only when its estimate
+fits in what is left; otherwise the loop stops there (BUDGET) with every attempt made
+kept, and a larger budget makes exactly the attempts still missing. A dry run's
+estimate is the worst case: every attempt up to the limit made and judged.
 """
 
 from __future__ import annotations
@@ -30,11 +35,12 @@ if TYPE_CHECKING:
     from meta_prompting.grading.grade import Rubric, Scorecard
     from meta_prompting.grading.scorecard import Graded
     from meta_prompting.models.base import Model, ModelRequest, Reply
+    from meta_prompting.models.budget import Planned
     from meta_prompting.runs.run import RunOptions, Sample, Session
 
 MAX_REFINE = 10  # attempts in one loop: as many as a chain's "attempts" allows
 PASSED, NO_PROGRESS, LIMIT, INCOMPLETE = "passed", "no progress", "limit", "incomplete"
-WOULD_RUN, STOPPED = "would run", "stopped"
+WOULD_RUN, STOPPED, BUDGET = "would run", "stopped", "budget"
 FINAL_QUESTION = "Final question"
 
 REFINEMENTS_INTRO = """\
@@ -86,11 +92,13 @@ class Attempt(NamedTuple):
 
 class RefineReport(NamedTuple):
     attempts: tuple[Attempt, ...]
-    stopped: str  # PASSED, NO_PROGRESS, LIMIT, INCOMPLETE, WOULD_RUN or STOPPED
+    stopped: str  # PASSED, NO_PROGRESS, LIMIT, INCOMPLETE, WOULD_RUN, STOPPED or BUDGET
     limit: int
     command: str  # the command that finishes the job
     reason: str | None = None  # why it is incomplete
     next_refinements: str | None = None  # dry run: what the next attempt would carry
+    next_calls: tuple[Planned, ...] = ()  # dry run: the calls of the next attempt
+    worst_calls: tuple[Planned, ...] = ()  # dry run: those of every attempt left to make
 
     @property
     def result(self) -> Attempt | None:
@@ -104,7 +112,7 @@ class RefineReport(NamedTuple):
     def outcome(self) -> str:
         from meta_prompting.store import record as records
 
-        if self.stopped == INCOMPLETE:
+        if self.stopped in (INCOMPLETE, BUDGET):
             return records.INCOMPLETE
         return records.DONE if self.stopped in (WOULD_RUN, PASSED) else records.FAILS
 
@@ -203,7 +211,20 @@ def refine(out_dir: Path, base: Session, rubric: Rubric, judges: int, model: Mod
     session, lineage, text, parent = base, None, "", None
     command = run_options.command
     say = run_options.progress
+    budget = None if run_options.dry_run else run_options.budget
     for number in range(1, limit + 1):
+        if budget is not None:
+            look = _look(out_dir, session, run_options, lineage, model)
+            calls = attempt_calls(look, session, rubric, judges, judge_name, own)
+            if calls:
+                from meta_prompting.models.budget import estimate_plan
+                from meta_prompting.models.prices import money
+
+                usd = estimate_plan(session.settings.model, calls)["usd"] or 0.0
+                if not budget.affords(usd, len(calls)):
+                    return RefineReport(tuple(attempts), BUDGET, limit, command,
+                                        f"attempt {number} not started: its estimate "
+                                        f"({money(usd)}) would pass the budget")
         if say and lineage is not None:
             say(f"Attempt {number}: a fresh session refined from {parent}...")
         ran = run_samples(out_dir, session, run_options._replace(
@@ -217,8 +238,12 @@ def refine(out_dir: Path, base: Session, rubric: Rubric, judges: int, model: Mod
                                run_options, own)
             attempts.append(attempt._replace(graded=card))
             if card is None or card.scorecard is None:
+                calls = attempt_calls(sample, session, rubric, judges, judge_name, own)
+                later = attempt_calls(sample._replace(status=WOULD_RUN, folder=out_dir / "-"),
+                                      session, rubric, judges, judge_name, own)
                 return RefineReport(tuple(attempts), WOULD_RUN, limit, command,
-                                    next_refinements=text or None)
+                                    next_refinements=text or None, next_calls=tuple(calls),
+                                    worst_calls=tuple(calls + later * (limit - number)))
         elif not sample.ok:
             attempts.append(attempt)
             return RefineReport(tuple(attempts), INCOMPLETE, limit, ran.command,
@@ -253,6 +278,28 @@ def refine(out_dir: Path, base: Session, rubric: Rubric, judges: int, model: Mod
                    "parent_edited": edited, "refinements_sha256": digest(text),
                    "revised_by_hand": revise is not None and text != refinements_of(done.card)}
     return RefineReport(tuple(attempts), LIMIT, limit, command)
+
+
+def attempt_calls(sample: Sample, session: Session, rubric: Rubric, judges: int,
+                  judge_name: str, own: bool) -> list[Planned]:
+    """The calls one attempt would make: its answer unless kept, its judgments unless
+    kept. Later attempts' prompts are taken to be this one's (their refinements are
+    not written yet)."""
+    from meta_prompting.grading.scorecard import planned_judgments
+    from meta_prompting.runs.run import planned_answers
+
+    return planned_answers(session, (sample,)) + planned_judgments(
+        sample, session, rubric, judges, judge_name, own)
+
+
+def _look(out_dir: Path, session: Session, run_options: RunOptions,
+          lineage: dict[str, Any] | None, model: Model) -> Sample:
+    """The next attempt's answer as a dry run sees it: kept, or to be made."""
+    from meta_prompting.runs.run import run_samples
+
+    return run_samples(out_dir, session, run_options._replace(
+        samples=1, again=False, lineage=lineage, dry_run=True, on_text=None, progress=None,
+        on_wait=None), model).samples[0]
 
 
 def _kept_grade(sample: Sample, session: Session, rubric: Rubric, judges: int,
@@ -293,3 +340,14 @@ class _NoCall:
     def complete(self, request: ModelRequest, *, on_text: Callable[[str], None] | None = None,
                  on_notice: Callable[[str], None] | None = None) -> Reply:
         raise GenerationError("a dry run makes no call")
+
+
+def refine_estimates(report: RefineReport, model: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A dry run's estimates: the worst case (every attempt left made and judged) and the
+    next attempt alone (what a budget must hold for the loop to start)."""
+    from meta_prompting.models.budget import estimate_plan
+
+    left = report.limit - len(report.attempts) + 1 if report.next_calls else 0
+    worst = {**estimate_plan(model, report.worst_calls), "worst_case": True,
+             "attempts": left}
+    return worst, estimate_plan(model, report.next_calls)

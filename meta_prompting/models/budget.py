@@ -20,13 +20,13 @@ from meta_prompting.models.prices import CHARS_PER_TOKEN, TYPICAL_OUTPUT, estima
 if TYPE_CHECKING:
     from meta_prompting.models.base import Model, ModelRequest, Reply
 
-ANSWER, JUDGMENT = "answer", "judgment"
+ANSWER, JUDGMENT, PART = "answer", "judgment", "part"
 
 
 class Planned(NamedTuple):
     """One call a command would make."""
 
-    kind: str  # ANSWER or JUDGMENT
+    kind: str  # ANSWER, JUDGMENT or PART
     prompt_chars: int  # the system instruction and the prompt
     max_tokens: int | None
 
@@ -40,6 +40,7 @@ def estimate_plan(model: str, calls: Iterable[Planned]) -> dict[str, Any]:
     return {"estimated": True, "model": model,
             "answers": sum(c.kind == ANSWER for c in calls),
             "judgments": sum(c.kind == JUDGMENT for c in calls),
+            "parts": sum(c.kind == PART for c in calls),
             "prompt_tokens": sum(math.ceil(c.prompt_chars / CHARS_PER_TOKEN) for c in calls),
             "output_tokens": sum(c.max_tokens or TYPICAL_OUTPUT for c in calls),
             "usd": None if usd is None else round(usd, 8)}
@@ -61,6 +62,7 @@ class Budget:
         self.limit, self.model = limit, model
         self.spent = self.held = 0.0
         self.refused = 0  # calls not sent
+        self.wanted = 0.0  # the estimate of the largest piece of work not started
         self._lock = threading.Lock()
         price = load_prices().price(model)
         if price is None:
@@ -80,6 +82,16 @@ class Budget:
             self.held += cost
         return cost
 
+    def affords(self, cost: float, calls: int) -> bool:
+        """Whether work estimated at `cost` (`calls` calls) may start: when it would
+        pass the budget it is not started, and its calls are counted as not sent."""
+        with self._lock:
+            if self.spent + self.held + cost <= self.limit:
+                return True
+            self.refused += calls
+            self.wanted = max(self.wanted, cost)
+            return False
+
     def settle(self, held: float, answer: Reply | None) -> None:
         """A call ended: its hold released, its real cost (else its estimate) spent."""
         from meta_prompting.models.prices import cost_of
@@ -97,7 +109,8 @@ class Budget:
     def larger(self) -> str:
         """A budget for the command that finishes the job: what was left undone, at least
         as much again, to the cent above."""
-        return f"{math.ceil(max(self.limit * 2, self.limit + self.held) * 100) / 100:.2f}"
+        wanted = max(self.limit * 2, self.limit + self.held + self.wanted)
+        return f"{math.ceil(wanted * 100) / 100:.2f}"
 
 
 def unknown_price(model: str) -> str:

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from meta_prompting.library.goals import Part
     from meta_prompting.models import LazyModel
     from meta_prompting.models.base import Notice
+    from meta_prompting.models.budget import Budget
     from meta_prompting.parts.prompt import Generated, PartRequest
 
     class ModelChoice(Protocol):
@@ -39,6 +40,7 @@ class SupplyOptions(NamedTuple):
     progress: Callable[[str], None] | None = None  # "generating...", "generated x (2.1s)"
     on_wait: Callable[[Part], None] | None = None  # another run is generating this part
     on_notice: Callable[[str], None] | None = None  # "retrying x.txt in 2.0s (...)"
+    budget: Budget | None = None  # --budget: no part's call is sent past it
 
 
 def generation_blocker(options: SupplyOptions) -> str | None:

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from meta_prompting import __version__
 from meta_prompting.errors import GenerationError
@@ -39,6 +39,9 @@ from meta_prompting.store.files import (
     write_atomic,
 )
 from meta_prompting.store.step import StepFailed, ensure
+
+if TYPE_CHECKING:
+    from meta_prompting.models.budget import Planned
 
 # The words of each status, as people read them (defined once, in store.record).
 GENERATED = records.word(records.PART, records.MADE)
@@ -294,12 +297,14 @@ def default_maker(options: SupplyOptions, named: bool = True
     blocker = generation_blocker(options)
     if blocker:
         return None, blocker
+    from meta_prompting.models.budget import budgeted
     from meta_prompting.parts.prompt import generate_part
 
-    model = options.model.open(timeout=options.timeout)
-    why = model.connect()
+    lazy = options.model.open(timeout=options.timeout)
+    why = lazy.connect()
     if why is not None:
         return None, why
+    model = budgeted(lazy, options.budget)
     notice = options.on_notice
 
     def make(request: PartRequest) -> Generated:
@@ -313,6 +318,18 @@ def default_maker(options: SupplyOptions, named: bool = True
 
 def _named(notice: Callable[[str], None], name: str, line: str) -> None:
     notice(re.sub(r"^retrying ", f"retrying {name} ", line, count=1))
+
+
+def planned_parts(library: Library, goal: Goal, parts: list[Part], options: SupplyOptions
+                  ) -> list[Planned]:
+    """The calls generating `parts` would make: one each, its request as it is now."""
+    from meta_prompting.library.goals import load_jobs
+    from meta_prompting.models.budget import PART, Planned
+    from meta_prompting.parts.prompt import SYSTEM_INSTRUCTION, build_prompt
+
+    jobs, _ = load_jobs(library.root)
+    return [Planned(PART, len(SYSTEM_INSTRUCTION) + len(build_prompt(
+        request_for(library, goal, part, options, jobs))), None) for part in parts]
 
 
 def request_for(library: Library, goal: Goal, part: Part, options: SupplyOptions,

@@ -18,7 +18,6 @@ from meta_prompting.tasks.runner import CACHED, FAILED, RAN, Opener, RowResult
 if TYPE_CHECKING:
     from meta_prompting.grading.refine import RefineReport
     from meta_prompting.models.base import Model
-    from meta_prompting.models.budget import Planned
     from meta_prompting.runs.run import RunOptions, Settings
 
 
@@ -82,36 +81,20 @@ def _loop(plan: RowPlan, options: RunOptions, *, grading: Grading, model: Model,
 
 def _result(plan: RowPlan, report: RefineReport, grading: Grading,
             dry_run: bool = False) -> RowResult:
-    from meta_prompting.grading.refine import INCOMPLETE
+    from meta_prompting.grading.refine import BUDGET, INCOMPLETE
     from meta_prompting.grading.scorecard import GRADED
 
     samples = tuple(a.sample for a in report.attempts)
     graded = tuple(a.graded for a in report.attempts
                    if a.graded is not None and a.graded.scorecard is not None)
-    if report.stopped == INCOMPLETE:
+    if report.stopped in (INCOMPLETE, BUDGET):
         return RowResult(plan.row, FAILED, samples, graded, report.reason, refined=report)
     if report.stopped == WOULD_RUN:
         return RowResult(plan.row, WOULD_RUN, samples, graded, refined=report,
-                         planned=tuple(_next_calls(plan, report, grading)))
+                         planned=report.worst_calls)
     fresh = not dry_run and (any(s.status == "ran" for s in samples)
                              or any(g.status == GRADED for g in graded))
     return RowResult(plan.row, RAN if fresh else CACHED, samples, graded, refined=report)
-
-
-def _next_calls(plan: RowPlan, report: RefineReport, grading: Grading) -> list[Planned]:
-    """The calls a dry run's next attempt would make: its answer (unless kept) and its
-    judgments. The attempts after it depend on its verdict: not estimated."""
-    from meta_prompting.grading.refine import with_refinements
-    from meta_prompting.grading.scorecard import planned_judgments
-    from meta_prompting.runs.run import Session, planned_answers
-
-    session = plan.session
-    if report.next_refinements:
-        session = Session(session.system, with_refinements(
-            session.prompt, report.next_refinements), session.settings)
-    last = report.attempts[-1].sample
-    return planned_answers(session, (last,)) + planned_judgments(
-        last, session, grading.rubric, grading.judges, grading.judge, grading.own)
 
 
 def _line(result: RowResult) -> str:

@@ -103,7 +103,18 @@ class TasksReport(NamedTuple):
     def estimate(self) -> dict[str, Any]:
         from meta_prompting.models.budget import estimate_plan
 
-        return estimate_plan(self.model, [c for r in self.rows for c in r.planned])
+        worst = any(r.refined is not None and r.planned for r in self.rows)
+        return {**estimate_plan(self.model, [c for r in self.rows for c in r.planned]),
+                **({"worst_case": True} if worst else {})}
+
+    @property
+    def start_estimate(self) -> dict[str, Any]:
+        """What --budget must hold for the rows to start: a refined row's next attempt,
+        not its worst case (each loop stops at the budget on its own)."""
+        from meta_prompting.models.budget import estimate_plan
+
+        return estimate_plan(self.model, [c for r in self.rows for c in (
+            r.planned if r.refined is None else r.refined.next_calls)])
 
     def counts(self) -> dict[str, int]:
         """Rows by status, and with --grade by verdict."""

@@ -41,6 +41,7 @@ from meta_prompting.toolkit.assemble import (
 )
 
 if TYPE_CHECKING:
+    from meta_prompting.models.budget import Planned
     from meta_prompting.parts.options import SupplyOptions
     from meta_prompting.parts.supply import Outcome
     from meta_prompting.toolkit.prompt import Filling, Sections
@@ -86,6 +87,8 @@ class BuildReport(NamedTuple):
     rebuild: str = ""  # the plain command that builds it again (what "Next:" builds on)
     filled: tuple[str, str] | None = None  # (persona, prompt) when a task filled it: a run
     toolkit: Toolkit | None = None  # a complete toolkit, to fill with many tasks (--tasks)
+    planned: tuple[Planned, ...] = ()  # a dry run: the part calls it would make
+    model: str = ""  # a dry run that would generate parts: the model they are priced at
 
     @property
     def outcome(self) -> str:
@@ -93,6 +96,12 @@ class BuildReport(NamedTuple):
         from meta_prompting.store.record import DONE, INCOMPLETE
 
         return DONE if self.dry_run or (self.complete and not self.notes) else INCOMPLETE
+
+    @property
+    def estimate(self) -> dict[str, Any]:
+        from meta_prompting.models.budget import estimate_plan
+
+        return estimate_plan(self.model, self.planned)
 
     def to_dict(self) -> dict[str, Any]:
         # Spelled out: json would write the NamedTuples inside as arrays, not objects.
@@ -106,6 +115,7 @@ class BuildReport(NamedTuple):
             "files": [{"name": f.name, "action": f.action} for f in self.files],
             "notes": list(self.notes),
             "command": self.command,
+            **({"estimate": self.estimate} if self.dry_run and self.planned else {}),
         }
 
 
@@ -167,7 +177,7 @@ def build(library: Library, goal_name: str, project: str, options: BuildOptions
                  f"goal {plan.goal.name}")
     check_goal_change(plan, options)
     if options.dry_run:
-        return _dry_run(plan, options, command)
+        return _dry_run(library, plan, options, command, regenerate)
     # No conflict check before the parts: a person's edits in the toolkit must never
     # stop the missing parts being made (the library needs them either way).
     outcomes: dict[Part, Outcome] = {}
@@ -279,11 +289,19 @@ def assemble(library: Library, plan: Plan, filled: list[Filled], command: str,
     return files, actions
 
 
-def _dry_run(plan: Plan, options: BuildOptions, command: str) -> BuildReport:
+def _dry_run(library: Library, plan: Plan, options: BuildOptions, command: str,
+             regenerate: set[Part]) -> BuildReport:
     """What a build would do, from the parts as they are now; nothing is written."""
     from meta_prompting.parts.options import generation_blocker
 
     will = generation_blocker(options.supply)
+    planned: list[Planned] = []
+    if will is None and options.supply.make is None:  # the model would make them
+        from meta_prompting.parts.supply import planned_parts
+
+        planned = planned_parts(library, plan.goal, [
+            s.part for s in plan.states if s.status in NEEDS_TEXT or s.part in regenerate],
+            options.supply)
     will = f"will be a placeholder: {will}" if will else "will be generated"
     parts = tuple(PartReport(s.part.kind, s.part.key, s.status,
                              will if s.status in NEEDS_TEXT else None) for s in plan.states)
@@ -295,4 +313,5 @@ def _dry_run(plan: Plan, options: BuildOptions, command: str) -> BuildReport:
                        not plan.missing, dry_run=True, command=command, rebuild=command,
                        filled=_filled(files) if not plan.missing else None,
                        toolkit=None if plan.missing else Toolkit(*toolkit_texts(
-                           plan.goal, filled, command)))
+                           plan.goal, filled, command)), planned=tuple(planned),
+                       model=options.supply.model.name if planned else "")
