@@ -3,7 +3,8 @@
 `-p review --run` (or `--grade`) with no --goal and no --task runs the goal of the
 toolkit in output/review/ on the task and evidence its 02_PROMPT.md was last filled
 with, and says so on stderr; `-p review` where no question may be asked rebuilds it.
-The wizard is left alone: in a terminal, `-p review` alone still asks.
+In a terminal, `-p review` alone still starts the wizard, which offers the last task
+(read_last) first.
 """
 
 from __future__ import annotations
