@@ -51,13 +51,22 @@ def last_task(folder: Path) -> Filling | None:
         return None
 
 
-def say_last(last: Filling, out: Console) -> None:
-    """"Its last task: <first line> (1 document)", as --run says it on stderr."""
+def say_last(last: Filling, out: Console, what: str = "Its last task") -> None:
+    """"Its last task: <first line> (evidence: 1 document)", as --run says it."""
     from meta_prompting.face.show import plural
     from meta_prompting.runs.requests import first_line
 
-    out.print(f"Its last task: {_escape(first_line(last.task, 100))} "
-              f"(evidence: {plural(len(last.documents), 'document')})")
+    evidence = "" if what != "Its last task" else (
+        f" (evidence: {plural(len(last.documents), 'document')})")
+    out.print(f"{_escape(what)}: {_escape(first_line(last.task, 100))}{evidence}")
+
+
+def ask_which_task(out: Console, last: Filling) -> str:
+    """The last task first: Enter runs it again (with its evidence; kept answers found)."""
+    from meta_prompting.face import ask
+
+    say_last(last, out)
+    return str(ask.select("Task:", [RUN_LAST, RUN_NEW], default=RUN_LAST))
 
 
 def describe_rebuild(library: Library, folder: Path, force: bool, out: Console

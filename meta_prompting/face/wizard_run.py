@@ -95,7 +95,13 @@ def offer_run(out: Console, ctx: Context, built: BuildReport, request: BuildRequ
     task question; RUN_LAST: `last`, its last task and evidence, asked nothing)."""
     from meta_prompting.core.build import build
     from meta_prompting.face import show, show_runs
-    from meta_prompting.face.existing import RUN_LAST, RUN_NEW, last_task
+    from meta_prompting.face.existing import (
+        RUN_LAST,
+        RUN_NEW,
+        ask_which_task,
+        last_task,
+        say_last,
+    )
     from meta_prompting.toolkit.build import rerun_command
 
     running = asked.run or asked.grade or bool(asked.samples) or asked.again or bool(start)
@@ -113,7 +119,7 @@ def offer_run(out: Console, ctx: Context, built: BuildReport, request: BuildRequ
             return EXIT_OK
     if given.task is None and start is None:  # the last task, offered first
         last = last_task(built.out_dir)
-        start = _ask_which_task(out, last) if last is not None else RUN_NEW
+        start = ask_which_task(out, last) if last is not None else RUN_NEW
     recalled = start == RUN_LAST and given.task is None and last is not None
     task = last.task if recalled and last is not None else given.task or _ask_task(out)
     if task is None:
@@ -130,14 +136,15 @@ def offer_run(out: Console, ctx: Context, built: BuildReport, request: BuildRequ
 
         paths, evidence = [], Evidence(last, size=sum(len(d.text.encode()) for d in
                                                      last.documents))
-        out.print(f"Using the last task of project {_escape(built.project)}: "
-                  f"{_escape(_first(task))}")
+        say_last(last, out, f"Using the last task of project {built.project}")
         _say_evidence(out, evidence)
     else:
         paths, evidence = _ask_evidence(out, task)
-    again = _Again(task, paths, asked, recalled)
+    def again(grade: bool) -> str:  # the flags that fill and run (or grade) it again
+        return _suffix(task, paths, asked, grade, recalled)
+
     filled = request._replace(filling=evidence.filling._replace(task=task),
-                              again=again.flags(asked.grade))
+                              again=again(asked.grade))
     # The wizard's own events: the person watches a spinner, and the answer as it comes.
     err = show.console(stderr=True)
     ctx = ctx._replace(events=ctx.events._replace(
@@ -152,42 +159,17 @@ def offer_run(out: Console, ctx: Context, built: BuildReport, request: BuildRequ
     out.print(f"Sending 00_PERSONA.md and 02_PROMPT.md: {sent:,} characters (about "
               f"{sent // 4:,} tokens) to {_escape(model)}.")
     base = rerun_command(ctx.command, built.goal, built.project)
-    ran = _run(out, ctx, built, filled, asked, base + again.flags(asked.grade))
+    ran = _run(out, ctx, built, filled, asked, base + again(asked.grade))
     if ran is None or exit_of(ran):
         return exit_of(ran) if ran is not None else EXIT_INCOMPLETE
     # "Run it again to finish" after a grade: with --grade, which runs what is missing.
-    graded = base + again.flags(grade=True)
+    graded = base + again(grade=True)
     code, did_grade = _offer_grade(out, ctx, built, ran._replace(command=graded), filled,
                                    asked, given)
     if code in (EXIT_OK, EXIT_FAILS_SCORECARD):  # each choice made, as flags
         out.print("The command that does this:")
-        out.print(f"  {_escape(base + again.flags(did_grade))}", soft_wrap=True)
+        out.print(f"  {_escape(base + again(did_grade))}", soft_wrap=True)
     return code
-
-
-class _Again:
-    """What fills and runs (or grades) it again, as flags: the hints' and the finish's."""
-
-    def __init__(self, task: str, paths: list[str], asked: Asked, recalled: bool) -> None:
-        self.task, self.paths, self.asked, self.recalled = task, paths, asked, recalled
-
-    def flags(self, grade: bool) -> str:
-        return _suffix(self.task, self.paths, self.asked, grade, self.recalled)
-
-
-def _first(text: str) -> str:
-    from meta_prompting.runs.requests import first_line
-
-    return first_line(text, 100)
-
-
-def _ask_which_task(out: Console, last: Filling) -> str:
-    """The last task first: Enter runs it again (with its evidence; kept answers found)."""
-    from meta_prompting.face.existing import RUN_LAST, RUN_NEW, say_last
-
-    say_last(last, out)
-    pick = ask.select("Task:", [RUN_LAST, RUN_NEW], default=RUN_LAST)
-    return str(pick)
 
 
 def _ask_task(out: Console) -> str | None:
