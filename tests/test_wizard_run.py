@@ -261,7 +261,12 @@ def test_ctrl_c_during_the_run_keeps_no_answer(wizard, audit_lib: Path,
     s = wizard("--root", audit_lib, "-g", "AUDIT",
                keys=[*BUILD, ("Run it now?", "y"), *TASK, *EVIDENCE])
     assert s.code == 130
-    assert s.err.splitlines()[-1].endswith("Stopped by user")
+    stopped, why, command = s.err.splitlines()[-3:]
+    assert stopped.endswith("Stopped by user")
+    assert why.startswith("Nothing half-made was kept. To finish, run this")
+    # The flags that finish the job, asked nothing (the wizard's questions are not resumed).
+    assert command.endswith(" --goal AUDIT --project demo --task 'Why does login crash?' "
+                            "--evidence app.log --run")
     assert runs(audit_lib) == []
     assert not (audit_lib / "output/demo/runs").exists()  # its lock is in .locks/
 

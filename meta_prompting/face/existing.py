@@ -1,7 +1,8 @@
-"""An existing project, in the wizard: what a rebuild will do to each file in it.
+"""An existing project, in the wizard: run it again, or what a rebuild will do to it.
 
 A rebuild replaces the files this tool wrote; a person's edits to them are replaced
 only when they say so (--force, or the choice here); other files are never deleted.
+A complete toolkit nobody edited is offered a run first: a new task, or its last one.
 """
 
 from __future__ import annotations
@@ -9,15 +10,63 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from meta_prompting.errors import ConflictError
+from meta_prompting.errors import ConflictError, LibraryError
 
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from meta_prompting.core.context import Context
     from meta_prompting.library.goals import Library
+    from meta_prompting.toolkit.prompt import Filling
 
 REBUILD, RENAME, CANCEL = "Rebuild it", "Choose another name", "Cancel"
 OVERWRITE = "Overwrite my edits (like --force)"
+RUN_NEW, RUN_LAST = "Run a new task", "Run the last task again"
+
+
+def runnable(library: Library, folder: Path, ctx: Context, goal: str | None) -> bool:
+    """Can the toolkit in `folder` be run as it is: complete, unedited, of the goal
+    --goal names (if any), with a model to call? Else only a rebuild is offered."""
+    from meta_prompting.toolkit.assemble import project_goal
+    from meta_prompting.toolkit.build import plan_build
+
+    held = project_goal(folder)
+    if held is None or held not in library.goals or goal not in (None, held):
+        return False
+    if not ctx.generate or ctx.model.access() is None or edits(library, folder.name):
+        return False
+    try:
+        return not plan_build(library, held, folder.name).missing
+    except LibraryError:  # a part that cannot be read: the rebuild says which
+        return False
+
+
+def last_task(folder: Path) -> Filling | None:
+    """The task and evidence the toolkit was last run on, if they can be read back."""
+    from meta_prompting.face.recall import read_last
+
+    try:
+        return read_last(folder)
+    except OSError:
+        return None
+
+
+def say_last(last: Filling, out: Console, what: str = "Its last task") -> None:
+    """"Its last task: <first line> (evidence: 1 document)", as --run says it."""
+    from meta_prompting.face.show import plural
+    from meta_prompting.runs.requests import first_line
+
+    evidence = "" if what != "Its last task" else (
+        f" (evidence: {plural(len(last.documents), 'document')})")
+    out.print(f"{_escape(what)}: {_escape(first_line(last.task, 100))}{evidence}")
+
+
+def ask_which_task(out: Console, last: Filling) -> str:
+    """The last task first: Enter runs it again (with its evidence; kept answers found)."""
+    from meta_prompting.face import ask
+
+    say_last(last, out)
+    return str(ask.select("Task:", [RUN_LAST, RUN_NEW], default=RUN_LAST))
 
 
 def describe_rebuild(library: Library, folder: Path, force: bool, out: Console

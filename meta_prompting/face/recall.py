@@ -3,7 +3,8 @@
 `-p review --run` (or `--grade`) with no --goal and no --task runs the goal of the
 toolkit in output/review/ on the task and evidence its 02_PROMPT.md was last filled
 with, and says so on stderr; `-p review` where no question may be asked rebuilds it.
-The wizard is left alone: in a terminal, `-p review` alone still asks.
+In a terminal, `-p review` alone still starts the wizard, which offers the last task
+(read_last) first.
 """
 
 from __future__ import annotations
@@ -74,22 +75,18 @@ def last_filling(root: Path, args: argparse.Namespace, say: Callable[[str], None
     """The task and evidence the project's 02_PROMPT.md was last filled with, said on
     screen; UsageError naming --task when there is none to take."""
     from meta_prompting.runs.requests import PROMPT_FILE, first_line
-    from meta_prompting.store.files import TOOLKIT_LIMIT, read_regular
-    from meta_prompting.toolkit.prompt import read_filling
 
     flag = "--grade" if args.grade else "--run"
     folder = project_folder(root, args.project)
     try:
-        prompt = read_regular(folder / PROMPT_FILE, TOOLKIT_LIMIT, follow_links=False)
+        filling = read_last(folder)
     except OSError:
         raise UsageError(f"{flag} needs a task: give --task TEXT or --task-file FILE "
                          f"(project {args.project} has no task yet)") from None
-    filling = read_filling(prompt.decode("utf-8", "replace"))
     if filling is None:
         raise UsageError(f"{flag} needs a task: give --task TEXT or --task-file FILE "
                          f"({folder / PROMPT_FILE} cannot be read back as a task and "
                          "evidence: edited by hand?)")
-    filling = filling._replace(task=filling.task.strip("\n") + "\n")
     if not (args.quiet or args.json):
         docs = len(filling.documents)
         evidence = ("" if args.evidence or args.evidence_diff else
@@ -97,3 +94,17 @@ def last_filling(root: Path, args: argparse.Namespace, say: Callable[[str], None
         say(f"Using the last task of project {args.project}: "
             f"{first_line(filling.task, 100)}{evidence}")
     return filling
+
+
+def read_last(folder: Path) -> Filling | None:
+    """The task and evidence `folder`'s 02_PROMPT.md was last filled with (the task as
+    --task would give it, so the request is the same and kept answers are found); None
+    when it cannot be read back; OSError when there is none."""
+    from meta_prompting.runs.requests import PROMPT_FILE
+    from meta_prompting.store.files import TOOLKIT_LIMIT, read_regular
+    from meta_prompting.toolkit.prompt import read_filling
+
+    prompt = read_regular(folder / PROMPT_FILE, TOOLKIT_LIMIT, follow_links=False)
+    filling = read_filling(prompt.decode("utf-8", "replace"))
+    return None if filling is None else filling._replace(
+        task=filling.task.strip("\n") + "\n")

@@ -92,6 +92,8 @@ def set_up() -> None:
     Python leaves sys.stdout None when descriptor 1 is closed (`>&-`); print() would
     then write errors to stdout, and the next file opened would take descriptor 1.
     """
+    with _SAYING:  # a command starts with no answer streaming (tests run many in-process)
+        _Stream.open_line = _Stream.stopped = False
     for fd, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")):
         stream = getattr(sys, name)
         if stream is None:

@@ -9,11 +9,19 @@ here and in `ask`, which only the wizard uses: a plain build never pays for them
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from meta_prompting.errors import EXIT_OK, EXIT_USER_ERROR
 from meta_prompting.face import ask
-from meta_prompting.face.existing import CANCEL, OVERWRITE, REBUILD, a_goal, describe_rebuild
+from meta_prompting.face.existing import (
+    CANCEL,
+    OVERWRITE,
+    REBUILD,
+    RUN_LAST,
+    RUN_NEW,
+    a_goal,
+    describe_rebuild,
+)
 from meta_prompting.face.exits import exit_of
 
 if TYPE_CHECKING:
@@ -22,10 +30,20 @@ if TYPE_CHECKING:
 
     from meta_prompting.core.build import BuildRequest
     from meta_prompting.core.context import Context
-    from meta_prompting.face.wizard_run import Asked
+    from meta_prompting.face.wizard_run import Asked, Given
     from meta_prompting.library.goals import Goal, Library
     from meta_prompting.toolkit.build import BuildReport, Plan
+    from meta_prompting.toolkit.prompt import Filling
 
+
+class Chosen(NamedTuple):
+    """The project a person named, and what to do with it."""
+
+    project: str
+    force: bool
+    run: str | None = None  # RUN_NEW or RUN_LAST: its toolkit as it is, no rebuild asked
+    last: Filling | None = None  # its last task and evidence, when RUN_LAST
+    goal: str = ""  # its toolkit's goal, when run
 
 
 def run_wizard(ctx: Context, goal: str | None, project: str | None, base: BuildRequest,
@@ -52,11 +70,16 @@ def run_wizard(ctx: Context, goal: str | None, project: str | None, base: BuildR
     if project is not None:
         _check_rebuild(library, project, force)
     else:
-        asked = _ask_project(library, force, out)
+        # A run is offered only where the flags leave it open: not a dry run, and the
+        # last task only when no --task names one.
+        asked = _ask_project(library, force, out, None if base.dry_run else ctx, goal,
+                             said.task is None and said.task_file is None)
         if asked is None:
             out.print("Cancelled: nothing written.")
             return EXIT_OK
-        project, force = asked
+        if asked.run is not None:
+            return _run_as_it_is(out, ctx, base, asked, said, flags)
+        project, force = asked.project, asked.force
     blocker = generation_blocker(supply_options(ctx, {}))
     chosen = _choose_goal(library, project, given, blocker is None, out)
     if chosen is None:
@@ -112,6 +135,24 @@ def _load_library(root: Path, out: Console) -> Library | None:
     return None
 
 
+def _run_as_it_is(out: Console, ctx: Context, base: BuildRequest, chosen: Chosen,
+                  said: Asked, flags: Given) -> int:
+    """Run the project's toolkit as it is, on a new task or its last: the build that
+    --task ... --run makes first changes nothing in a complete, unedited toolkit."""
+    from meta_prompting.core.build import build
+    from meta_prompting.face.wizard_run import offer_run
+
+    request = base._replace(goal=chosen.goal, project=chosen.project, force=chosen.force)
+    quiet = ctx._replace(events=ctx.events._replace(make_part=None, progress=None))
+    report = build(quiet, request)
+    if not report.complete:  # a part went missing since it was looked at
+        _show_result(out, report)
+        return exit_of(report)
+    code = offer_run(out, ctx, report, request, said, flags, start=chosen.run,
+                     last=chosen.last)
+    return exit_of(report) or code
+
+
 def _check_rebuild(library: Library, project: str, force: bool) -> None:
     """Refuse now, not after every question, a rebuild that would lose a person's edits."""
     from meta_prompting.toolkit.assemble import plan_writes, project_dir
@@ -119,11 +160,14 @@ def _check_rebuild(library: Library, project: str, force: bool) -> None:
     plan_writes(project_dir(library, project), None, force)
 
 
-def _ask_project(library: Library, force: bool, out: Console) -> tuple[str, bool] | None:
-    """The project's name, and whether a person chose to overwrite their edits in it."""
+def _ask_project(library: Library, force: bool, out: Console, ctx: Context | None,
+                 goal: str | None, recall: bool) -> Chosen | None:
+    """The project's name, whether a person chose to overwrite their edits in it, and
+    at a toolkit that can run as it is (`ctx`: runs may be offered), whether to run it."""
     from meta_prompting.errors import UnsafeNameError
+    from meta_prompting.face.existing import last_task, runnable, say_last
     from meta_prompting.store.files import check_project_name
-    from meta_prompting.toolkit.assemble import project_dir
+    from meta_prompting.toolkit.assemble import project_dir, project_goal
 
     wrong = ""
     while True:
@@ -142,11 +186,20 @@ def _ask_project(library: Library, force: bool, out: Console) -> tuple[str, bool
             out.print(f"[red]{_escape(str(e))}[/]")
             continue
         if not folder.exists():
-            return typed, force
+            return Chosen(typed, force)
         choices = describe_rebuild(library, folder, force, out)
+        last = None
+        if ctx is not None and runnable(library, folder, ctx, goal):
+            last = last_task(folder) if recall else None
+            if last is not None:
+                say_last(last, out)
+            choices = [RUN_NEW, *([RUN_LAST] if last else []), *choices]
         pick = ask.select("What now?", choices)
+        if pick in (RUN_NEW, RUN_LAST):
+            return Chosen(typed, force, pick, last if pick == RUN_LAST else None,
+                          project_goal(folder) or "")
         if pick in (REBUILD, OVERWRITE):
-            return typed, force or pick == OVERWRITE
+            return Chosen(typed, force or pick == OVERWRITE)
         if pick == CANCEL:
             return None
 

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from meta_prompting.library.goals import Library
     from meta_prompting.runs.run import RunReport
     from meta_prompting.toolkit.build import BuildReport
+    from meta_prompting.toolkit.prompt import Filling
 
 
 class Asked(NamedTuple):
@@ -86,13 +87,24 @@ def read_flags(library: Library, asked: Asked, ctx: Context) -> Given:
 
 
 def offer_run(out: Console, ctx: Context, built: BuildReport, request: BuildRequest,
-              asked: Asked, given: Given) -> int:
-    """Offer to run the toolkit just built; run it, show the answer, offer to grade it."""
+              asked: Asked, given: Given, start: str | None = None,
+              last: Filling | None = None) -> int:
+    """Offer to run the toolkit just built; run it, show the answer, offer to grade it.
+
+    `start` is a run a person already chose at the project (RUN_NEW: straight to the
+    task question; RUN_LAST: `last`, its last task and evidence, asked nothing)."""
     from meta_prompting.core.build import build
     from meta_prompting.face import show, show_runs
+    from meta_prompting.face.existing import (
+        RUN_LAST,
+        RUN_NEW,
+        ask_which_task,
+        last_task,
+        say_last,
+    )
     from meta_prompting.toolkit.build import rerun_command
 
-    running = asked.run or asked.grade or bool(asked.samples) or asked.again
+    running = asked.run or asked.grade or bool(asked.samples) or asked.again or bool(start)
     out.print()
     if not running:
         why = ("--no-generate (a run calls the model)" if not ctx.generate else
@@ -105,7 +117,11 @@ def offer_run(out: Console, ctx: Context, built: BuildReport, request: BuildRequ
         if not ask.confirm("Run it now? (a fresh session)"):
             _print_next(out, built)
             return EXIT_OK
-    task = given.task or _ask_task(out)
+    if given.task is None and start is None:  # the last task, offered first
+        last = last_task(built.out_dir)
+        start = ask_which_task(out, last) if last is not None else RUN_NEW
+    recalled = start == RUN_LAST and given.task is None and last is not None
+    task = last.task if recalled and last is not None else given.task or _ask_task(out)
     if task is None:
         out.print("No task: not run.")
         _print_next(out, built)
@@ -115,10 +131,20 @@ def offer_run(out: Console, ctx: Context, built: BuildReport, request: BuildRequ
         for note in evidence.notes:
             out.print(f"  {_escape(note)}")
         _say_evidence(out, evidence)
+    elif recalled and last is not None:  # as --run with no --task: said, not asked
+        from meta_prompting.evidence.read import Evidence
+
+        paths, evidence = [], Evidence(last, size=sum(len(d.text.encode()) for d in
+                                                     last.documents))
+        say_last(last, out, f"Using the last task of project {built.project}")
+        _say_evidence(out, evidence)
     else:
         paths, evidence = _ask_evidence(out, task)
+    def again(grade: bool) -> str:  # the flags that fill and run (or grade) it again
+        return _suffix(task, paths, asked, grade, recalled)
+
     filled = request._replace(filling=evidence.filling._replace(task=task),
-                              again=_suffix(task, paths, asked, asked.grade))
+                              again=again(asked.grade))
     # The wizard's own events: the person watches a spinner, and the answer as it comes.
     err = show.console(stderr=True)
     ctx = ctx._replace(events=ctx.events._replace(
@@ -132,13 +158,18 @@ def offer_run(out: Console, ctx: Context, built: BuildReport, request: BuildRequ
     sent = len(built.filled[0]) + len(built.filled[1])
     out.print(f"Sending 00_PERSONA.md and 02_PROMPT.md: {sent:,} characters (about "
               f"{sent // 4:,} tokens) to {_escape(model)}.")
-    ran = _run(out, ctx, built, filled, asked)
+    base = rerun_command(ctx.command, built.goal, built.project)
+    ran = _run(out, ctx, built, filled, asked, base + again(asked.grade))
     if ran is None or exit_of(ran):
         return exit_of(ran) if ran is not None else EXIT_INCOMPLETE
     # "Run it again to finish" after a grade: with --grade, which runs what is missing.
-    again = rerun_command(ctx.command, built.goal, built.project) + _suffix(
-        task, paths, asked, grade=True)
-    return _offer_grade(out, ctx, built, ran._replace(command=again), filled, asked, given)
+    graded = base + again(grade=True)
+    code, did_grade = _offer_grade(out, ctx, built, ran._replace(command=graded), filled,
+                                   asked, given)
+    if code in (EXIT_OK, EXIT_FAILS_SCORECARD):  # each choice made, as flags
+        out.print("The command that does this:")
+        out.print(f"  {_escape(base + again(did_grade))}", soft_wrap=True)
+    return code
 
 
 def _ask_task(out: Console) -> str | None:
@@ -209,16 +240,19 @@ def _say_evidence(out: Console, evidence: Evidence) -> None:
 
 
 def _run(out: Console, ctx: Context, built: BuildReport, filled: BuildRequest,
-         asked: Asked) -> RunReport | None:
-    """One fresh session (or --samples N), the answer streamed, then shown as Markdown."""
+         asked: Asked, command: str) -> RunReport | None:
+    """One fresh session (or --samples N), the answer streamed, then shown as Markdown.
+    Stopped by Ctrl+C, it says `command`: what finishes the job, without questions."""
     from rich.markdown import Markdown
 
     from meta_prompting.core.answers import RunRequest, run
     from meta_prompting.face import show, show_runs
+    from meta_prompting.face.interrupt import finishing
     from meta_prompting.runs.run import read_answer
 
     err = show.console(stderr=True)
-    with ask.keys_ignored(), err.status("Waiting for the model… (Ctrl+C stops)") as status:
+    with finishing(command), ask.keys_ignored(), err.status(
+            "Waiting for the model… (Ctrl+C stops)") as status:
         streamed = _Streamed(out, status, ctx.model.name)
         rebuilt, ran = run(ctx._replace(events=ctx.events._replace(text=streamed)), RunRequest(
             filled, samples=asked.samples or 1, one_more=asked.again,
@@ -240,7 +274,9 @@ def _run(out: Console, ctx: Context, built: BuildReport, filled: BuildRequest,
 
 
 class _Streamed:
-    """on_text: the spinner until the first words, then the answer as it comes."""
+    """on_text: the spinner until the first words, then the answer as it comes, through
+    face.streams: Ctrl+C then ends its line before "Stopped by user", and hides what
+    comes after."""
 
     def __init__(self, out: Console, status: Status, model: str) -> None:
         self.out, self.status, self.model = out, status, model
@@ -248,6 +284,7 @@ class _Streamed:
         self._lock = threading.Lock()
 
     def __call__(self, text: str) -> None:
+        from meta_prompting.face import streams
         from meta_prompting.face.show import printable
 
         with self._lock:  # called on the call's own thread
@@ -256,14 +293,15 @@ class _Streamed:
                 self.status.stop()
                 self.out.rule(f"Answer from {_escape(self.model)} (as it streams)",
                               align="left")
-            self.out.file.write(printable(text, lines=True))
-            self.out.file.flush()
+            streams.stream(printable(text, lines=True))
 
 
 def _offer_grade(out: Console, ctx: Context, built: BuildReport, ran: RunReport,
-                 filled: BuildRequest, asked: Asked, given: Given) -> int:
+                 filled: BuildRequest, asked: Asked, given: Given) -> tuple[int, bool]:
+    """The exit code, and whether it was graded."""
     from meta_prompting.core.answers import GradeRequest, RunRequest, grade, rubric_for
     from meta_prompting.face import show, show_runs
+    from meta_prompting.face.interrupt import finishing
     from meta_prompting.grading.scorecard import CACHED
 
     rubric = given.rubric
@@ -274,19 +312,19 @@ def _offer_grade(out: Console, ctx: Context, built: BuildReport, ran: RunReport,
             if asked.grade:  # asked for by flag: a refusal, as --grade gives without the wizard
                 raise
             out.print(f"Not offered to grade it: {_escape(str(e))}")
-            return EXIT_OK
+            return EXIT_OK, False
         # Offered only with a rubric made for this goal's output format, named.
         if not asked.grade and not ask.confirm(
                 f"Grade it with the {rubric.goal} scorecard ({len(rubric.criteria)} "
                 "criteria)?"):
-            return EXIT_OK
+            return EXIT_OK, False
     # The answers just shown, and only those: every one of them is kept, so nothing runs.
     request = GradeRequest(RunRequest(filled, samples=max(s.number for s in ran.samples),
                                       max_tokens=asked.max_tokens, command=ran.command),
                            asked.grade_with, asked.judges, asked.judge_model,
                            every_kept=False)
     judges = show.plural(asked.judges, "judge")
-    with ask.keys_ignored(), show.console(stderr=True).status(
+    with finishing(ran.command), ask.keys_ignored(), show.console(stderr=True).status(
             f"Grading with {judges}… (Ctrl+C stops)"):
         report = grade(ctx, request)
     if report.ran is not None:  # as shown: the answers just run, and how to finish
@@ -298,16 +336,18 @@ def _offer_grade(out: Console, ctx: Context, built: BuildReport, ran: RunReport,
     if exit_of(report) == EXIT_FAILS_SCORECARD and len(graded) == 1 and not asked.answer:
         from meta_prompting.face.wizard_refine import offer_refine
 
-        return offer_refine(out, ctx, request, asked)
-    return exit_of(report)
+        return offer_refine(out, ctx, request, asked), True
+    return exit_of(report), True
 
 
-def _suffix(task: str, paths: list[str], asked: Asked, grade: bool) -> str:
-    """The flags that fill and run (or grade) it again: the "run this again" hints."""
+def _suffix(task: str, paths: list[str], asked: Asked, grade: bool,
+            recalled: bool = False) -> str:
+    """The flags that fill and run (or grade) it again: the "run this again" hints.
+    A recalled task is recalled again by the same command, as --run does."""
     from shlex import quote
 
-    flags = (f" --task-file {quote(asked.task_file)}" if asked.task_file is not None
-             else f" --task {quote(task.strip(chr(10)))}")
+    flags = ("" if recalled else f" --task-file {quote(asked.task_file)}"
+             if asked.task_file is not None else f" --task {quote(task.strip(chr(10)))}")
     flags += "".join(f" --evidence {quote(p)}" for p in paths)
     if grade:
         flags += " --grade" + (f" --grade-with {asked.grade_with}"
