@@ -28,10 +28,14 @@ def orchestrate(root: Path, tasks: Path, fake: FakeGemini, crash: str | None = N
                 ) -> subprocess.CompletedProcess[str]:
     env = child_env(fake)
     script = REPO / "orchestrator.py"
+    jobs: list[str] = []
     if crash:
         env["MP_CRASH_AT"], script = crash, REPO / "tests" / "crashpoint.py"
-    return subprocess.run([sys.executable, str(script), *batch_args(root, tasks)], env=env,
-                          capture_output=True, text=True, timeout=120)
+        # Results are kept on --jobs threads: with one, the Nth publish is the last one
+        # made before the kill, so "some kept, not all" holds on any machine's timing.
+        jobs = ["--jobs", "1"]
+    return subprocess.run([sys.executable, str(script), *batch_args(root, tasks), *jobs],
+                          env=env, capture_output=True, text=True, timeout=120)
 
 
 def records(root: Path) -> list[dict[str, object]]:

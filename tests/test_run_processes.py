@@ -65,6 +65,9 @@ def test_a_run_killed_at_any_moment_is_finished_by_running_it_again(
         time.sleep(rng.uniform(1.2, 2.6))
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
+        # Every request the dead process sent is counted before the re-run starts: one
+        # still arriving would otherwise be charged to the re-run (issue 30).
+        assert fake.settle(timeout=30)
         assert_whole(root)  # nothing partial: each run folder whole or absent
         kept, asked = len(kept_runs(root)), fake.count
         done = subprocess.run([sys.executable, str(REPO / "orchestrator.py"),

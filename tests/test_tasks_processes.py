@@ -50,6 +50,9 @@ def assert_whole(root: Path) -> None:
 
 def finish(root: Path, tasks: Path, fake: FakeGemini) -> None:
     """Re-run: exactly the rows not kept are asked for; then a run that asks nothing."""
+    # Every request the killed process sent is counted first: one still arriving would
+    # otherwise be charged to the re-run (issue 30).
+    assert fake.settle(timeout=30)
     kept, asked = len(kept_runs(root)), fake.count
     done = subprocess.run([sys.executable, str(REPO / "orchestrator.py"), *args(root, tasks)],
                           env=child_env(fake), capture_output=True, text=True, timeout=60)
