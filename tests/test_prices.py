@@ -120,3 +120,36 @@ def test_a_bad_table_is_refused_naming_file_line_and_column(text: str, where: st
     with pytest.raises(UserError) as e:
         read_prices(text, "prices.json")
     assert str(e.value).startswith(where), str(e.value)
+
+
+def test_an_estimate_prices_each_call_at_its_own_models_price() -> None:
+    """A --judge-model's judgments at the judge's price, the answers at the answerer's;
+    one call whose model has no price makes the whole unknown."""
+    from meta_prompting.models.budget import ANSWER, JUDGMENT, Planned, estimate_plan
+
+    table = load_prices()
+    flash, pro = table.price("gemini-2.5-flash"), table.price("gemini-2.5-pro")
+    assert flash is not None and pro is not None
+    answer = Planned(ANSWER, 4_000, 1_000)
+    judge = Planned(JUDGMENT, 8_000, None, "gemini-2.5-pro")
+    got = estimate_plan("gemini-2.5-flash", [answer, judge, judge])
+    want = estimate(flash, 4_000, 1_000) + 2 * estimate(pro, 8_000, None)
+    assert got["usd"] == pytest.approx(want)
+    assert got["usd"] > estimate_plan("gemini-2.5-flash", [answer, judge._replace(
+        model=None)] * 1 + [judge._replace(model=None)])["usd"]  # pro costs more
+    assert estimate_plan("gemini-2.5-flash", [answer, judge._replace(
+        model="my-own-judge")])["usd"] is None
+    assert estimate_plan("gemini-2.5-flash", [])["usd"] == 0
+    assert estimate_plan("my-own-model", [])["usd"] is None
+
+
+def test_a_budget_holds_each_call_at_its_own_models_price() -> None:
+    from meta_prompting.models.budget import Budget, OverBudget
+
+    budget = Budget(1.0, "gemini-2.5-flash")
+    answer = budget.hold("s", "x" * 4_000, 1_000)
+    judge = budget.hold("s", "x" * 4_000, 1_000, "gemini-2.5-pro")
+    assert judge > answer > 0 and budget.held == pytest.approx(answer + judge)
+    with pytest.raises(OverBudget, match="price of my-own-judge is unknown"):
+        budget.hold("s", "x", None, "my-own-judge")
+    assert budget.held == pytest.approx(answer + judge)  # nothing held for it

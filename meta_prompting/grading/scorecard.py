@@ -313,7 +313,7 @@ def planned_judgments(sample: Sample, session: Session, rubric: Rubric, judges: 
             return []  # kept, or a person's edit: never judged over
     except (OSError, ValueError, RecursionError):
         pass
-    return [Planned(JUDGMENT, len(rubric.system) + len(prompt), None)] * judges
+    return [Planned(JUDGMENT, len(rubric.system) + len(prompt), None, model)] * judges
 
 
 def record_hash(data: dict[str, Any]) -> str:

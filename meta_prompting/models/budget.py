@@ -19,6 +19,7 @@ from meta_prompting.models.prices import CHARS_PER_TOKEN, TYPICAL_OUTPUT, estima
 
 if TYPE_CHECKING:
     from meta_prompting.models.base import Model, ModelRequest, Reply
+    from meta_prompting.models.prices import Price
 
 ANSWER, JUDGMENT, PART = "answer", "judgment", "part"
 
@@ -29,14 +30,21 @@ class Planned(NamedTuple):
     kind: str  # ANSWER, JUDGMENT or PART
     prompt_chars: int  # the system instruction and the prompt
     max_tokens: int | None
+    model: str | None = None  # another model than the plan's (a --judge-model's judges)
 
 
 def estimate_plan(model: str, calls: Iterable[Planned]) -> dict[str, Any]:
     """The estimate of a plan, as reports carry it (every figure an estimate)."""
     calls = list(calls)
-    price = load_prices().price(model)
-    usd = None if price is None else sum(estimate(price, c.prompt_chars, c.max_tokens)
-                                         for c in calls)
+    table = load_prices()
+    prices = {name: table.price(name) for name in {model, *(c.model for c in calls if c.model)}}
+    usd: float | None = 0.0 if calls or prices[model] is not None else None
+    for c in calls:  # each at its own model's price (a --judge-model's judges at theirs)
+        price = prices[c.model or model]
+        if price is None:  # one call without a price: the whole is unknown, never a guess
+            usd = None
+            break
+        usd = (usd or 0.0) + estimate(price, c.prompt_chars, c.max_tokens)
     return {"estimated": True, "model": model,
             "answers": sum(c.kind == ANSWER for c in calls),
             "judgments": sum(c.kind == JUDGMENT for c in calls),
@@ -67,11 +75,25 @@ class Budget:
         price = load_prices().price(model)
         if price is None:
             raise UserError(unknown_price(model))
-        self._price = price
+        self._prices = {model: price}
 
-    def hold(self, system: str, prompt: str, max_tokens: int | None) -> float:
-        """Hold one call's estimate, or raise OverBudget and send nothing."""
-        cost = estimate(self._price, len(system) + len(prompt), max_tokens)
+    def _price_of(self, model: str | None) -> Price:
+        """The price of a call to `model` (None: the command's own); a model with none
+        cannot be held to a budget (its start was refused: a plan's estimate is unknown)."""
+        name = model or self.model
+        if name not in self._prices:
+            price = load_prices().price(name)
+            if price is None:
+                raise OverBudget(f"not sent: the price of {name} is unknown, so it cannot be "
+                                 "held to the budget")
+            self._prices[name] = price
+        return self._prices[name]
+
+    def hold(self, system: str, prompt: str, max_tokens: int | None,
+             model: str | None = None) -> float:
+        """Hold one call's estimate (at `model`'s price: a judge's may differ), or raise
+        OverBudget and send nothing."""
+        cost = estimate(self._price_of(model), len(system) + len(prompt), max_tokens)
         with self._lock:
             if self.spent + self.held + cost > self.limit:
                 self.refused += 1
@@ -92,14 +114,15 @@ class Budget:
             self.wanted = max(self.wanted, cost)
             return False
 
-    def settle(self, held: float, answer: Reply | None) -> None:
+    def settle(self, held: float, answer: Reply | None, model: str | None = None) -> None:
         """A call ended: its hold released, its real cost (else its estimate) spent."""
         from meta_prompting.models.prices import cost_of
 
         with self._lock:
             self.held -= held
             if answer is not None:
-                usd = cost_of(self.model, [(answer.usage, answer.model_version)])["usd"]
+                usd = cost_of(model or self.model,
+                              [(answer.usage, answer.model_version)])["usd"]
                 self.spent += held if usd is None else usd
 
     @property
@@ -132,13 +155,13 @@ class _Budgeted:
 
     def complete(self, request: ModelRequest, *, on_text: Callable[[str], None] | None = None,
                  on_notice: Callable[[str], None] | None = None) -> Reply:
-        held = self.budget.hold(request.system, request.user, request.max_tokens)
+        held = self.budget.hold(request.system, request.user, request.max_tokens, self.name)
         reply = None
         try:
             reply = self.model.complete(request, on_text=on_text, on_notice=on_notice)
             return reply
         finally:
-            self.budget.settle(held, reply)
+            self.budget.settle(held, reply, self.name)
 
 
 def budgeted(model: Model, budget: Budget | None) -> Model:
