@@ -302,23 +302,7 @@ _TEMPORARY = re.compile(rf"\..+\.(\d+)\.[0-9a-f]{{8}}{re.escape(TMP_SUFFIX)}")
 def clear_dead_temporaries(folder: Path) -> int:
     """Remove every temporary file in `folder` that a process now gone left (write_atomic's
     and write_new's names); those of living processes stay. Returns how many went."""
-    removed = 0
-    try:
-        entries = os.listdir(folder)
-    except OSError:
-        return 0
-    for entry in entries:
-        found = _TEMPORARY.fullmatch(entry)
-        if found is None or len(found.group(1)) > 10 or int(found.group(1)) > MAX_PID:
-            continue
-        if _alive(int(found.group(1))):
-            continue
-        try:
-            os.unlink(folder / entry)
-            removed += 1
-        except OSError:
-            pass
-    return removed
+    return _remove_temporaries(folder, _TEMPORARY, live_writers=True)
 
 
 def remove_stale_temporaries(folder: Path, name: str, *, live_writers: bool = True) -> int:
@@ -329,6 +313,10 @@ def remove_stale_temporaries(folder: Path, name: str, *, live_writers: bool = Tr
     Returns how many were removed.
     """
     pattern = re.compile(rf"\.{re.escape(name)}\.(\d+)\.[0-9a-f]{{8}}{re.escape(TMP_SUFFIX)}")
+    return _remove_temporaries(folder, pattern, live_writers=live_writers)
+
+
+def _remove_temporaries(folder: Path, pattern: re.Pattern[str], *, live_writers: bool) -> int:
     removed = 0
     try:
         entries = os.listdir(folder)
